@@ -1,0 +1,76 @@
+/**
+ * The C library calls nsbox makes from TypeScript: a hand-written symbol
+ * table, opened on first use so that parsing and planning never need FFI.
+ *
+ * Every call that can fail goes through {@linkcode check}, the one place that
+ * turns a `-1`/`errno` return into an {@linkcode OsError}.
+ *
+ * @module
+ */
+import { OsError } from "../src/errors.ts";
+
+/** libc symbols; each parameter is commented with its C type. */
+export const LIBC_SYMBOLS = {
+  /** int memfd_create(const char *name, unsigned int flags) */
+  memfd_create: { parameters: ["buffer" /* const char * */, "u32" /* unsigned int */], result: "i32" },
+  /** ssize_t write(int fd, const void *buf, size_t count) */
+  write: { parameters: ["i32" /* int */, "buffer" /* const void * */, "usize" /* size_t */], result: "isize" },
+  /** ssize_t read(int fd, void *buf, size_t count), on a worker thread */
+  read: {
+    parameters: ["i32" /* int */, "buffer" /* void * */, "usize" /* size_t */],
+    result: "isize",
+    nonblocking: true,
+  },
+  /** int close(int fd) */
+  close: { parameters: ["i32" /* int */], result: "i32" },
+  /** int waitid(idtype_t idtype, id_t id, siginfo_t *infop, int options), on a worker thread */
+  waitid: {
+    parameters: ["i32" /* idtype_t */, "u32" /* id_t */, "buffer" /* siginfo_t * */, "i32" /* int */],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) */
+  pidfd_send_signal: {
+    parameters: ["i32" /* int */, "i32" /* int */, "pointer" /* siginfo_t * */, "u32" /* unsigned int */],
+    result: "i32",
+  },
+  /** pid_t tcgetpgrp(int fd) */
+  tcgetpgrp: { parameters: ["i32" /* int */], result: "i32" },
+  /** pid_t getpgrp(void) */
+  getpgrp: { parameters: [], result: "i32" },
+  /** char *strerror(int errnum) */
+  strerror: { parameters: ["i32" /* int */], result: "pointer" },
+  /** int *__errno_location(void) */
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened C library's symbols. */
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+let libc: Libc | undefined;
+
+/** Opens the C library on first use. */
+export function getLibc(): Libc {
+  libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+  return libc;
+}
+
+/** The calling thread's errno, right after a failed call. */
+export function errno(): number {
+  const p = getLibc().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+/**
+ * Returns `result` when it is not negative; otherwise throws an
+ * {@linkcode OsError} for `what` with the current errno.
+ */
+export function check<T extends number | bigint>(result: T, what: string): T {
+  if (result < 0) throw new OsError(what, errno());
+  return result;
+}
+
+/** A NUL-terminated copy of `s` for a `const char *` parameter. */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(s + "\0");
+}

@@ -1,0 +1,356 @@
+/*
+ * nsbox_helper.c - the fork-safe half of nsbox.
+ *
+ * Runs in a child of a multithreaded Deno process, between clone3 and execve,
+ * where no JavaScript may run. It replays the plan TypeScript built (see
+ * nsbox_helper.h) with raw system calls: no malloc, no stdio, no policy.
+ */
+#define _GNU_SOURCE
+#include "nsbox_helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <limits.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+_Static_assert(sizeof(struct nsbox_op) == 64, "nsbox_op layout");
+_Static_assert(sizeof(struct nsbox_plan) == 80, "nsbox_plan layout");
+_Static_assert(sizeof(struct nsbox_spawn_result) == 16, "nsbox_spawn_result layout");
+_Static_assert(sizeof(struct nsbox_msg) == 16, "nsbox_msg layout");
+
+struct nsbox_mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+#define PTR(x) ((const char *)(uintptr_t)(x))
+
+uint32_t nsbox_abi_version(void) { return NSBOX_ABI_VERSION; }
+
+/* ---------------------------------------------------------------- reporting */
+
+static void send_msg(int fd, int32_t kind, int32_t step, int32_t err, int32_t value) {
+  struct nsbox_msg m = {kind, step, err, value};
+  ssize_t r;
+  do {
+    r = write(fd, &m, sizeof m); /* <= PIPE_BUF: atomic */
+  } while (r < 0 && errno == EINTR);
+}
+
+__attribute__((noreturn)) static void fail(int msg_fd, int32_t step, int err, int code) {
+  send_msg(msg_fd, NSBOX_MSG_ERROR, step, err, 0);
+  _exit(code);
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static int ignore_exists(const struct nsbox_op *op, int r) {
+  if (r < 0 && errno == EEXIST && (op->flags & NSBOX_OPF_IGNORE_EXISTS)) return 0;
+  return r;
+}
+
+static int do_capset(const struct nsbox_op *op) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  for (int i = 0; i < 2; i++) {
+    data[i].effective = (uint32_t)(op->n1 >> (32 * i));
+    data[i].permitted = (uint32_t)(op->n2 >> (32 * i));
+    data[i].inheritable = (uint32_t)(op->n3 >> (32 * i));
+  }
+  if (op->flags & NSBOX_OPF_CLEAR_AMBIENT) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+  }
+  return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int do_write_file(const struct nsbox_op *op) {
+  int fd = open(PTR(op->b), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)op->n2);
+  if (fd < 0) return -1;
+  const char *p = PTR(op->a);
+  uint64_t left = op->n1;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    p += w;
+    left -= (uint64_t)w;
+  }
+  return close(fd);
+}
+
+static int link_up(const char *name) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
+  if (r == 0) {
+    ifr.ifr_flags |= IFF_UP;
+    r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+  }
+  int e = errno;
+  close(fd);
+  errno = e;
+  return r;
+}
+
+static int run_op(const struct nsbox_op *op) {
+  switch (op->kind) {
+  case NSBOX_OP_MOUNT:
+    return mount(PTR(op->a), PTR(op->b), PTR(op->c), (unsigned long)op->n1, PTR(op->d));
+  case NSBOX_OP_MOUNT_SETATTR: {
+    struct nsbox_mount_attr attr = {op->n1, op->n2, 0, 0};
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, PTR(op->b), (unsigned)op->n3, &attr, sizeof attr);
+  }
+  case NSBOX_OP_UMOUNT:
+    return umount2(PTR(op->b), (int)op->n1);
+  case NSBOX_OP_MKDIR:
+    return ignore_exists(op, mkdir(PTR(op->b), (mode_t)op->n1));
+  case NSBOX_OP_MKFILE: {
+    int fd = open(PTR(op->b), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, (mode_t)op->n1);
+    if (fd < 0) return ignore_exists(op, -1);
+    return close(fd);
+  }
+  case NSBOX_OP_SYMLINK:
+    return ignore_exists(op, symlink(PTR(op->a), PTR(op->b)));
+  case NSBOX_OP_PIVOT_ROOT:
+    return (int)syscall(SYS_pivot_root, PTR(op->a), PTR(op->b));
+  case NSBOX_OP_CHDIR:
+    if (chdir(PTR(op->b)) == 0) return 0;
+    return op->a ? chdir(PTR(op->a)) : -1;
+  case NSBOX_OP_SETHOSTNAME:
+    return sethostname(PTR(op->a), strlen(PTR(op->a)));
+  case NSBOX_OP_PRCTL:
+    return prctl((int)op->n1, (unsigned long)op->n2, (unsigned long)op->n3, 0UL, 0UL);
+  case NSBOX_OP_CAPBSET_DROP:
+    for (int cap = 0; cap < 64; cap++) {
+      if (!(op->n1 & (1ULL << cap))) continue;
+      /* EINVAL: this kernel does not know the capability; nothing to drop */
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    }
+    return 0;
+  case NSBOX_OP_CAPSET:
+    return do_capset(op);
+  case NSBOX_OP_CLOEXEC_FROM:
+    return (int)syscall(SYS_close_range, (unsigned)op->n1, ~0U, CLOSE_RANGE_CLOEXEC);
+  case NSBOX_OP_SECCOMP: {
+    struct sock_fprog prog = {(unsigned short)op->n1, (struct sock_filter *)(uintptr_t)op->a};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)op->n2, &prog);
+  }
+  case NSBOX_OP_WRITE_FILE:
+    return do_write_file(op);
+  case NSBOX_OP_LINK_UP:
+    return link_up(PTR(op->a));
+  default:
+    errno = EINVAL;
+    return -1;
+  }
+}
+
+/* ---------------------------------------------------------------- exec */
+
+static void reset_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < _NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    (void)sigaction(sig, &sa, NULL); /* EINVAL for the C library's own: fine */
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* execvpe without malloc: errno is left as the most telling failure. */
+static void exec_search(const char *file, char *const argv[], char *const envp[], const char *path) {
+  if (strchr(file, '/') || !path) {
+    execve(file, argv, envp);
+    return;
+  }
+  size_t flen = strlen(file);
+  char buf[PATH_MAX];
+  int denied = 0;
+  const char *seg = path;
+  for (;;) {
+    const char *end = strchr(seg, ':');
+    size_t slen = end ? (size_t)(end - seg) : strlen(seg);
+    const char *dir = slen ? seg : ".";
+    size_t dlen = slen ? slen : 1;
+    if (dlen + 1 + flen + 1 <= sizeof buf) {
+      memcpy(buf, dir, dlen);
+      buf[dlen] = '/';
+      memcpy(buf + dlen + 1, file, flen + 1);
+      execve(buf, argv, envp);
+      switch (errno) {
+      case EACCES:
+        denied = 1;
+        break;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+      case ENAMETOOLONG:
+        break;
+      default:
+        return; /* a real error with a found file: report it */
+      }
+    }
+    if (!end) break;
+    seg = end + 1;
+  }
+  errno = denied ? EACCES : ENOENT;
+}
+
+__attribute__((noreturn)) static void exec_command(const struct nsbox_plan *p, int msg_fd) {
+  reset_signals();
+  exec_search(PTR(p->file), (char *const *)(uintptr_t)p->argv, (char *const *)(uintptr_t)p->envp,
+              PTR(p->search_path));
+  int e = errno;
+  fail(msg_fd, NSBOX_STEP_EXEC, e, e == ENOENT ? NSBOX_EXIT_NOT_FOUND : NSBOX_EXIT_CANNOT_EXEC);
+}
+
+/* ---------------------------------------------------------------- init */
+
+static int status_to_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+/* PID 1 of the sandbox: forks the command, forwards the signals TypeScript
+ * chose, reaps every orphan, and exits with the command's status. Signals
+ * stay blocked here (inherited from nsbox_spawn) and are taken with
+ * sigwaitinfo: a blocked signal is queued even for a namespace's init. */
+__attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int msg_fd) {
+  pid_t cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (cmd < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
+  if (cmd == 0) exec_command(p, msg_fd);
+
+  /* Keep only stdio and the report pipe: init never execs, so close-on-exec
+   * alone would leave it holding every descriptor the parent had open. */
+  if (msg_fd > 3) (void)syscall(SYS_close_range, 3U, (unsigned)msg_fd - 1, 0U);
+  (void)syscall(SYS_close_range, (unsigned)msg_fd + 1, ~0U, 0U);
+  (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
+
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  sigaddset(&wanted, SIGCHLD);
+  for (int sig = 1; sig <= 64; sig++) {
+    if (p->forward_signals & (1ULL << (sig - 1))) sigaddset(&wanted, sig);
+  }
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&wanted, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      /* SI_KERNEL: sent by the terminal to our whole process group, which
+       * the command is in too: it has its own copy already. */
+      if (si.si_code != SI_KERNEL) (void)kill(cmd, sig);
+      continue;
+    }
+    for (;;) {
+      int status;
+      pid_t w = waitpid(-1, &status, WNOHANG);
+      if (w <= 0) break;
+      if (w == cmd) {
+        send_msg(msg_fd, NSBOX_MSG_EXIT, 0, 0, status);
+        _exit(status_to_code(status));
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- child */
+
+__attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int sync_rd, int sync_wr,
+                                                 int msg_fd) {
+  close(sync_wr); /* so the read below sees end of file when the parent dies */
+  if (p->pdeathsig > 0) (void)prctl(PR_SET_PDEATHSIG, (unsigned long)p->pdeathsig, 0UL, 0UL, 0UL);
+  char go;
+  ssize_t r;
+  do {
+    r = read(sync_rd, &go, 1);
+  } while (r < 0 && errno == EINTR);
+  if (r != 1) _exit(NSBOX_EXIT_SETUP); /* aborted, or the parent is gone: no one to tell */
+  close(sync_rd);
+
+  const struct nsbox_op *ops = (const struct nsbox_op *)(uintptr_t)p->ops;
+  for (uint32_t i = 0; i < p->op_count; i++) {
+    if (run_op(&ops[i]) < 0) fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
+  }
+  if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd);
+  exec_command(p, msg_fd);
+}
+
+/* ---------------------------------------------------------------- parent */
+
+int nsbox_spawn(const struct nsbox_plan *p, struct nsbox_spawn_result *out) {
+  if (p->abi_version != NSBOX_ABI_VERSION) return -EPROTO;
+  int syncp[2], msgp[2];
+  if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
+  if (pipe2(msgp, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(syncp[0]);
+    close(syncp[1]);
+    return -e;
+  }
+
+  /* Block every signal across clone3 so that no handler of the parent's
+   * runtime ever runs in the child; the child unblocks right before exec. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+
+  int pidfd = -1;
+  struct clone_args ca;
+  memset(&ca, 0, sizeof ca);
+  ca.flags = p->clone_flags | CLONE_PIDFD;
+  ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  ca.exit_signal = SIGCHLD;
+  if (p->cgroup_fd >= 0) {
+    ca.flags |= CLONE_INTO_CGROUP;
+    ca.cgroup = (uint64_t)p->cgroup_fd;
+  }
+  long pid = syscall(SYS_clone3, &ca, sizeof ca);
+  if (pid == 0) child_main(p, syncp[0], syncp[1], msgp[1]);
+  int e = errno;
+
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(syncp[0]);
+  close(msgp[1]);
+  if (pid < 0) {
+    close(syncp[1]);
+    close(msgp[0]);
+    return -e;
+  }
+  out->pid = (int32_t)pid;
+  out->pidfd = pidfd;
+  out->sync_fd = syncp[1];
+  out->msg_fd = msgp[0];
+  return 0;
+}

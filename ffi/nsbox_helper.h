@@ -1,0 +1,137 @@
+/*
+ * nsbox_helper.h - the ABI between nsbox's TypeScript side and its C helper.
+ *
+ * TypeScript decides everything: which namespaces, which mounts in which
+ * order, which capabilities, how the command is found. It writes a
+ * `struct nsbox_plan` (and the ops and strings it points to) into memory it
+ * owns and calls nsbox_spawn(). The helper clones the child, which waits for
+ * the parent's go (after uid_map/gid_map and cgroup placement), replays the
+ * ops one by one with raw system calls, and execs. No malloc, no policy.
+ *
+ * Every failure in the child is reported as one `struct nsbox_msg` on a
+ * close-on-exec pipe: {kind = NSBOX_MSG_ERROR, step, err}. `step` is the index
+ * of the op that failed, or one of the NSBOX_STEP_* phases below. End of file
+ * on that pipe without an error means the command was executed.
+ *
+ * All structures are little-endian, naturally aligned, fixed size; pointers
+ * and 64-bit numbers are uint64_t so the layout is identical from TypeScript.
+ * Bump NSBOX_ABI_VERSION on any change (src/spawn/abi.ts mirrors this file).
+ */
+#ifndef NSBOX_HELPER_H
+#define NSBOX_HELPER_H
+
+#include <stdint.h>
+
+#define NSBOX_ABI_VERSION 1
+
+#define NSBOX_EXPORT __attribute__((visibility("default")))
+
+/* Op kinds. Fields not named are ignored and should be zero. */
+enum nsbox_op_kind {
+  /* mount(a, b, c, n1, d): a=source b=target c=fstype d=data n1=mountflags */
+  NSBOX_OP_MOUNT = 1,
+  /* mount_setattr(AT_FDCWD, b, n3, {n1 set, n2 clear}): n3=AT_RECURSIVE etc. */
+  NSBOX_OP_MOUNT_SETATTR = 2,
+  /* umount2(b, n1) */
+  NSBOX_OP_UMOUNT = 3,
+  /* mkdir(b, n1); NSBOX_OPF_IGNORE_EXISTS makes EEXIST success */
+  NSBOX_OP_MKDIR = 4,
+  /* open(b, O_CREAT|O_EXCL|O_WRONLY, n1) then close; IGNORE_EXISTS as above */
+  NSBOX_OP_MKFILE = 5,
+  /* symlink(a, b); IGNORE_EXISTS as above */
+  NSBOX_OP_SYMLINK = 6,
+  /* pivot_root(a, b) */
+  NSBOX_OP_PIVOT_ROOT = 7,
+  /* chdir(b); on failure, when a is set, chdir(a) */
+  NSBOX_OP_CHDIR = 8,
+  /* sethostname(a, strlen(a)) */
+  NSBOX_OP_SETHOSTNAME = 9,
+  /* prctl(n1, n2, n3, 0, 0) */
+  NSBOX_OP_PRCTL = 10,
+  /* prctl(PR_CAPBSET_DROP, cap) for every bit set in n1 (cap 0..63) */
+  NSBOX_OP_CAPBSET_DROP = 11,
+  /* capset v3: n1=effective n2=permitted n3=inheritable (64-bit masks);
+   * then clear the ambient set when NSBOX_OPF_CLEAR_AMBIENT */
+  NSBOX_OP_CAPSET = 12,
+  /* close_range(n1, ~0U, CLOSE_RANGE_CLOEXEC): fds >= n1 close at exec */
+  NSBOX_OP_CLOEXEC_FROM = 13,
+  /* seccomp(SECCOMP_SET_MODE_FILTER, n2, {n1 instructions at a}) */
+  NSBOX_OP_SECCOMP = 14,
+  /* write(open(b, O_WRONLY|O_CREAT|O_TRUNC, n2), a, n1) */
+  NSBOX_OP_WRITE_FILE = 15,
+  /* bring network interface a up (SIOCSIFFLAGS |= IFF_UP) */
+  NSBOX_OP_LINK_UP = 16,
+};
+
+/* Op flags. */
+#define NSBOX_OPF_IGNORE_EXISTS 0x1u
+#define NSBOX_OPF_CLEAR_AMBIENT 0x2u
+
+struct nsbox_op {
+  uint32_t kind;  /* enum nsbox_op_kind */
+  uint32_t flags; /* NSBOX_OPF_* */
+  uint64_t a, b, c, d; /* const char * (or other pointers), 0 for NULL */
+  uint64_t n1, n2, n3; /* numbers */
+}; /* 64 bytes */
+
+/* How the command is run once the ops are done. */
+enum nsbox_init_mode {
+  NSBOX_INIT_NONE = 0, /* the child execs the command itself (PID 1) */
+  NSBOX_INIT_REAPER = 1, /* the child stays as PID 1: forks the command,
+                            forwards signals, reaps, exits with its status */
+};
+
+struct nsbox_plan {
+  uint32_t abi_version; /* NSBOX_ABI_VERSION */
+  uint32_t op_count;
+  uint64_t clone_flags; /* CLONE_NEW*; CLONE_PIDFD is always added */
+  uint64_t ops; /* const struct nsbox_op * */
+  uint64_t file; /* const char *: with a '/', executed as is */
+  uint64_t argv; /* char *const *, NULL-terminated */
+  uint64_t envp; /* char *const *, NULL-terminated */
+  uint64_t search_path; /* const char *: PATH used to find `file`, or 0 */
+  uint64_t forward_signals; /* bit (N-1) set: init forwards signal N */
+  int32_t pdeathsig; /* signal the child gets when the spawning thread dies; 0: none */
+  int32_t init_mode; /* enum nsbox_init_mode */
+  int32_t cgroup_fd; /* >= 0: CLONE_INTO_CGROUP this directory fd; -1: none */
+  int32_t reserved;
+}; /* 80 bytes */
+
+struct nsbox_spawn_result {
+  int32_t pid; /* the child's pid in the caller's PID namespace */
+  int32_t pidfd; /* close-on-exec pidfd of the child */
+  int32_t sync_fd; /* write one byte to release the child; close to abort it */
+  int32_t msg_fd; /* read struct nsbox_msg records until end of file */
+};
+
+/* Phases that are not an op. */
+#define NSBOX_STEP_SYNC (-1) /* waiting for the parent's go */
+#define NSBOX_STEP_EXEC (-2) /* finding and executing the command */
+#define NSBOX_STEP_INIT (-3) /* PID 1 forking the command */
+
+enum nsbox_msg_kind {
+  NSBOX_MSG_ERROR = 1, /* step and err are set; the child exits */
+  NSBOX_MSG_EXIT = 2, /* from init: value is the command's wait status */
+};
+
+struct nsbox_msg {
+  int32_t kind; /* enum nsbox_msg_kind */
+  int32_t step; /* op index or NSBOX_STEP_* */
+  int32_t err; /* errno */
+  int32_t value; /* NSBOX_MSG_EXIT: wait status */
+};
+
+/* Exit codes of the child when it fails before the command runs. */
+#define NSBOX_EXIT_SETUP 125
+#define NSBOX_EXIT_CANNOT_EXEC 126
+#define NSBOX_EXIT_NOT_FOUND 127
+
+/* Spawns the child described by plan. Returns 0 and fills *out, or -errno
+ * (-EPROTO for an ABI version mismatch). Call from the thread whose death
+ * should kill the child (pdeathsig follows the creating thread). */
+NSBOX_EXPORT int nsbox_spawn(const struct nsbox_plan *plan, struct nsbox_spawn_result *out);
+
+/* The ABI version this library was built with. */
+NSBOX_EXPORT uint32_t nsbox_abi_version(void);
+
+#endif

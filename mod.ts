@@ -1,0 +1,20 @@
+/**
+ * nsbox as a library: run commands in rootless Linux sandboxes from Deno.
+ *
+ * @example
+ * ```ts ignore
+ * import { run } from "./mod.ts";
+ * const { exitCode } = await run({ command: ["id", "-u"], root: true });
+ * ```
+ *
+ * @module
+ */
+export { run, type RunDeps } from "./src/run.ts";
+export type { EnvEdit, MountOption, RunOptions, ShareableNamespace } from "./src/spec/options.ts";
+export { SHAREABLE_NAMESPACES } from "./src/spec/options.ts";
+export type { IdentitySpec, MountSpec, SandboxSpec } from "./src/spec/spec.ts";
+export type { RunResult } from "./src/report/report.ts";
+export { EXIT, NsboxError, OsError, UsageError } from "./src/errors.ts";
+export { validate } from "./src/spec/validate.ts";
+export { buildPlan } from "./src/plan/plan.ts";
+export type { ChildPlan, SetupOp } from "./src/plan/ops.ts";

@@ -1,0 +1,126 @@
+/**
+ * The flag table: the one source for the parser, `--help` and shell
+ * completions. Order in each command's list is the order help shows.
+ *
+ * @module
+ */
+
+/** One flag of one command. */
+export interface FlagDef {
+  /** Long name without dashes. */
+  readonly name: string;
+  /** One-letter alias without the dash. */
+  readonly short?: string;
+  /** Placeholder of the value; absent for a boolean flag. */
+  readonly value?: string;
+  /** May be given more than once (values kept in order). */
+  readonly repeatable?: boolean;
+  /** Part of the ordered mount list (`--bind`, `--ro-bind`, `--tmpfs`). */
+  readonly ordered?: boolean;
+  /** Help section. */
+  readonly group: string;
+  /** One line of help. */
+  readonly help: string;
+}
+
+/** One subcommand. */
+export interface CommandDef {
+  readonly name: string;
+  readonly usage: string;
+  readonly summary: string;
+  readonly description: string;
+  readonly flags: readonly FlagDef[];
+  readonly examples: ReadonlyArray<[string, string]>;
+}
+
+const HELP_FLAG: FlagDef = { name: "help", short: "h", group: "Output", help: "show this help and exit" };
+
+/** `nsbox run`. */
+export const RUN: CommandDef = {
+  name: "run",
+  usage: "nsbox run [OPTIONS] [--] COMMAND [ARGS...]",
+  summary: "run a command in a new sandbox",
+  description:
+    "Runs COMMAND in new user, mount, PID, UTS, IPC, network and cgroup namespaces, as you, with no\n" +
+    "capabilities, the host's / read-only, a fresh /proc, a minimal /dev and an empty private /tmp.\n" +
+    "COMMAND is looked up in the sandbox's PATH. Options end at `--` or at the first argument that\n" +
+    "is not one. Mount options apply in the order given, after the default view.",
+  flags: [
+    {
+      name: "share",
+      value: "NS[,NS...]",
+      repeatable: true,
+      group: "Namespaces",
+      help: "keep the host's namespace: net, ipc, uts or pid",
+    },
+    { name: "hostname", value: "NAME", group: "Namespaces", help: "hostname inside (default: nsbox)" },
+    { name: "root", group: "Identity", help: "be uid 0 inside, with the namespace's capabilities" },
+    {
+      name: "map-users",
+      group: "Identity",
+      help: "also map your /etc/subuid and /etc/subgid ranges (needs newuidmap, newgidmap)",
+    },
+    {
+      name: "bind",
+      value: "SRC[:DST]",
+      repeatable: true,
+      ordered: true,
+      group: "Filesystem",
+      help: "bind host path SRC at DST (default: the same path), writable",
+    },
+    {
+      name: "ro-bind",
+      value: "SRC[:DST]",
+      repeatable: true,
+      ordered: true,
+      group: "Filesystem",
+      help: "bind host path SRC at DST, read-only",
+    },
+    { name: "tmpfs", value: "DST", repeatable: true, ordered: true, group: "Filesystem", help: "mount an empty tmpfs at DST" },
+    { name: "rootfs", value: "DIR", group: "Filesystem", help: "use host directory DIR as / (read-only)" },
+    {
+      name: "chdir",
+      value: "DIR",
+      group: "Filesystem",
+      help: "working directory inside (default: the current one, or / when it is not there)",
+    },
+    { name: "clearenv", group: "Environment", help: "start from an empty environment" },
+    {
+      name: "setenv",
+      value: "NAME=VALUE",
+      repeatable: true,
+      group: "Environment",
+      help: "set a variable (after --clearenv, in order with --unsetenv)",
+    },
+    { name: "unsetenv", value: "NAME", repeatable: true, group: "Environment", help: "remove a variable" },
+    {
+      name: "as-pid-1",
+      group: "Process",
+      help: "exec COMMAND as PID 1 instead of under nsbox's init (it must reap and handle signals)",
+    },
+    { name: "json", group: "Output", help: "print a JSON report of the run on stderr when it ends" },
+    HELP_FLAG,
+  ],
+  examples: [
+    ["nsbox run -- sh", "an interactive shell in a sandbox"],
+    ["nsbox run --root -- id", "uid 0 inside, still you outside"],
+    ["nsbox run --bind ~/src:/src --chdir /src -- make", "build with only ~/src writable"],
+    ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a ~'", "hide home directories"],
+    ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
+    ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],
+    ["nsbox run --json -- true", "ends with one JSON line on stderr: exit status, signal, wall time"],
+  ],
+};
+
+/** `nsbox completions`. */
+export const COMPLETIONS: CommandDef = {
+  name: "completions",
+  usage: "nsbox completions bash",
+  summary: "print a shell completion script",
+  description: "Prints a completion script for the given shell (bash) on stdout.",
+  flags: [HELP_FLAG],
+  examples: [["source <(nsbox completions bash)", "complete nsbox in the current bash"]],
+};
+
+/** Every subcommand. */
+export const COMMANDS: readonly CommandDef[] = [RUN, COMPLETIONS];

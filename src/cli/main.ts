@@ -1,0 +1,83 @@
+/**
+ * The command-line front: argv → subcommand → options → {@linkcode run} →
+ * exit status. Prints errors as `nsbox: ...` lines, never stack traces.
+ *
+ * @module
+ */
+import { EXIT, NsboxError, UsageError } from "../errors.ts";
+import { errorLines, jsonReport, type RunResult } from "../report/report.ts";
+import { run } from "../run.ts";
+import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
+import { bashCompletion, commandHelp, mainHelp } from "./help.ts";
+import { has, parseArgs } from "./parse.ts";
+import { runOptionsFromArgs } from "./run_command.ts";
+
+function printError(e: NsboxError) {
+  for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
+}
+
+async function runCommand(args: readonly string[]): Promise<number> {
+  const parsed = parseArgs(RUN, args);
+  if (has(parsed, "help")) {
+    console.log(commandHelp(RUN));
+    return 0;
+  }
+  const json = has(parsed, "json");
+  let result: RunResult | null = null;
+  try {
+    result = await run(runOptionsFromArgs(parsed));
+    return result.exitCode;
+  } catch (e) {
+    if (json && e instanceof NsboxError) {
+      console.error(JSON.stringify(jsonReport(null, e)));
+      return e.exitCode;
+    }
+    throw e;
+  } finally {
+    if (json && result) console.error(JSON.stringify(jsonReport(result, null)));
+  }
+}
+
+function completionsCommand(args: readonly string[]): number {
+  const parsed = parseArgs(COMPLETIONS, args);
+  if (has(parsed, "help")) {
+    console.log(commandHelp(COMPLETIONS));
+    return 0;
+  }
+  const shell = parsed.operands[0];
+  if (shell !== "bash" || parsed.operands.length !== 1) {
+    throw new UsageError([`completions: expected a shell name, 'bash', got ${shell === undefined ? "nothing" : `'${shell}'`}.`]);
+  }
+  console.log(bashCompletion());
+  return 0;
+}
+
+/** Runs the CLI with `args`; resolves to the exit status. */
+export async function main(args: readonly string[]): Promise<number> {
+  try {
+    const [sub, ...rest] = args;
+    switch (sub) {
+      case "run":
+        return await runCommand(rest);
+      case "completions":
+        return completionsCommand(rest);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(mainHelp());
+        return sub === undefined ? EXIT.NSBOX : 0;
+      default:
+        throw new UsageError([
+          `'${sub}' is not an nsbox command: expected one of ${COMMANDS.map((c) => c.name).join(", ")}.`,
+        ]);
+    }
+  } catch (e) {
+    if (e instanceof NsboxError) {
+      printError(e);
+      return e.exitCode;
+    }
+    console.error(`nsbox: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    return EXIT.NSBOX;
+  }
+}

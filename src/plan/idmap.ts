@@ -1,0 +1,43 @@
+/**
+ * uid_map/gid_map lines for an identity: the caller's own id at the slot the
+ * command runs as, and with `--map-users` the subordinate range around it.
+ *
+ * @module
+ */
+import type { IdentitySpec, SubIdRange } from "../spec/spec.ts";
+import type { IdMapLine, IdMapPlan } from "./ops.ts";
+
+/**
+ * Maps `own` to inside id `slot`; then fills inside ids from 0 upward,
+ * skipping `slot`, with `sub` (if any).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "node:assert/strict";
+ * assertEquals(idMapLines(1000, 0, { start: 100000, count: 65536 }), [
+ *   { inside: 0, outside: 1000, count: 1 },
+ *   { inside: 1, outside: 100000, count: 65536 },
+ * ]);
+ * ```
+ */
+export function idMapLines(own: number, slot: number, sub: SubIdRange | null): IdMapLine[] {
+  const lines: IdMapLine[] = [{ inside: slot, outside: own, count: 1 }];
+  if (!sub) return lines;
+  const below = Math.min(slot, sub.count);
+  if (below > 0) lines.push({ inside: 0, outside: sub.start, count: below });
+  const rest = sub.count - below;
+  if (rest > 0) lines.push({ inside: slot + 1, outside: sub.start + below, count: rest });
+  return lines;
+}
+
+/** The id maps the parent writes for `identity`. */
+export function idMapPlan(identity: IdentitySpec): IdMapPlan {
+  const root = identity.mode === "root";
+  const sub = identity.subUids !== null && identity.subGids !== null;
+  return {
+    uid: idMapLines(identity.hostUid, root ? 0 : identity.hostUid, identity.subUids),
+    gid: idMapLines(identity.hostGid, root ? 0 : identity.hostGid, identity.subGids),
+    setgroups: sub ? "allow" : "deny",
+    writer: sub ? "newidmap" : "kernel",
+  };
+}

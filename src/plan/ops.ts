@@ -1,0 +1,99 @@
+/**
+ * The setup ops the child replays, in order (bubblewrap's SetupOp list, made
+ * explicit). Plain data: the plan is golden-tested as JSON, then encoded for
+ * the C helper by src/spawn/abi.ts. Every op says `what` it does, in the words
+ * an error message needs: "cannot bind /a on /b".
+ *
+ * @module
+ */
+
+/** One step of the child's setup. */
+export type SetupOp =
+  | {
+    readonly kind: "mount";
+    readonly source: string | null;
+    readonly target: string;
+    readonly fstype: string | null;
+    /** mount(2) flags (MS_*). */
+    readonly flags: number;
+    readonly data: string | null;
+    readonly what: string;
+  }
+  | {
+    readonly kind: "mountSetattr";
+    readonly path: string;
+    /** MOUNT_ATTR_* to set and to clear. */
+    readonly set: number;
+    readonly clear: number;
+    readonly recursive: boolean;
+    readonly what: string;
+  }
+  | { readonly kind: "umount"; readonly path: string; readonly flags: number; readonly what: string }
+  | {
+    readonly kind: "mkdir" | "mkfile";
+    readonly path: string;
+    readonly mode: number;
+    readonly ignoreExists: boolean;
+    readonly what: string;
+  }
+  | { readonly kind: "symlink"; readonly target: string; readonly path: string; readonly what: string }
+  | { readonly kind: "pivotRoot"; readonly newRoot: string; readonly putOld: string; readonly what: string }
+  | { readonly kind: "chdir"; readonly path: string; readonly fallback: string | null; readonly what: string }
+  | { readonly kind: "sethostname"; readonly name: string; readonly what: string }
+  | {
+    readonly kind: "prctl";
+    readonly option: number;
+    readonly arg2: number;
+    readonly arg3: number;
+    readonly what: string;
+  }
+  | { readonly kind: "capbsetDrop"; readonly caps: readonly number[]; readonly what: string }
+  | {
+    readonly kind: "capset";
+    readonly effective: readonly number[];
+    readonly permitted: readonly number[];
+    readonly inheritable: readonly number[];
+    readonly clearAmbient: boolean;
+    readonly what: string;
+  }
+  | { readonly kind: "cloexecFrom"; readonly fd: number; readonly what: string }
+  | { readonly kind: "linkUp"; readonly name: string; readonly what: string };
+
+/** How the parent maps ids before releasing the child. */
+export interface IdMapPlan {
+  readonly uid: readonly IdMapLine[];
+  readonly gid: readonly IdMapLine[];
+  /** "deny": the kernel way (setgroups refused inside); "allow": newuidmap/newgidmap wrote the maps. */
+  readonly setgroups: "deny" | "allow";
+  /** "kernel": write /proc/PID/{uid,gid}_map; "newidmap": run newuidmap/newgidmap. */
+  readonly writer: "kernel" | "newidmap";
+}
+
+/** One line of uid_map/gid_map: `inside outside count`. */
+export interface IdMapLine {
+  readonly inside: number;
+  readonly outside: number;
+  readonly count: number;
+}
+
+/** Everything the spawner needs, derived from a spec without touching the host. */
+export interface ChildPlan {
+  /** CLONE_NEW* flags for clone3. */
+  readonly cloneFlags: number;
+  readonly idMaps: IdMapPlan;
+  readonly ops: readonly SetupOp[];
+  readonly exec: {
+    readonly file: string;
+    readonly argv: readonly string[];
+    /** `NAME=value` strings. */
+    readonly env: readonly string[];
+    /** The PATH the command is looked up in, inside the sandbox. */
+    readonly searchPath: string;
+  };
+  /** "reaper": the helper stays PID 1; "none": the command is PID 1. */
+  readonly init: "reaper" | "none";
+  /** Signals PID 1 forwards to the command. */
+  readonly forwardSignals: readonly number[];
+  /** Signal the child gets when nsbox dies. */
+  readonly pdeathsig: number;
+}

@@ -1,0 +1,223 @@
+/**
+ * {@linkcode buildPlan}: a {@linkcode SandboxSpec} → the ordered ops the child
+ * replays. Pure: no FFI, no host access; golden-tested.
+ *
+ * The sequence follows bubblewrap's: make every mount private; put a tmpfs on
+ * /tmp and pivot into it, so the host's tree sits at /oldroot and the new root
+ * is assembled at /newroot; bind the root read-only, add /proc, /dev, /tmp and
+ * the caller's mounts in order; detach /oldroot; pivot into /newroot.
+ *
+ * @module
+ */
+import type { SandboxSpec } from "../spec/spec.ts";
+import { idMapPlan } from "./idmap.ts";
+import { AT_RECURSIVE, CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "./linux.ts";
+import type { ChildPlan, SetupOp } from "./ops.ts";
+
+/** The PATH used to find the command when the environment has none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Signals nsbox's init forwards to the command. */
+export const FORWARDED_SIGNALS = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGWINCH"] as const;
+
+const BASE = "/tmp"; // any directory that exists on every host; hidden by our own mount namespace
+const NEW = "/newroot";
+const OLD = "/oldroot";
+
+/** Device nodes bound from the host into the minimal /dev. */
+export const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
+
+const DEV_LINKS: ReadonlyArray<[string, string]> = [
+  ["/proc/self/fd", "fd"],
+  ["/proc/self/fd/0", "stdin"],
+  ["/proc/self/fd/1", "stdout"],
+  ["/proc/self/fd/2", "stderr"],
+  ["pts/ptmx", "ptmx"],
+];
+
+/** Ops that create `path` (inside the new root) and its missing parents. */
+function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
+  const parts = path.split("/").filter(Boolean);
+  const ops: SetupOp[] = [];
+  for (let i = 1; i < parts.length; i++) {
+    const dir = "/" + parts.slice(0, i).join("/");
+    ops.push({ kind: "mkdir", path: NEW + dir, mode: 0o755, ignoreExists: true, what: `cannot create directory ${dir}` });
+  }
+  ops.push({
+    kind: type === "directory" ? "mkdir" : "mkfile",
+    path: NEW + path,
+    mode: type === "directory" ? 0o755 : 0o644,
+    ignoreExists: true,
+    what: `cannot create mount point ${path}`,
+  });
+  return ops;
+}
+
+function tmpfs(path: string, mode: string, flags: number, what = `cannot mount a tmpfs on ${path}`): SetupOp {
+  return { kind: "mount", source: "tmpfs", target: NEW + path, fstype: "tmpfs", flags, data: `mode=${mode}`, what };
+}
+
+function bind(hostPath: string, path: string, what = `cannot bind ${hostPath} on ${path}`): SetupOp {
+  return { kind: "mount", source: OLD + hostPath, target: NEW + path, fstype: null, flags: MS.BIND | MS.REC, data: null, what };
+}
+
+/** Makes the mount at `path` and everything below it read-only ("" is the root). */
+function readOnly(path: string): SetupOp {
+  return {
+    kind: "mountSetattr",
+    path: NEW + path,
+    set: MOUNT_ATTR.RDONLY,
+    clear: 0,
+    recursive: true,
+    what: `cannot make ${path || "/"} read-only`,
+  };
+}
+
+function devOps(): SetupOp[] {
+  const ops: SetupOp[] = [tmpfs("/dev", "0755", MS.NOSUID | MS.NOEXEC, "cannot mount a tmpfs on /dev")];
+  for (const dev of DEVICES) {
+    ops.push(...mountPoint(`/dev/${dev}`, "file"), bind(`/dev/${dev}`, `/dev/${dev}`, `cannot bind device /dev/${dev}`));
+  }
+  for (const [target, name] of DEV_LINKS) {
+    ops.push({ kind: "symlink", target, path: `${NEW}/dev/${name}`, what: `cannot create /dev/${name}` });
+  }
+  ops.push(
+    ...mountPoint("/dev/pts", "directory"),
+    {
+      kind: "mount",
+      source: "devpts",
+      target: `${NEW}/dev/pts`,
+      fstype: "devpts",
+      flags: MS.NOSUID | MS.NOEXEC,
+      data: "newinstance,ptmxmode=0666,mode=620",
+      what: "cannot mount devpts on /dev/pts",
+    },
+    ...mountPoint("/dev/shm", "directory"),
+    tmpfs("/dev/shm", "1777", MS.NOSUID | MS.NODEV),
+  );
+  return ops;
+}
+
+function filesystemOps(spec: SandboxSpec): SetupOp[] {
+  const ops: SetupOp[] = [
+    {
+      kind: "mount",
+      source: null,
+      target: "/",
+      fstype: null,
+      flags: MS.REC | MS.PRIVATE,
+      data: null,
+      what: "cannot make the mount namespace private",
+    },
+    {
+      kind: "mount",
+      source: "tmpfs",
+      target: BASE,
+      fstype: "tmpfs",
+      flags: MS.NOSUID | MS.NODEV,
+      data: "mode=0755",
+      what: "cannot mount the staging tmpfs",
+    },
+    { kind: "chdir", path: BASE, fallback: null, what: "cannot enter the staging tmpfs" },
+    { kind: "mkdir", path: BASE + NEW, mode: 0o755, ignoreExists: false, what: "cannot create the new root" },
+    {
+      kind: "mount",
+      source: BASE + NEW,
+      target: BASE + NEW,
+      fstype: null,
+      flags: MS.BIND | MS.REC,
+      data: null,
+      what: "cannot bind the new root",
+    },
+    { kind: "mkdir", path: BASE + OLD, mode: 0o755, ignoreExists: false, what: "cannot create the old root" },
+    { kind: "pivotRoot", newRoot: BASE, putOld: BASE + OLD, what: "cannot pivot into the staging tmpfs" },
+    { kind: "chdir", path: "/", fallback: null, what: "cannot enter the staging root" },
+  ];
+
+  // the root: the host's, or --rootfs, read-only
+  const root = spec.rootfs ?? "/";
+  ops.push(bind(root, "", `cannot bind ${root} as the root`), readOnly(""));
+
+  // /proc: a fresh one for a new PID namespace; the host's otherwise
+  ops.push(...mountPoint("/proc", "directory"));
+  if (spec.share.includes("pid")) ops.push(bind("/proc", "/proc", "cannot bind the host's /proc"));
+  else {
+    ops.push({
+      kind: "mount",
+      source: "proc",
+      target: `${NEW}/proc`,
+      fstype: "proc",
+      flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
+      data: null,
+      what: "cannot mount proc on /proc",
+    });
+  }
+  ops.push(...mountPoint("/dev", "directory"), ...devOps());
+  ops.push(...mountPoint("/tmp", "directory"), tmpfs("/tmp", "1777", MS.NOSUID | MS.NODEV));
+
+  for (const m of spec.mounts) {
+    if (m.kind === "tmpfs") {
+      ops.push(...mountPoint(m.destination, "directory"), tmpfs(m.destination, "0755", MS.NOSUID | MS.NODEV));
+    } else {
+      ops.push(...mountPoint(m.destination, m.sourceType), bind(m.source, m.destination));
+      if (m.readOnly) ops.push(readOnly(m.destination));
+    }
+  }
+  return ops;
+}
+
+/** Builds the child's plan for `spec`. */
+export function buildPlan(spec: SandboxSpec): ChildPlan {
+  const shared = new Set(spec.share);
+  let cloneFlags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWCGROUP;
+  if (!shared.has("pid")) cloneFlags |= CLONE.NEWPID;
+  if (!shared.has("uts")) cloneFlags |= CLONE.NEWUTS;
+  if (!shared.has("ipc")) cloneFlags |= CLONE.NEWIPC;
+  if (!shared.has("net")) cloneFlags |= CLONE.NEWNET;
+
+  const ops: SetupOp[] = filesystemOps(spec);
+  if (spec.hostname !== null) {
+    ops.push({ kind: "sethostname", name: spec.hostname, what: `cannot set the hostname to ${spec.hostname}` });
+  }
+  if (!shared.has("net")) ops.push({ kind: "linkUp", name: "lo", what: "cannot bring up the loopback interface" });
+  ops.push(
+    { kind: "umount", path: OLD, flags: MNT_DETACH, what: "cannot detach the host's root" },
+    { kind: "chdir", path: NEW, fallback: null, what: "cannot enter the new root" },
+    { kind: "pivotRoot", newRoot: ".", putOld: ".", what: "cannot pivot into the new root" },
+    { kind: "umount", path: ".", flags: MNT_DETACH, what: "cannot detach the staging root" },
+    {
+      kind: "chdir",
+      path: spec.cwd.path,
+      fallback: spec.cwd.required ? null : "/",
+      what: `cannot change directory to ${spec.cwd.path}`,
+    },
+  );
+  if (shared.has("pid") && spec.init === "reaper") {
+    ops.push({ kind: "prctl", option: PR.SET_CHILD_SUBREAPER, arg2: 1, arg3: 0, what: "cannot become a subreaper" });
+  }
+  ops.push({ kind: "prctl", option: PR.SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, what: "cannot set no_new_privs" });
+  if (spec.identity.mode === "user") {
+    const all = Array.from({ length: CAP_LAST + 1 }, (_, i) => i);
+    ops.push(
+      { kind: "capbsetDrop", caps: all, what: "cannot empty the capability bounding set" },
+      { kind: "capset", effective: [], permitted: [], inheritable: [], clearAmbient: true, what: "cannot drop capabilities" },
+    );
+  }
+  ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });
+
+  const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  return {
+    cloneFlags,
+    idMaps: idMapPlan(spec.identity),
+    ops,
+    exec: {
+      file: spec.command[0] ?? "",
+      argv: spec.command,
+      env,
+      searchPath: spec.env.PATH ?? DEFAULT_PATH,
+    },
+    init: spec.init,
+    forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
+    pdeathsig: SIGNALS.SIGKILL!,
+  };
+}

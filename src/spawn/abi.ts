@@ -1,0 +1,212 @@
+/**
+ * Encodes a {@linkcode ChildPlan} into the memory layout of ffi/nsbox_helper.h
+ * (`struct nsbox_plan`, its ops and strings) in one buffer. Keep in step with
+ * the header: NSBOX_ABI_VERSION guards against a mismatch at run time.
+ *
+ * @module
+ */
+import type { ChildPlan, SetupOp } from "../plan/ops.ts";
+import { AT_RECURSIVE } from "../plan/linux.ts";
+
+/** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
+export const ABI_VERSION = 1;
+
+/** enum nsbox_op_kind */
+export const OP = {
+  MOUNT: 1,
+  MOUNT_SETATTR: 2,
+  UMOUNT: 3,
+  MKDIR: 4,
+  MKFILE: 5,
+  SYMLINK: 6,
+  PIVOT_ROOT: 7,
+  CHDIR: 8,
+  SETHOSTNAME: 9,
+  PRCTL: 10,
+  CAPBSET_DROP: 11,
+  CAPSET: 12,
+  CLOEXEC_FROM: 13,
+  SECCOMP: 14,
+  WRITE_FILE: 15,
+  LINK_UP: 16,
+} as const;
+
+const OPF_IGNORE_EXISTS = 0x1;
+const OPF_CLEAR_AMBIENT = 0x2;
+
+/** Phases of the child that are not an op (NSBOX_STEP_*). */
+export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
+/** enum nsbox_msg_kind */
+export const MSG = { ERROR: 1, EXIT: 2 } as const;
+/** sizeof(struct nsbox_msg) */
+export const MSG_SIZE = 16;
+/** sizeof(struct nsbox_spawn_result) */
+export const RESULT_SIZE = 16;
+
+const PLAN_SIZE = 80;
+const OP_SIZE = 64;
+
+/** A buffer of C structures whose pointers refer into the buffer itself. */
+class Arena {
+  #bytes = new Uint8Array(4096);
+  #view = new DataView(this.#bytes.buffer);
+  #used = 0;
+  #fixups: Array<[at: number, target: number]> = [];
+  #strings = new Map<string, number>();
+
+  alloc(size: number, align = 8): number {
+    const off = (this.#used + align - 1) & ~(align - 1);
+    this.#grow(off + size);
+    this.#used = off + size;
+    return off;
+  }
+
+  string(s: string): number {
+    const known = this.#strings.get(s);
+    if (known !== undefined) return known;
+    const bytes = new TextEncoder().encode(s);
+    const off = this.alloc(bytes.length + 1, 1);
+    this.#bytes.set(bytes, off);
+    this.#strings.set(s, off);
+    return off;
+  }
+
+  u32(at: number, v: number) {
+    this.#view.setUint32(at, v >>> 0, true);
+  }
+  i32(at: number, v: number) {
+    this.#view.setInt32(at, v, true);
+  }
+  u64(at: number, v: bigint) {
+    this.#view.setBigUint64(at, v, true);
+  }
+  /** A pointer field at `at` to offset `target` (null: NULL). */
+  ptr(at: number, target: number | null) {
+    if (target === null) this.u64(at, 0n);
+    else this.#fixups.push([at, target]);
+  }
+
+  /** Copies into a final buffer and resolves pointers against its address. */
+  finish(): Uint8Array<ArrayBuffer> {
+    const out = new Uint8Array(this.#used);
+    out.set(this.#bytes.subarray(0, this.#used));
+    const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out)));
+    const view = new DataView(out.buffer);
+    for (const [at, target] of this.#fixups) view.setBigUint64(at, base + BigInt(target), true);
+    return out;
+  }
+
+  #grow(size: number) {
+    if (size <= this.#bytes.length) return;
+    let n = this.#bytes.length;
+    while (n < size) n *= 2;
+    const next = new Uint8Array(n);
+    next.set(this.#bytes);
+    this.#bytes = next;
+    this.#view = new DataView(next.buffer);
+  }
+}
+
+function mask(bits: readonly number[]): bigint {
+  return bits.reduce((m, b) => m | (1n << BigInt(b)), 0n);
+}
+
+function encodeOp(a: Arena, at: number, op: SetupOp) {
+  const str = (field: number, s: string | null) => a.ptr(at + field, s === null ? null : a.string(s));
+  const A = 8, B = 16, C = 24, D = 32, N1 = 40, N2 = 48, N3 = 56;
+  let kind: number, flags = 0;
+  switch (op.kind) {
+    case "mount":
+      kind = OP.MOUNT;
+      str(A, op.source), str(B, op.target), str(C, op.fstype), str(D, op.data);
+      a.u64(at + N1, BigInt(op.flags));
+      break;
+    case "mountSetattr":
+      kind = OP.MOUNT_SETATTR;
+      str(B, op.path);
+      a.u64(at + N1, BigInt(op.set)), a.u64(at + N2, BigInt(op.clear));
+      a.u64(at + N3, BigInt(op.recursive ? AT_RECURSIVE : 0));
+      break;
+    case "umount":
+      kind = OP.UMOUNT;
+      str(B, op.path), a.u64(at + N1, BigInt(op.flags));
+      break;
+    case "mkdir":
+    case "mkfile":
+      kind = op.kind === "mkdir" ? OP.MKDIR : OP.MKFILE;
+      str(B, op.path), a.u64(at + N1, BigInt(op.mode));
+      if (op.ignoreExists) flags |= OPF_IGNORE_EXISTS;
+      break;
+    case "symlink":
+      kind = OP.SYMLINK;
+      str(A, op.target), str(B, op.path);
+      break;
+    case "pivotRoot":
+      kind = OP.PIVOT_ROOT;
+      str(A, op.newRoot), str(B, op.putOld);
+      break;
+    case "chdir":
+      kind = OP.CHDIR;
+      str(B, op.path), str(A, op.fallback);
+      break;
+    case "sethostname":
+      kind = OP.SETHOSTNAME;
+      str(A, op.name);
+      break;
+    case "prctl":
+      kind = OP.PRCTL;
+      a.u64(at + N1, BigInt(op.option)), a.u64(at + N2, BigInt(op.arg2)), a.u64(at + N3, BigInt(op.arg3));
+      break;
+    case "capbsetDrop":
+      kind = OP.CAPBSET_DROP;
+      a.u64(at + N1, mask(op.caps));
+      break;
+    case "capset":
+      kind = OP.CAPSET;
+      a.u64(at + N1, mask(op.effective)), a.u64(at + N2, mask(op.permitted)), a.u64(at + N3, mask(op.inheritable));
+      if (op.clearAmbient) flags |= OPF_CLEAR_AMBIENT;
+      break;
+    case "cloexecFrom":
+      kind = OP.CLOEXEC_FROM;
+      a.u64(at + N1, BigInt(op.fd));
+      break;
+    case "linkUp":
+      kind = OP.LINK_UP;
+      str(A, op.name);
+      break;
+  }
+  a.u32(at, kind);
+  a.u32(at + 4, flags);
+}
+
+function stringArray(a: Arena, items: readonly string[]): number {
+  const at = a.alloc((items.length + 1) * 8);
+  items.forEach((s, i) => a.ptr(at + i * 8, a.string(s)));
+  a.u64(at + items.length * 8, 0n);
+  return at;
+}
+
+/**
+ * Lays out `plan` as a `struct nsbox_plan` at offset 0 of the returned
+ * buffer. The buffer must stay referenced until nsbox_spawn returns.
+ */
+export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuffer> {
+  const a = new Arena();
+  const p = a.alloc(PLAN_SIZE);
+  const ops = a.alloc(OP_SIZE * plan.ops.length);
+  plan.ops.forEach((op, i) => encodeOp(a, ops + i * OP_SIZE, op));
+  a.u32(p + 0, ABI_VERSION);
+  a.u32(p + 4, plan.ops.length);
+  a.u64(p + 8, BigInt(plan.cloneFlags));
+  a.ptr(p + 16, ops);
+  a.ptr(p + 24, a.string(plan.exec.file));
+  a.ptr(p + 32, stringArray(a, plan.exec.argv));
+  a.ptr(p + 40, stringArray(a, plan.exec.env));
+  a.ptr(p + 48, a.string(plan.exec.searchPath));
+  a.u64(p + 56, mask(plan.forwardSignals.map((s) => s - 1)));
+  a.i32(p + 64, plan.pdeathsig);
+  a.i32(p + 68, plan.init === "reaper" ? 1 : 0);
+  a.i32(p + 72, cgroupFd);
+  a.i32(p + 76, 0);
+  return a.finish();
+}

@@ -1,0 +1,72 @@
+/**
+ * Spawns the sandbox's first process from a {@linkcode ChildPlan}: the C
+ * helper clones it (synchronously, on the main thread: PR_SET_PDEATHSIG
+ * follows the creating thread); the parent maps its ids, lets the caller
+ * place it (cgroups), then releases it to run its setup ops.
+ *
+ * @module
+ */
+import { getHelper } from "../../ffi/helper.ts";
+import { getLibc } from "../../ffi/libc.ts";
+import { NsboxError, OsError } from "../errors.ts";
+import type { ChildPlan } from "../plan/ops.ts";
+import { ABI_VERSION, encodePlan, RESULT_SIZE } from "./abi.ts";
+import { userNamespaceHint, writeIdMaps } from "./idmap_writer.ts";
+
+/** The sandbox's first process, created and released. */
+export interface Child {
+  /** Its pid in nsbox's PID namespace. */
+  readonly pid: number;
+  /** A pidfd for waiting and signalling without pid reuse races. */
+  readonly pidfd: number;
+  /** Read end of the child's report pipe (struct nsbox_msg records). */
+  readonly msgFd: number;
+}
+
+/** Hooks between creating the child and releasing it. */
+export interface SpawnHooks {
+  /** Called after the id maps are written, before the child runs its ops. */
+  beforeRelease?(pid: number): Promise<void> | void;
+}
+
+const EPERM = 1, EACCES = 13, ENOSPC = 28, EINVAL = 22, EUSERS = 87;
+const P_PIDFD = 3, WEXITED = 4;
+
+/** Spawns and releases the child described by `plan`. */
+export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promise<Child> {
+  const helper = await getHelper();
+  const libc = getLibc();
+  const built = helper.nsbox_abi_version();
+  if (built !== ABI_VERSION) {
+    throw new NsboxError(`the C helper speaks ABI ${built}, this nsbox ${ABI_VERSION}`, { hint: "run `deno task build`" });
+  }
+  const planBytes = encodePlan(plan);
+  const result = new Int32Array(RESULT_SIZE / 4);
+  const r = helper.nsbox_spawn(planBytes, new Uint8Array(result.buffer));
+  if (r < 0) {
+    const err = -r;
+    const userns = err === EPERM || err === EACCES || err === ENOSPC || err === EUSERS ||
+      (err === EINVAL && (plan.cloneFlags & 0x10000000) !== 0);
+    throw new OsError("cannot create the sandbox's namespaces", err, {
+      hint: userns ? userNamespaceHint() : undefined,
+    });
+  }
+  const [pid, pidfd, syncFd, msgFd] = result as unknown as [number, number, number, number];
+
+  try {
+    writeIdMaps(pid, plan.idMaps);
+    await hooks.beforeRelease?.(pid);
+  } catch (e) {
+    // Closing the sync pipe unread makes the child exit; reap it.
+    libc.close(syncFd);
+    libc.close(msgFd);
+    await libc.waitid(P_PIDFD, pidfd, new Uint8Array(128), WEXITED);
+    libc.close(pidfd);
+    throw e;
+  }
+  const go = new Uint8Array([1]);
+  const w = libc.write(syncFd, go, 1n);
+  libc.close(syncFd);
+  if (w !== 1n) throw new NsboxError("cannot release the sandbox: it is gone");
+  return { pid, pidfd, msgFd };
+}

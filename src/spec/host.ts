@@ -1,0 +1,105 @@
+/**
+ * Facts about the host that validation needs, behind an interface so that
+ * validation stays a pure function in tests.
+ *
+ * @module
+ */
+import type { SubIdRange } from "./spec.ts";
+
+/** What a host path is, after following symlinks. */
+export type PathInfo =
+  | { readonly kind: "directory" | "file"; readonly realPath: string }
+  | { readonly kind: "missing"; readonly reason: string };
+
+/** The host as validation sees it. */
+export interface HostFacts {
+  readonly uid: number;
+  readonly gid: number;
+  /** The caller's login name, when the password database knows it. */
+  readonly userName: string | null;
+  /** Current directory (absolute). */
+  readonly cwd: string;
+  /** The caller's environment. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Resolves and classifies a host path. */
+  inspect(path: string): PathInfo;
+  /** The caller's first range in /etc/subuid or /etc/subgid, or null. */
+  subIds(kind: "uid" | "gid"): SubIdRange | null;
+  /** Whether an executable is on the host's PATH (for newuidmap, newgidmap). */
+  hasProgram(name: string): boolean;
+}
+
+/** Parses /etc/subuid-style text: the first range of `name` or `id`. */
+export function parseSubIds(text: string, name: string | null, id: number): SubIdRange | null {
+  for (const line of text.split("\n")) {
+    const [owner, start, count] = line.trim().split(":");
+    if (owner === undefined || start === undefined || count === undefined) continue;
+    if (owner !== name && owner !== String(id)) continue;
+    const s = Number(start), c = Number(count);
+    if (Number.isSafeInteger(s) && Number.isSafeInteger(c) && s >= 0 && c > 0) return { start: s, count: c };
+  }
+  return null;
+}
+
+function readText(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function lookupUserName(uid: number): string | null {
+  for (const line of (readText("/etc/passwd") ?? "").split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 3 && f[2] === String(uid)) return f[0] ?? null;
+  }
+  return null;
+}
+
+/** The real host. */
+export function realHost(): HostFacts {
+  const uid = Deno.uid() ?? 0;
+  const gid = Deno.gid() ?? 0;
+  let userName: string | null | undefined;
+  const name = () => userName === undefined ? (userName = lookupUserName(uid)) : userName;
+  return {
+    uid,
+    gid,
+    get userName() {
+      return name();
+    },
+    cwd: Deno.cwd(),
+    env: Deno.env.toObject(),
+    inspect(path: string): PathInfo {
+      try {
+        const realPath = Deno.realPathSync(path);
+        const st = Deno.statSync(realPath);
+        return { kind: st.isDirectory ? "directory" : "file", realPath };
+      } catch (e) {
+        const reason = e instanceof Deno.errors.NotFound
+          ? "No such file or directory"
+          : e instanceof Deno.errors.PermissionDenied
+          ? "Permission denied"
+          : e instanceof Error
+          ? e.message.replace(/ \(os error \d+\).*$/, "")
+          : String(e);
+        return { kind: "missing", reason };
+      }
+    },
+    subIds(kind) {
+      const text = readText(kind === "uid" ? "/etc/subuid" : "/etc/subgid");
+      return text === null ? null : parseSubIds(text, name(), kind === "uid" ? uid : gid);
+    },
+    hasProgram(program: string): boolean {
+      const dirs = (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":").concat(["/usr/bin", "/usr/sbin"]);
+      return dirs.some((d) => {
+        try {
+          return (Deno.statSync(`${d}/${program}`).mode ?? 0) & 0o111 ? true : false;
+        } catch {
+          return false;
+        }
+      });
+    },
+  };
+}

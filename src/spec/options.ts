@@ -1,0 +1,63 @@
+/**
+ * What a caller asks for: the input of {@linkcode run}, mirrored one to one by
+ * the flags of `nsbox run`. Loose on purpose; {@linkcode validate} turns it
+ * into a checked {@linkcode SandboxSpec}.
+ *
+ * @module
+ */
+
+/** Namespaces that `share` can keep from the host. */
+export const SHAREABLE_NAMESPACES = ["net", "ipc", "uts", "pid"] as const;
+
+/** A namespace the sandbox can keep from the host instead of a new one. */
+export type ShareableNamespace = typeof SHAREABLE_NAMESPACES[number];
+
+/** A mount the caller adds, applied in order after the default view. */
+export type MountOption =
+  | {
+    /** `--bind SRC[:DST]` or `--ro-bind SRC[:DST]`. */
+    readonly kind: "bind";
+    /** Host path; relative paths are taken from the current directory. */
+    readonly source: string;
+    /** Path inside the sandbox; defaults to `source`. */
+    readonly destination?: string;
+    /** Read-only (`--ro-bind`). */
+    readonly readOnly?: boolean;
+  }
+  | {
+    /** `--tmpfs DST`. */
+    readonly kind: "tmpfs";
+    /** Path inside the sandbox. */
+    readonly destination: string;
+  };
+
+/** One step of environment editing, applied in order. */
+export type EnvEdit =
+  | { readonly kind: "set"; readonly name: string; readonly value: string }
+  | { readonly kind: "unset"; readonly name: string };
+
+/** Options of {@linkcode run}; each names the `nsbox run` flag it mirrors. */
+export interface RunOptions {
+  /** The command and its arguments (after `--`). */
+  readonly command: readonly string[];
+  /** `--share`: host namespaces to keep. */
+  readonly share?: readonly ShareableNamespace[];
+  /** `--root`: uid and gid 0 inside, with the namespace's capabilities. */
+  readonly root?: boolean;
+  /** `--map-users`: map the caller's subordinate id range as well. */
+  readonly mapUsers?: boolean;
+  /** `--hostname` (default `nsbox`). */
+  readonly hostname?: string;
+  /** `--rootfs`: a directory that becomes `/`. */
+  readonly rootfs?: string;
+  /** `--bind`, `--ro-bind`, `--tmpfs`, in order. */
+  readonly mounts?: readonly MountOption[];
+  /** `--chdir`: working directory inside (must exist). */
+  readonly chdir?: string;
+  /** `--clearenv`: start from an empty environment. */
+  readonly clearEnv?: boolean;
+  /** `--setenv`, `--unsetenv`, in order. */
+  readonly envEdits?: readonly EnvEdit[];
+  /** `--as-pid-1`: exec the command as PID 1 instead of under nsbox's init. */
+  readonly asPid1?: boolean;
+}

@@ -1,0 +1,70 @@
+/**
+ * The validated, immutable description of one sandbox: everything later
+ * stages need, nothing they must look up again. Plain data, so it can be
+ * written as JSON (state files, `--json`, golden tests).
+ *
+ * @module
+ */
+import type { ShareableNamespace } from "./options.ts";
+
+/** A range of ids: `count` ids from `inside` map to ids from `outside`. */
+export interface IdRange {
+  readonly inside: number;
+  readonly outside: number;
+  readonly count: number;
+}
+
+/** A subordinate id range from /etc/subuid or /etc/subgid. */
+export interface SubIdRange {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** Who the command is inside, and how ids are mapped. */
+export interface IdentitySpec {
+  /** "user": the caller's uid/gid, no capabilities; "root": uid 0 with the namespace's capabilities. */
+  readonly mode: "user" | "root";
+  /** The caller's uid and gid on the host. */
+  readonly hostUid: number;
+  readonly hostGid: number;
+  /** Subordinate ranges to map too (`--map-users`), or null. */
+  readonly subUids: SubIdRange | null;
+  readonly subGids: SubIdRange | null;
+}
+
+/** A validated mount, with host paths resolved. */
+export type MountSpec =
+  | {
+    readonly kind: "bind";
+    /** Canonical host path (symlinks resolved). */
+    readonly source: string;
+    /** Normalised absolute path inside. */
+    readonly destination: string;
+    readonly readOnly: boolean;
+    /** What the source is, so the mount point can be made to match. */
+    readonly sourceType: "directory" | "file";
+  }
+  | {
+    readonly kind: "tmpfs";
+    readonly destination: string;
+  };
+
+/** One sandbox, validated. */
+export interface SandboxSpec {
+  /** Command and arguments; `command[0]` is looked up in the sandbox's PATH. */
+  readonly command: readonly string[];
+  /** The command's complete environment. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory inside; when `required` is false, `/` is used if it does not exist. */
+  readonly cwd: { readonly path: string; readonly required: boolean };
+  /** Host namespaces kept (all others are new). */
+  readonly share: readonly ShareableNamespace[];
+  readonly identity: IdentitySpec;
+  /** Hostname inside, or null when the UTS namespace is shared. */
+  readonly hostname: string | null;
+  /** Canonical host directory that becomes `/`, or null for the host's `/`. */
+  readonly rootfs: string | null;
+  readonly mounts: readonly MountSpec[];
+  /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
+  readonly init: "reaper" | "none";
+}

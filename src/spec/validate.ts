@@ -1,0 +1,172 @@
+/**
+ * {@linkcode validate}: options + host facts → {@linkcode SandboxSpec}, or a
+ * {@linkcode UsageError} listing every problem at once.
+ *
+ * @module
+ */
+import { UsageError } from "../errors.ts";
+import type { HostFacts } from "./host.ts";
+import { type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
+import type { MountSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+
+/** The hostname a sandbox gets unless told otherwise. */
+export const DEFAULT_HOSTNAME = "nsbox";
+
+const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
+const ENV_NAME_RE = /^[^=\0]+$/;
+
+/** Quotes a value for a message: `'value'`. */
+export function quote(value: string): string {
+  return `'${value}'`;
+}
+
+/**
+ * Normalises an absolute path: collapses `//` and `.`, refuses `..`.
+ * Returns null when `path` is not absolute or contains `..` or NUL.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "node:assert/strict";
+ * assertEquals(normalizeAbsolute("/a//b/./c/"), "/a/b/c");
+ * ```
+ */
+export function normalizeAbsolute(path: string): string | null {
+  if (!path.startsWith("/") || path.includes("\0")) return null;
+  const parts: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") return null;
+    parts.push(p);
+  }
+  return "/" + parts.join("/");
+}
+
+function absoluteFrom(cwd: string, path: string): string {
+  return path.startsWith("/") ? path : `${cwd.replace(/\/$/, "")}/${path}`;
+}
+
+/** Checks `options` against the host and returns the sandbox's spec. */
+export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
+  const problems: string[] = [];
+
+  // command
+  const command = [...options.command];
+  if (command.length === 0 || command[0] === "") {
+    problems.push("No command given: expected `nsbox run [OPTIONS] -- CMD [ARGS...]`.");
+  }
+  if (command.some((a) => a.includes("\0"))) problems.push("The command contains a NUL byte.");
+
+  // namespaces
+  const share: ShareableNamespace[] = [];
+  for (const ns of options.share ?? []) {
+    if (!(SHAREABLE_NAMESPACES as readonly string[]).includes(ns)) {
+      problems.push(`--share: expected one of ${SHAREABLE_NAMESPACES.join(", ")}, got ${quote(ns)}.`);
+    } else if (!share.includes(ns)) share.push(ns);
+  }
+
+  // hostname
+  let hostname: string | null = DEFAULT_HOSTNAME;
+  if (share.includes("uts")) {
+    if (options.hostname !== undefined) problems.push("--hostname: cannot be used with --share uts.");
+    hostname = null;
+  } else if (options.hostname !== undefined) {
+    if (!HOSTNAME_RE.test(options.hostname)) {
+      problems.push(
+        `--hostname: expected 1 to 63 letters, digits, '-' or '.', starting with a letter or digit, got ${
+          quote(options.hostname)
+        }.`,
+      );
+    }
+    hostname = options.hostname;
+  }
+
+  // identity
+  let subUids: SubIdRange | null = null, subGids: SubIdRange | null = null;
+  if (options.mapUsers) {
+    subUids = host.subIds("uid");
+    subGids = host.subIds("gid");
+    const who = host.userName ?? String(host.uid);
+    if (!subUids) problems.push(`--map-users: /etc/subuid has no range for ${quote(who)}.`);
+    if (!subGids) problems.push(`--map-users: /etc/subgid has no range for ${quote(who)}.`);
+    for (const tool of ["newuidmap", "newgidmap"]) {
+      if (!host.hasProgram(tool)) problems.push(`--map-users: ${tool} is not installed (Debian package uidmap).`);
+    }
+  }
+
+  // filesystem
+  let rootfs: string | null = null;
+  if (options.rootfs !== undefined) {
+    const info = host.inspect(absoluteFrom(host.cwd, options.rootfs));
+    if (info.kind === "missing") problems.push(`--rootfs: cannot use ${quote(options.rootfs)}: ${info.reason}.`);
+    else if (info.kind !== "directory") problems.push(`--rootfs: ${quote(options.rootfs)} is not a directory.`);
+    else rootfs = info.realPath === "/" ? null : info.realPath;
+  }
+
+  const mounts: MountSpec[] = [];
+  for (const m of options.mounts ?? []) {
+    if (m.kind === "tmpfs") {
+      const dst = normalizeAbsolute(m.destination);
+      if (dst === null || dst === "/") {
+        problems.push(`--tmpfs: expected an absolute path other than / without '..', got ${quote(m.destination)}.`);
+      } else mounts.push({ kind: "tmpfs", destination: dst });
+      continue;
+    }
+    const flag = m.readOnly ? "--ro-bind" : "--bind";
+    const info = host.inspect(absoluteFrom(host.cwd, m.source));
+    const rawDst = m.destination ?? absoluteFrom(host.cwd, m.source);
+    const dst = normalizeAbsolute(rawDst);
+    if (info.kind === "missing") {
+      problems.push(`${flag}: cannot bind ${quote(m.source)}: ${info.reason}.`);
+    }
+    if (dst === null || dst === "/") {
+      problems.push(
+        `${flag}: expected an absolute destination other than / without '..', got ${quote(rawDst)}` +
+          (dst === "/" ? " (use --rootfs to replace /)." : "."),
+      );
+    }
+    if (info.kind !== "missing" && dst !== null && dst !== "/") {
+      mounts.push({
+        kind: "bind",
+        source: info.realPath,
+        destination: dst,
+        readOnly: m.readOnly ?? false,
+        sourceType: info.kind,
+      });
+    }
+  }
+
+  // working directory
+  let cwd: SandboxSpec["cwd"] = { path: host.cwd, required: false };
+  if (options.chdir !== undefined) {
+    const path = normalizeAbsolute(options.chdir);
+    if (path === null) problems.push(`--chdir: expected an absolute path without '..', got ${quote(options.chdir)}.`);
+    else cwd = { path, required: true };
+  }
+
+  // environment
+  const env: Record<string, string> = options.clearEnv ? {} : { ...host.env };
+  for (const edit of options.envEdits ?? []) {
+    const flag = edit.kind === "set" ? "--setenv" : "--unsetenv";
+    if (!ENV_NAME_RE.test(edit.name)) {
+      problems.push(`${flag}: expected a variable name without '=', got ${quote(edit.name)}.`);
+      continue;
+    }
+    if (edit.kind === "set") {
+      if (edit.value.includes("\0")) problems.push(`--setenv: the value of ${edit.name} contains a NUL byte.`);
+      env[edit.name] = edit.value;
+    } else delete env[edit.name];
+  }
+
+  if (problems.length > 0) throw new UsageError(problems);
+  return {
+    command,
+    env,
+    cwd,
+    share,
+    identity: { mode: options.root ? "root" : "user", hostUid: host.uid, hostGid: host.gid, subUids, subGids },
+    hostname,
+    rootfs,
+    mounts,
+    init: options.asPid1 ? "none" : "reaper",
+  };
+}

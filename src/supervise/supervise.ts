@@ -1,0 +1,116 @@
+/**
+ * Supervises a released child: forwards signals to it, reads its reports,
+ * waits on its pidfd, and says how it ended.
+ *
+ * @module
+ */
+import { getLibc } from "../../ffi/libc.ts";
+import { MSG, MSG_SIZE } from "../spawn/abi.ts";
+import type { Child } from "../spawn/spawn.ts";
+import { signalName, SIGNALS } from "../plan/linux.ts";
+
+/** How the sandbox ended. */
+export type Outcome =
+  | { readonly kind: "exited"; readonly code: number }
+  | { readonly kind: "signaled"; readonly signal: number }
+  | { readonly kind: "failed"; readonly step: number; readonly errno: number };
+
+/** Decodes a wait(2) status word. */
+export function decodeWaitStatus(status: number): Outcome {
+  const sig = status & 0x7f;
+  if (sig === 0) return { kind: "exited", code: (status >> 8) & 0xff };
+  return { kind: "signaled", signal: sig };
+}
+
+/**
+ * Signals a terminal also sends to its whole foreground process group. When
+ * nsbox is in that group, the command (same group) got its own copy and
+ * forwarding would deliver it twice.
+ */
+const TERMINAL_SIGNALS = new Set(["SIGINT", "SIGQUIT", "SIGWINCH", "SIGHUP"]);
+
+function inForeground(): boolean {
+  const libc = getLibc();
+  const own = libc.getpgrp();
+  for (const fd of [0, 1, 2]) {
+    const fg = libc.tcgetpgrp(fd);
+    if (fg >= 0) return fg === own;
+  }
+  return false;
+}
+
+/** Forwards `names` to the child's pidfd until the returned function is called. */
+export function forwardSignals(child: Child, names: readonly string[]): () => void {
+  const libc = getLibc();
+  const listeners: Array<[Deno.Signal, () => void]> = [];
+  for (const name of names) {
+    const sig = SIGNALS[name]!;
+    const listener = () => {
+      if (TERMINAL_SIGNALS.has(name) && inForeground()) return;
+      libc.pidfd_send_signal(child.pidfd, sig, null, 0);
+    };
+    Deno.addSignalListener(name as Deno.Signal, listener);
+    listeners.push([name as Deno.Signal, listener]);
+  }
+  return () => {
+    for (const [name, l] of listeners) Deno.removeSignalListener(name, l);
+  };
+}
+
+interface Reports {
+  error: { step: number; errno: number } | null;
+  exitStatus: number | null;
+}
+
+async function readReports(fd: number): Promise<Reports> {
+  const libc = getLibc();
+  const buf = new Uint8Array(MSG_SIZE);
+  const view = new DataView(buf.buffer);
+  const reports: Reports = { error: null, exitStatus: null };
+  for (;;) {
+    const n = await libc.read(fd, buf, BigInt(MSG_SIZE));
+    if (n !== BigInt(MSG_SIZE)) break; // end of file (or a torn record: the child is gone)
+    const kind = view.getInt32(0, true);
+    if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
+    else if (kind === MSG.EXIT) reports.exitStatus = view.getInt32(12, true);
+  }
+  return reports;
+}
+
+const P_PIDFD = 3, WEXITED = 4;
+const CLD_EXITED = 1;
+
+async function waitChild(pidfd: number): Promise<Outcome> {
+  const libc = getLibc();
+  const info = new Uint8Array(128);
+  for (;;) {
+    const r = await libc.waitid(P_PIDFD, pidfd, info, WEXITED);
+    if (r === 0) break;
+    // EINTR on the worker thread: wait again
+  }
+  const view = new DataView(info.buffer);
+  const code = view.getInt32(8, true);
+  const status = view.getInt32(24, true);
+  return code === CLD_EXITED ? { kind: "exited", code: status } : { kind: "signaled", signal: status };
+}
+
+/**
+ * Waits for the child and its reports, forwarding `signals` meanwhile; closes
+ * the child's descriptors. A setup or exec failure wins over the exit status.
+ */
+export async function supervise(child: Child, signals: readonly string[]): Promise<Outcome> {
+  const stop = forwardSignals(child, signals);
+  try {
+    const [reports, waited] = await Promise.all([readReports(child.msgFd), waitChild(child.pidfd)]);
+    if (reports.error) return { kind: "failed", ...reports.error };
+    if (reports.exitStatus !== null) return decodeWaitStatus(reports.exitStatus);
+    return waited;
+  } finally {
+    stop();
+    const libc = getLibc();
+    libc.close(child.msgFd);
+    libc.close(child.pidfd);
+  }
+}
+
+export { signalName };
