@@ -104,7 +104,7 @@ export const RUN: CommandDef = {
   examples: [
     ["nsbox run -- sh", "an interactive shell in a sandbox"],
     ["nsbox run --root -- id", "uid 0 inside, still you outside"],
-    ["nsbox run --bind ~/src:/src --chdir /src -- make", "build with only ~/src writable"],
+    ["nsbox run --bind \"$PWD\" -- make", "build with only the current directory writable"],
     ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a ~'", "hide home directories"],
     ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Builds the single nsbox binary (dist/nsbox) with `deno compile`. The C
+# helper is embedded through its bytes import, exactly as when running from
+# source. `deno compile` downloads Deno's runtime from Deno's own server: this
+# works only where that server is reachable.
+set -eu
+. "$(dirname "$0")/lib/env.sh"
+cd "$NSBOX_ROOT"
+mkdir -p dist
+"$DENO" compile -A --unstable-raw-imports --output dist/nsbox main.ts
+echo "built dist/nsbox"

@@ -1,0 +1,26 @@
+# Sourced by scripts/*: puts a Deno binary in $DENO (installing the pinned one
+# from the npm registry on first use) and builds the C helper when it is
+# missing or older than its sources. Needs: node/npm, cc.
+NSBOX_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+nsbox_find_deno() {
+  for d in "$NSBOX_ROOT"/node_modules/@deno/linux-*/deno "$NSBOX_ROOT/node_modules/.bin/deno"; do
+    if [ -x "$d" ] && [ "$(head -c 4 "$d" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+      echo "$d"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if ! DENO=$(nsbox_find_deno); then
+  echo "nsbox: installing Deno from the npm registry (npm ci) ..." >&2
+  (cd "$NSBOX_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  DENO=$(nsbox_find_deno) || { echo "nsbox: npm ci did not install a Deno binary" >&2; exit 125; }
+fi
+export DENO
+
+helper="$NSBOX_ROOT/ffi/build/libnsbox_helper.so"
+if [ ! -f "$helper" ] || [ "$NSBOX_ROOT/ffi/nsbox_helper.c" -nt "$helper" ] || [ "$NSBOX_ROOT/ffi/nsbox_helper.h" -nt "$helper" ]; then
+  sh "$NSBOX_ROOT/scripts/build.sh" >&2 || { echo "nsbox: cannot build the C helper (is cc installed?)" >&2; exit 125; }
+fi
