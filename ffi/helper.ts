@@ -15,7 +15,7 @@ import { NsboxError } from "../src/errors.ts";
 export const HELPER_SYMBOLS = {
   /** int nsbox_spawn(const struct nsbox_plan *plan, struct nsbox_spawn_result *out) */
   nsbox_spawn: {
-    parameters: ["buffer" /* const struct nsbox_plan * */, "buffer" /* struct nsbox_spawn_result * */],
+    parameters: ["buffer", /* const struct nsbox_plan * */ "buffer" /* struct nsbox_spawn_result * */],
     result: "i32",
   },
   /** uint32_t nsbox_abi_version(void) */
@@ -35,10 +35,18 @@ export async function getHelper(): Promise<Helper> {
   try {
     bytes = (await import("./build/libnsbox_helper.so", { with: { type: "bytes" } })).default;
   } catch (cause) {
-    throw new NsboxError("the C helper is not built (ffi/build/libnsbox_helper.so)", {
-      hint: "run `deno task build`, or start nsbox through scripts/nsbox",
-      cause,
-    });
+    const missing = cause instanceof Error && /not a valid module type|raw-imports/i.test(cause.message);
+    throw new NsboxError(
+      missing
+        ? "cannot import the C helper: bytes imports are not enabled"
+        : "the C helper is not built (ffi/build/libnsbox_helper.so)",
+      {
+        hint: missing
+          ? 'run Deno with --unstable-raw-imports (or "unstable": ["raw-imports"] in deno.json)'
+          : "run `deno task build`, or start nsbox through scripts/nsbox",
+        cause,
+      },
+    );
   }
   const libc = getLibc();
   const fd = check(libc.memfd_create(cString("nsbox-helper"), MFD_CLOEXEC), "cannot create a memfd for the helper");

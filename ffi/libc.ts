@@ -12,12 +12,12 @@ import { OsError } from "../src/errors.ts";
 /** libc symbols; each parameter is commented with its C type. */
 export const LIBC_SYMBOLS = {
   /** int memfd_create(const char *name, unsigned int flags) */
-  memfd_create: { parameters: ["buffer" /* const char * */, "u32" /* unsigned int */], result: "i32" },
+  memfd_create: { parameters: ["buffer", /* const char * */ "u32" /* unsigned int */], result: "i32" },
   /** ssize_t write(int fd, const void *buf, size_t count) */
-  write: { parameters: ["i32" /* int */, "buffer" /* const void * */, "usize" /* size_t */], result: "isize" },
+  write: { parameters: ["i32", /* int */ "buffer", /* const void * */ "usize" /* size_t */], result: "isize" },
   /** ssize_t read(int fd, void *buf, size_t count), on a worker thread */
   read: {
-    parameters: ["i32" /* int */, "buffer" /* void * */, "usize" /* size_t */],
+    parameters: ["i32", /* int */ "buffer", /* void * */ "usize" /* size_t */],
     result: "isize",
     nonblocking: true,
   },
@@ -25,13 +25,13 @@ export const LIBC_SYMBOLS = {
   close: { parameters: ["i32" /* int */], result: "i32" },
   /** int waitid(idtype_t idtype, id_t id, siginfo_t *infop, int options), on a worker thread */
   waitid: {
-    parameters: ["i32" /* idtype_t */, "u32" /* id_t */, "buffer" /* siginfo_t * */, "i32" /* int */],
+    parameters: ["i32", /* idtype_t */ "u32", /* id_t */ "buffer", /* siginfo_t * */ "i32" /* int */],
     result: "i32",
     nonblocking: true,
   },
   /** int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) */
   pidfd_send_signal: {
-    parameters: ["i32" /* int */, "i32" /* int */, "pointer" /* siginfo_t * */, "u32" /* unsigned int */],
+    parameters: ["i32", /* int */ "i32", /* int */ "pointer", /* siginfo_t * */ "u32" /* unsigned int */],
     result: "i32",
   },
   /** pid_t tcgetpgrp(int fd) */

@@ -242,6 +242,37 @@ static int status_to_code(int status) {
   return 255;
 }
 
+/* Shows `name` as this process's command line (ps -ef inside the sandbox),
+ * instead of the Deno command line the child inherited: overwrite the
+ * argument area in place, located from /proc/self/stat (fields 48, 49). */
+static void set_cmdline(const char *name) {
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  if (!p) return;
+  int field = 2; /* p is at the end of field 2, (comm) */
+  unsigned long long v[2] = {0, 0};
+  for (; *p && field < 49; p++) {
+    if (*p != ' ') continue;
+    field++;
+    if (field >= 48) {
+      unsigned long long x = 0;
+      for (const char *q = p + 1; *q >= '0' && *q <= '9'; q++) x = x * 10 + (unsigned)(*q - '0');
+      v[field - 48] = x;
+    }
+  }
+  size_t want = strlen(name) + 1;
+  if (field != 49 || v[1] <= v[0] || v[1] - v[0] < want) return;
+  char *start = (char *)(uintptr_t)v[0];
+  memset(start, 0, v[1] - v[0]);
+  memcpy(start, name, want);
+}
+
 /* PID 1 of the sandbox: forks the command, forwards the signals TypeScript
  * chose, reaps every orphan, and exits with the command's status. Signals
  * stay blocked here (inherited from nsbox_spawn) and are taken with
@@ -256,6 +287,7 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   if (msg_fd > 3) (void)syscall(SYS_close_range, 3U, (unsigned)msg_fd - 1, 0U);
   (void)syscall(SYS_close_range, (unsigned)msg_fd + 1, ~0U, 0U);
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
+  set_cmdline("nsbox-init");
 
   sigset_t wanted;
   sigemptyset(&wanted);

@@ -40,8 +40,7 @@ export const RUN: CommandDef = {
   name: "run",
   usage: "nsbox run [OPTIONS] [--] COMMAND [ARGS...]",
   summary: "run a command in a new sandbox",
-  description:
-    "Runs COMMAND in new user, mount, PID, UTS, IPC, network and cgroup namespaces, as you, with no\n" +
+  description: "Runs COMMAND in new user, mount, PID, UTS, IPC, network and cgroup namespaces, as you, with no\n" +
     "capabilities, the host's / read-only, a fresh /proc, a minimal /dev and an empty private /tmp.\n" +
     "COMMAND is looked up in the sandbox's PATH. Options end at `--` or at the first argument that\n" +
     "is not one. Mount options apply in the order given, after the default view.",
@@ -76,7 +75,14 @@ export const RUN: CommandDef = {
       group: "Filesystem",
       help: "bind host path SRC at DST, read-only",
     },
-    { name: "tmpfs", value: "DST", repeatable: true, ordered: true, group: "Filesystem", help: "mount an empty tmpfs at DST" },
+    {
+      name: "tmpfs",
+      value: "DST",
+      repeatable: true,
+      ordered: true,
+      group: "Filesystem",
+      help: "mount an empty tmpfs at DST",
+    },
     { name: "rootfs", value: "DIR", group: "Filesystem", help: "use host directory DIR as / (read-only)" },
     {
       name: "chdir",
@@ -104,7 +110,7 @@ export const RUN: CommandDef = {
   examples: [
     ["nsbox run -- sh", "an interactive shell in a sandbox"],
     ["nsbox run --root -- id", "uid 0 inside, still you outside"],
-    ["nsbox run --bind \"$PWD\" -- make", "build with only the current directory writable"],
+    ['nsbox run --bind "$PWD" -- make', "build with only the current directory writable"],
     ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a ~'", "hide home directories"],
     ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { COMMANDS, type CommandDef, type FlagDef } from "./flags.ts";
+import { type CommandDef, COMMANDS, type FlagDef } from "./flags.ts";
 
 function flagLabel(f: FlagDef): string {
   const long = `--${f.name}${f.value ? ` ${f.value}` : ""}`;

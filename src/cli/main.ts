@@ -46,7 +46,9 @@ function completionsCommand(args: readonly string[]): number {
   }
   const shell = parsed.operands[0];
   if (shell !== "bash" || parsed.operands.length !== 1) {
-    throw new UsageError([`completions: expected a shell name, 'bash', got ${shell === undefined ? "nothing" : `'${shell}'`}.`]);
+    throw new UsageError([
+      `completions: expected a shell name, 'bash', got ${shell === undefined ? "nothing" : `'${shell}'`}.`,
+    ]);
   }
   console.log(bashCompletion());
   return 0;

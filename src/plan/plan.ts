@@ -11,7 +11,7 @@
  */
 import type { SandboxSpec } from "../spec/spec.ts";
 import { idMapPlan } from "./idmap.ts";
-import { AT_RECURSIVE, CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "./linux.ts";
+import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "./linux.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
 
 /** The PATH used to find the command when the environment has none. */
@@ -41,7 +41,13 @@ function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   const ops: SetupOp[] = [];
   for (let i = 1; i < parts.length; i++) {
     const dir = "/" + parts.slice(0, i).join("/");
-    ops.push({ kind: "mkdir", path: NEW + dir, mode: 0o755, ignoreExists: true, what: `cannot create directory ${dir}` });
+    ops.push({
+      kind: "mkdir",
+      path: NEW + dir,
+      mode: 0o755,
+      ignoreExists: true,
+      what: `cannot create directory ${dir}`,
+    });
   }
   ops.push({
     kind: type === "directory" ? "mkdir" : "mkfile",
@@ -58,7 +64,15 @@ function tmpfs(path: string, mode: string, flags: number, what = `cannot mount a
 }
 
 function bind(hostPath: string, path: string, what = `cannot bind ${hostPath} on ${path}`): SetupOp {
-  return { kind: "mount", source: OLD + hostPath, target: NEW + path, fstype: null, flags: MS.BIND | MS.REC, data: null, what };
+  return {
+    kind: "mount",
+    source: OLD + hostPath,
+    target: NEW + path,
+    fstype: null,
+    flags: MS.BIND | MS.REC,
+    data: null,
+    what,
+  };
 }
 
 /** Makes the mount at `path` and everything below it read-only ("" is the root). */
@@ -76,7 +90,10 @@ function readOnly(path: string): SetupOp {
 function devOps(): SetupOp[] {
   const ops: SetupOp[] = [tmpfs("/dev", "0755", MS.NOSUID | MS.NOEXEC, "cannot mount a tmpfs on /dev")];
   for (const dev of DEVICES) {
-    ops.push(...mountPoint(`/dev/${dev}`, "file"), bind(`/dev/${dev}`, `/dev/${dev}`, `cannot bind device /dev/${dev}`));
+    ops.push(
+      ...mountPoint(`/dev/${dev}`, "file"),
+      bind(`/dev/${dev}`, `/dev/${dev}`, `cannot bind device /dev/${dev}`),
+    );
   }
   for (const [target, name] of DEV_LINKS) {
     ops.push({ kind: "symlink", target, path: `${NEW}/dev/${name}`, what: `cannot create /dev/${name}` });
@@ -200,7 +217,14 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     const all = Array.from({ length: CAP_LAST + 1 }, (_, i) => i);
     ops.push(
       { kind: "capbsetDrop", caps: all, what: "cannot empty the capability bounding set" },
-      { kind: "capset", effective: [], permitted: [], inheritable: [], clearAmbient: true, what: "cannot drop capabilities" },
+      {
+        kind: "capset",
+        effective: [],
+        permitted: [],
+        inheritable: [],
+        clearAmbient: true,
+        what: "cannot drop capabilities",
+      },
     );
   }
   ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });

@@ -25,7 +25,9 @@ function writeProc(pid: number, file: string, text: string) {
     Deno.writeTextFileSync(`/proc/${pid}/${file}`, text);
   } catch (e) {
     const err = osErrno(e);
-    throw new OsError(`cannot write ${file} of the sandbox`, err, { hint: err === 1 ? userNamespaceHint() : undefined });
+    throw new OsError(`cannot write ${file} of the sandbox`, err, {
+      hint: err === 1 ? userNamespaceHint() : undefined,
+    });
   }
 }
 

@@ -116,7 +116,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     const rawDst = m.destination ?? absoluteFrom(host.cwd, m.source);
     const dst = normalizeAbsolute(rawDst);
     if (info.kind === "missing") {
-      problems.push(`${flag}: cannot bind ${quote(m.source)}: ${info.reason}.`);
+      problems.push(`${flag}: cannot bind ${m.source} on ${rawDst}: ${info.reason}.`);
     }
     if (dst === null || dst === "/") {
       problems.push(

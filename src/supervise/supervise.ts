@@ -113,4 +113,3 @@ export async function supervise(child: Child, signals: readonly string[]): Promi
   }
 }
 
-export { signalName };
