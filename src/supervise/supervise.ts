@@ -7,7 +7,7 @@
 import { getLibc } from "../../ffi/libc.ts";
 import { MSG, MSG_SIZE } from "../spawn/abi.ts";
 import type { Child } from "../spawn/spawn.ts";
-import { signalName, SIGNALS } from "../plan/linux.ts";
+import { SIGNALS } from "../plan/linux.ts";
 
 /** How the sandbox ended. */
 export type Outcome =
