@@ -38,6 +38,8 @@ export const LIBC_SYMBOLS = {
   tcgetpgrp: { parameters: ["i32" /* int */], result: "i32" },
   /** pid_t getpgrp(void) */
   getpgrp: { parameters: [], result: "i32" },
+  /** int getrusage(int who, struct rusage *usage) */
+  getrusage: { parameters: ["i32", /* int */ "buffer" /* struct rusage * */], result: "i32" },
   /** char *strerror(int errnum) */
   strerror: { parameters: ["i32" /* int */], result: "pointer" },
   /** int *__errno_location(void) */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
@@ -164,6 +165,8 @@ static int run_op(const struct nsbox_op *op) {
     return do_write_file(op);
   case NSBOX_OP_LINK_UP:
     return link_up(PTR(op->a));
+  case NSBOX_OP_UNSHARE:
+    return unshare((int)op->n1);
   default:
     errno = EINVAL;
     return -1;
@@ -277,15 +280,22 @@ static void set_cmdline(const char *name) {
  * chose, reaps every orphan, and exits with the command's status. Signals
  * stay blocked here (inherited from nsbox_spawn) and are taken with
  * sigwaitinfo: a blocked signal is queued even for a namespace's init. */
-__attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int msg_fd) {
+__attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int msg_fd, int hold_fd) {
   pid_t cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (cmd < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
   if (cmd == 0) exec_command(p, msg_fd);
 
-  /* Keep only stdio and the report pipe: init never execs, so close-on-exec
-   * alone would leave it holding every descriptor the parent had open. */
-  if (msg_fd > 3) (void)syscall(SYS_close_range, 3U, (unsigned)msg_fd - 1, 0U);
-  (void)syscall(SYS_close_range, (unsigned)msg_fd + 1, ~0U, 0U);
+  /* Keep only stdio and the pipes to the parent: init never execs, so
+   * close-on-exec alone would leave it holding every descriptor the parent
+   * had open. */
+  int keep_lo = msg_fd, keep_hi = msg_fd;
+  if (hold_fd >= 0) {
+    keep_lo = hold_fd < msg_fd ? hold_fd : msg_fd;
+    keep_hi = hold_fd < msg_fd ? msg_fd : hold_fd;
+  }
+  if (keep_lo > 3) (void)syscall(SYS_close_range, 3U, (unsigned)keep_lo - 1, 0U);
+  if (keep_hi > keep_lo + 1) (void)syscall(SYS_close_range, (unsigned)keep_lo + 1, (unsigned)keep_hi - 1, 0U);
+  (void)syscall(SYS_close_range, (unsigned)keep_hi + 1, ~0U, 0U);
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
   set_cmdline("nsbox-init");
 
@@ -311,6 +321,14 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
       if (w <= 0) break;
       if (w == cmd) {
         send_msg(msg_fd, NSBOX_MSG_EXIT, 0, 0, status);
+        if (hold_fd >= 0) {
+          char c;
+          for (;;) {
+            ssize_t n = read(hold_fd, &c, 1);
+            if (n > 0 || (n < 0 && errno == EINTR)) continue;
+            break;
+          }
+        }
         _exit(status_to_code(status));
       }
     }
@@ -329,13 +347,14 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
     r = read(sync_rd, &go, 1);
   } while (r < 0 && errno == EINTR);
   if (r != 1) _exit(NSBOX_EXIT_SETUP); /* aborted, or the parent is gone: no one to tell */
-  close(sync_rd);
+  int hold = p->init_mode == NSBOX_INIT_REAPER && (p->flags & NSBOX_PLAN_HOLD_EXIT);
+  if (!hold) close(sync_rd);
 
   const struct nsbox_op *ops = (const struct nsbox_op *)(uintptr_t)p->ops;
   for (uint32_t i = 0; i < p->op_count; i++) {
     if (run_op(&ops[i]) < 0) fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
   }
-  if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd);
+  if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd, hold ? sync_rd : -1);
   exec_command(p, msg_fd);
 }
 

@@ -61,6 +61,8 @@ enum nsbox_op_kind {
   NSBOX_OP_WRITE_FILE = 15,
   /* bring network interface a up (SIOCSIFFLAGS |= IFF_UP) */
   NSBOX_OP_LINK_UP = 16,
+  /* unshare(n1): e.g. CLONE_NEWCGROUP once the parent has placed the child */
+  NSBOX_OP_UNSHARE = 17,
 };
 
 /* Op flags. */
@@ -94,13 +96,20 @@ struct nsbox_plan {
   int32_t pdeathsig; /* signal the child gets when the spawning thread dies; 0: none */
   int32_t init_mode; /* enum nsbox_init_mode */
   int32_t cgroup_fd; /* >= 0: CLONE_INTO_CGROUP this directory fd; -1: none */
-  int32_t reserved;
+  uint32_t flags; /* NSBOX_PLAN_* */
 }; /* 80 bytes */
+
+/* Plan flags. */
+/* With NSBOX_INIT_REAPER: after reporting the command's exit, PID 1 waits
+ * until the parent closes the sync pipe, so the parent can read the cgroup's
+ * statistics while the sandbox (and so its cgroup) still exists. */
+#define NSBOX_PLAN_HOLD_EXIT 0x1u
 
 struct nsbox_spawn_result {
   int32_t pid; /* the child's pid in the caller's PID namespace */
   int32_t pidfd; /* close-on-exec pidfd of the child */
-  int32_t sync_fd; /* write one byte to release the child; close to abort it */
+  int32_t sync_fd; /* write one byte to release the child; close to abort it
+                      (and, with NSBOX_PLAN_HOLD_EXIT, to let PID 1 exit) */
   int32_t msg_fd; /* read struct nsbox_msg records until end of file */
 };
 

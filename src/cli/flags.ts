@@ -99,10 +99,25 @@ export const RUN: CommandDef = {
       help: "set a variable (after --clearenv, in order with --unsetenv)",
     },
     { name: "unsetenv", value: "NAME", repeatable: true, group: "Environment", help: "remove a variable" },
+    { name: "mem", value: "SIZE", group: "Resources", help: "memory limit, e.g. 512k, 100M, 1.5G (memory.max)" },
+    {
+      name: "swap",
+      value: "SIZE",
+      group: "Resources",
+      help: "swap limit (memory.swap.max; 0 when --mem is given without it)",
+    },
+    { name: "cpus", value: "N", group: "Resources", help: "CPU time as a number of CPUs, e.g. 0.5 (cpu.max)" },
+    { name: "pids", value: "N", group: "Resources", help: "most processes and threads at once (pids.max)" },
+    { name: "io-weight", value: "N", group: "Resources", help: "relative I/O weight, 1 to 10000 (io.weight)" },
     {
       name: "as-pid-1",
       group: "Process",
       help: "exec COMMAND as PID 1 instead of under nsbox's init (it must reap and handle signals)",
+    },
+    {
+      name: "stats",
+      group: "Output",
+      help: "print wall time, CPU time, memory and pids peaks and OOM kills on stderr at the end",
     },
     { name: "json", group: "Output", help: "print a JSON report of the run on stderr when it ends" },
     HELP_FLAG,
@@ -114,6 +129,7 @@ export const RUN: CommandDef = {
     ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a ~'", "hide home directories"],
     ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],
+    ["nsbox run --mem 100M --cpus 0.5 --pids 200 --stats -- make -j4", "a build held to 100M, half a CPU, 200 tasks"],
     ["nsbox run --json -- true", "ends with one JSON line on stderr: exit status, signal, wall time"],
   ],
 };

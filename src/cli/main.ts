@@ -5,12 +5,13 @@
  * @module
  */
 import { EXIT, NsboxError, UsageError } from "../errors.ts";
-import { errorLines, jsonReport, type RunResult } from "../report/report.ts";
+import { errorLines, jsonReport, oomLine, type RunResult, statsLine } from "../report/report.ts";
 import { run } from "../run.ts";
 import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
 import { bashCompletion, commandHelp, mainHelp } from "./help.ts";
 import { has, parseArgs } from "./parse.ts";
 import { runOptionsFromArgs } from "./run_command.ts";
+import { realHost } from "../spec/host.ts";
 
 function printError(e: NsboxError) {
   for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
@@ -25,7 +26,10 @@ async function runCommand(args: readonly string[]): Promise<number> {
   const json = has(parsed, "json");
   let result: RunResult | null = null;
   try {
-    result = await run(runOptionsFromArgs(parsed));
+    result = await run(runOptionsFromArgs(parsed, realHost()));
+    const oom = oomLine(result);
+    if (oom && !json) console.error(`nsbox: ${oom}`);
+    if (has(parsed, "stats") && !json) console.error(`nsbox: ${statsLine(result)}`);
     return result.exitCode;
   } catch (e) {
     if (json && e instanceof NsboxError) {

@@ -5,15 +5,31 @@
  */
 import { UsageError } from "../errors.ts";
 import type { EnvEdit, MountOption, RunOptions, ShareableNamespace } from "../spec/options.ts";
+import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
+import type { HostFacts } from "../spec/host.ts";
+import { validate } from "../spec/validate.ts";
 import { has, type Parsed, value, values } from "./parse.ts";
+
+type Parser = (text: string) => number | null;
+const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expected: string]> = [
+  ["mem", "memory", parseSize, "a size such as 512k, 100M or 1.5G"],
+  ["swap", "swap", parseSize, "a size such as 0, 100M or 1G"],
+  ["cpus", "cpus", parseDecimal, "a number of CPUs such as 0.5 or 2"],
+  ["pids", "pids", parseWhole, "a whole number"],
+  ["io-weight", "ioWeight", parseWhole, "a whole number from 1 to 10000"],
+];
 
 function splitBind(spec: string): { source: string; destination?: string } {
   const colon = spec.indexOf(":");
   return colon < 0 ? { source: spec } : { source: spec.slice(0, colon), destination: spec.slice(colon + 1) };
 }
 
-/** Maps a parsed `nsbox run` command line to run options; reports every problem at once. */
-export function runOptionsFromArgs(parsed: Parsed): RunOptions {
+/**
+ * Maps a parsed `nsbox run` command line to run options. When some values do
+ * not parse and `host` is given, the options that did are validated too, so
+ * that every problem is reported at once.
+ */
+export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions {
   const problems: string[] = [];
   const mounts: MountOption[] = [];
   const envEdits: EnvEdit[] = [];
@@ -43,10 +59,16 @@ export function runOptionsFromArgs(parsed: Parsed): RunOptions {
         break;
     }
   }
+  const limits: Record<string, number> = {};
+  for (const [flag, key, parse, expected] of LIMIT_FLAGS) {
+    const text = value(parsed, flag);
+    if (text === undefined) continue;
+    const n = parse(text);
+    if (n === null) problems.push(`--${flag}: expected ${expected}, got '${text}'.`);
+    else limits[key] = n;
+  }
   const share = values(parsed, "share").flatMap((s) => s.split(",")).map((s) => s.trim()) as ShareableNamespace[];
-  if (parsed.operands.length === 0) problems.push("No command given: expected `nsbox run [OPTIONS] -- CMD [ARGS...]`.");
-  if (problems.length) throw new UsageError(problems);
-  return {
+  const options: RunOptions = {
     command: parsed.operands,
     share,
     root: has(parsed, "root"),
@@ -58,5 +80,18 @@ export function runOptionsFromArgs(parsed: Parsed): RunOptions {
     clearEnv: has(parsed, "clearenv"),
     envEdits,
     asPid1: has(parsed, "as-pid-1"),
+    limits,
   };
+  if (problems.length === 0) return options;
+  if (host) {
+    try {
+      validate(options, host);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      for (const p of e.problems) if (!problems.includes(p)) problems.push(p);
+    }
+  } else if (parsed.operands.length === 0) {
+    problems.push("No command given: expected `nsbox run [OPTIONS] -- CMD [ARGS...]`.");
+  }
+  throw new UsageError(problems);
 }

@@ -57,7 +57,8 @@ export type SetupOp =
     readonly what: string;
   }
   | { readonly kind: "cloexecFrom"; readonly fd: number; readonly what: string }
-  | { readonly kind: "linkUp"; readonly name: string; readonly what: string };
+  | { readonly kind: "linkUp"; readonly name: string; readonly what: string }
+  | { readonly kind: "unshare"; readonly flags: number; readonly what: string };
 
 /** How the parent maps ids before releasing the child. */
 export interface IdMapPlan {
@@ -96,4 +97,6 @@ export interface ChildPlan {
   readonly forwardSignals: readonly number[];
   /** Signal the child gets when nsbox dies. */
   readonly pdeathsig: number;
+  /** PID 1 waits for the parent after the command exits (to read cgroup statistics). */
+  readonly holdExit: boolean;
 }

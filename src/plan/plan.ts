@@ -171,6 +171,18 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   }
   ops.push(...mountPoint("/dev", "directory"), ...devOps());
   ops.push(...mountPoint("/tmp", "directory"), tmpfs("/tmp", "1777", MS.NOSUID | MS.NODEV));
+  if (spec.limits !== null) {
+    // The sandbox's own cgroup (its namespace root), limits readable, read-only.
+    ops.push(...mountPoint("/sys/fs/cgroup", "directory"), {
+      kind: "mount",
+      source: "cgroup2",
+      target: `${NEW}/sys/fs/cgroup`,
+      fstype: "cgroup2",
+      flags: MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY,
+      data: null,
+      what: "cannot mount cgroup2 on /sys/fs/cgroup",
+    });
+  }
 
   for (const m of spec.mounts) {
     if (m.kind === "tmpfs") {
@@ -186,13 +198,18 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
 /** Builds the child's plan for `spec`. */
 export function buildPlan(spec: SandboxSpec): ChildPlan {
   const shared = new Set(spec.share);
-  let cloneFlags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWCGROUP;
+  // The cgroup namespace is made by the child's first op, after the parent
+  // has placed it in its cgroup: so the sandbox sees that cgroup as its root.
+  let cloneFlags = CLONE.NEWUSER | CLONE.NEWNS;
   if (!shared.has("pid")) cloneFlags |= CLONE.NEWPID;
   if (!shared.has("uts")) cloneFlags |= CLONE.NEWUTS;
   if (!shared.has("ipc")) cloneFlags |= CLONE.NEWIPC;
   if (!shared.has("net")) cloneFlags |= CLONE.NEWNET;
 
-  const ops: SetupOp[] = filesystemOps(spec);
+  const ops: SetupOp[] = [
+    { kind: "unshare", flags: CLONE.NEWCGROUP, what: "cannot create the cgroup namespace" },
+    ...filesystemOps(spec),
+  ];
   if (spec.hostname !== null) {
     ops.push({ kind: "sethostname", name: spec.hostname, what: `cannot set the hostname to ${spec.hostname}` });
   }
@@ -243,5 +260,6 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     init: spec.init,
     forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
     pdeathsig: SIGNALS.SIGKILL!,
+    holdExit: spec.limits !== null && spec.init === "reaper",
   };
 }

@@ -29,6 +29,7 @@ export const OP = {
   SECCOMP: 14,
   WRITE_FILE: 15,
   LINK_UP: 16,
+  UNSHARE: 17,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
@@ -44,6 +45,8 @@ export const MSG_SIZE = 16;
 export const RESULT_SIZE = 16;
 
 const PLAN_SIZE = 80;
+/** NSBOX_PLAN_HOLD_EXIT */
+export const PLAN_HOLD_EXIT = 0x1;
 const OP_SIZE = 64;
 
 /** A buffer of C structures whose pointers refer into the buffer itself. */
@@ -174,6 +177,10 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       kind = OP.LINK_UP;
       str(A, op.name);
       break;
+    case "unshare":
+      kind = OP.UNSHARE;
+      a.u64(at + N1, BigInt(op.flags));
+      break;
   }
   a.u32(at, kind);
   a.u32(at + 4, flags);
@@ -207,6 +214,6 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuff
   a.i32(p + 64, plan.pdeathsig);
   a.i32(p + 68, plan.init === "reaper" ? 1 : 0);
   a.i32(p + 72, cgroupFd);
-  a.i32(p + 76, 0);
+  a.u32(p + 76, plan.holdExit ? PLAN_HOLD_EXIT : 0);
   return a.finish();
 }

@@ -21,6 +21,8 @@ export interface Child {
   readonly pidfd: number;
   /** Read end of the child's report pipe (struct nsbox_msg records). */
   readonly msgFd: number;
+  /** With `holdExit`: the sync pipe, closed to let PID 1 exit; otherwise null. */
+  readonly holdFd: number | null;
 }
 
 /** Hooks between creating the child and releasing it. */
@@ -69,6 +71,7 @@ export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promi
   // If the child is already gone this write fails (EPIPE); supervise() then
   // reports how it ended, so the result is not checked here.
   libc.write(syncFd, new Uint8Array([1]), 1n);
+  if (plan.holdExit) return { pid, pidfd, msgFd, holdFd: syncFd };
   libc.close(syncFd);
-  return { pid, pidfd, msgFd };
+  return { pid, pidfd, msgFd, holdFd: null };
 }

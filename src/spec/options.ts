@@ -60,4 +60,20 @@ export interface RunOptions {
   readonly envEdits?: readonly EnvEdit[];
   /** `--as-pid-1`: exec the command as PID 1 instead of under nsbox's init. */
   readonly asPid1?: boolean;
+  /** Resource limits (`--mem`, `--swap`, `--cpus`, `--pids`, `--io-weight`). */
+  readonly limits?: LimitOptions;
+}
+
+/** Resource limits; any one of them gives the sandbox a cgroup of its own. */
+export interface LimitOptions {
+  /** `--mem`: memory.max in bytes. */
+  readonly memory?: number;
+  /** `--swap`: memory.swap.max in bytes (0 by default when `memory` is set). */
+  readonly swap?: number;
+  /** `--cpus`: CPU time as a number of CPUs, fractions allowed (cpu.max). */
+  readonly cpus?: number;
+  /** `--pids`: pids.max. */
+  readonly pids?: number;
+  /** `--io-weight`: io.weight, 1 to 10000. */
+  readonly ioWeight?: number;
 }

@@ -67,4 +67,15 @@ export interface SandboxSpec {
   readonly mounts: readonly MountSpec[];
   /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
+  /** Resource limits, or null for none (then no cgroup is made). */
+  readonly limits: LimitsSpec | null;
+}
+
+/** Validated resource limits; null fields are not limited. */
+export interface LimitsSpec {
+  readonly memoryMax: number | null;
+  readonly swapMax: number | null;
+  readonly cpus: number | null;
+  readonly pidsMax: number | null;
+  readonly ioWeight: number | null;
 }

@@ -7,7 +7,7 @@
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
 import { type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
-import type { MountSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+import type { LimitsSpec, MountSpec, SandboxSpec, SubIdRange } from "./spec.ts";
 
 /** The hostname a sandbox gets unless told otherwise. */
 export const DEFAULT_HOSTNAME = "nsbox";
@@ -157,6 +157,8 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     } else delete env[edit.name];
   }
 
+  const limits = validateLimits(options.limits, problems);
+
   if (problems.length > 0) throw new UsageError(problems);
   return {
     command,
@@ -168,5 +170,43 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     rootfs,
     mounts,
     init: options.asPid1 ? "none" : "reaper",
+    limits,
+  };
+}
+
+function validateLimits(l: RunOptions["limits"], problems: string[]): LimitsSpec | null {
+  if (!l || Object.values(l).every((v) => v === undefined)) return null;
+  const whole = (flag: string, v: number | undefined, min: number, max: number, what: string): number | null => {
+    if (v === undefined) return null;
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      problems.push(`${flag}: expected ${what}, got ${quote(String(v))}.`);
+      return null;
+    }
+    return v;
+  };
+  const MIB = 1024 * 1024;
+  const memoryMax = whole(
+    "--mem",
+    l.memory,
+    MIB,
+    Number.MAX_SAFE_INTEGER,
+    "a size of at least 1M (e.g. 512k, 100M, 1.5G)",
+  );
+  const swapMax = whole("--swap", l.swap, 0, Number.MAX_SAFE_INTEGER, "a size (e.g. 0, 100M, 1G)");
+  let cpus: number | null = null;
+  if (l.cpus !== undefined) {
+    if (!Number.isFinite(l.cpus) || l.cpus < 0.01 || l.cpus > 4096) {
+      problems.push(`--cpus: expected a number of CPUs from 0.01 up (e.g. 0.5, 2), got ${quote(String(l.cpus))}.`);
+    } else cpus = l.cpus;
+  }
+  const pidsMax = whole("--pids", l.pids, 1, 4194304, "a whole number of processes from 1 up");
+  const ioWeight = whole("--io-weight", l.ioWeight, 1, 10000, "a whole number from 1 to 10000");
+  return {
+    memoryMax,
+    // with a memory cap and nothing said of swap, swap is capped too: otherwise the cap is not real
+    swapMax: swapMax ?? (memoryMax !== null ? 0 : null),
+    cpus,
+    pidsMax,
+    ioWeight,
   };
 }

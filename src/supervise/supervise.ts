@@ -62,7 +62,16 @@ interface Reports {
   exitStatus: number | null;
 }
 
-async function readReports(fd: number): Promise<Reports> {
+/** Hooks into supervision. */
+export interface SuperviseHooks {
+  /**
+   * Called when the command has exited while the sandbox still exists (PID 1
+   * holds on, see ChildPlan.holdExit); or after the wait when nothing holds.
+   */
+  onCommandExit?(): void | Promise<void>;
+}
+
+async function readReports(fd: number, onExit: () => Promise<void>): Promise<Reports> {
   const libc = getLibc();
   const buf = new Uint8Array(MSG_SIZE);
   const view = new DataView(buf.buffer);
@@ -72,7 +81,10 @@ async function readReports(fd: number): Promise<Reports> {
     if (n !== BigInt(MSG_SIZE)) break; // end of file (or a torn record: the child is gone)
     const kind = view.getInt32(0, true);
     if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
-    else if (kind === MSG.EXIT) reports.exitStatus = view.getInt32(12, true);
+    else if (kind === MSG.EXIT) {
+      reports.exitStatus = view.getInt32(12, true);
+      await onExit();
+    }
   }
   return reports;
 }
@@ -98,18 +110,34 @@ async function waitChild(pidfd: number): Promise<Outcome> {
  * Waits for the child and its reports, forwarding `signals` meanwhile; closes
  * the child's descriptors. A setup or exec failure wins over the exit status.
  */
-export async function supervise(child: Child, signals: readonly string[]): Promise<Outcome> {
+export async function supervise(
+  child: Child,
+  signals: readonly string[],
+  hooks: SuperviseHooks = {},
+): Promise<Outcome> {
+  const libc = getLibc();
   const stop = forwardSignals(child, signals);
+  let holdFd = child.holdFd;
+  let exitSeen = false;
+  const onExit = async () => {
+    exitSeen = true;
+    try {
+      await hooks.onCommandExit?.();
+    } catch {
+      // statistics are best effort; the sandbox must still be let go
+    }
+    if (holdFd !== null) libc.close(holdFd), holdFd = null; // lets PID 1 exit
+  };
   try {
-    const [reports, waited] = await Promise.all([readReports(child.msgFd), waitChild(child.pidfd)]);
+    const [reports, waited] = await Promise.all([readReports(child.msgFd, onExit), waitChild(child.pidfd)]);
+    if (!exitSeen) await onExit();
     if (reports.error) return { kind: "failed", ...reports.error };
     if (reports.exitStatus !== null) return decodeWaitStatus(reports.exitStatus);
     return waited;
   } finally {
     stop();
-    const libc = getLibc();
+    if (holdFd !== null) libc.close(holdFd);
     libc.close(child.msgFd);
     libc.close(child.pidfd);
   }
 }
-

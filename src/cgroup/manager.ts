@@ -1,0 +1,214 @@
+/**
+ * Cgroup managers: how a sandbox gets a cgroup v2 of its own when limits are
+ * asked for. Like crun's, one interface with several implementations:
+ *
+ * - "systemd": a transient scope with Delegate=yes from the user's systemd
+ *   manager (the normal case on a desktop or CI host);
+ * - "delegated": nsbox already runs in a cgroup subtree it owns (a container
+ *   with a cgroup namespace, `systemd-run --user --scope -p Delegate=yes`).
+ *
+ * Either way the sandbox's processes live in a leaf `sandbox` below the
+ * cgroup that carries the limits; the leaf becomes the root of the sandbox's
+ * cgroup namespace and mirrors the limits so they are readable inside.
+ *
+ * @module
+ */
+import { NsboxError } from "../errors.ts";
+import type { LimitsSpec } from "../spec/spec.ts";
+import {
+  availableControllers,
+  cgroup2Root,
+  cgroupOf,
+  type CgroupStats,
+  controllersFor,
+  enableControllers,
+  isUnifiedOnly,
+  readStats,
+  removeCgroup,
+  writeLimits,
+} from "./fs.ts";
+import { startScope } from "./systemd.ts";
+
+/** The cgroup a running sandbox lives in. */
+export interface SandboxCgroup {
+  readonly kind: "systemd" | "delegated";
+  /** The systemd unit, for "systemd". */
+  readonly unit: string | null;
+  /** Absolute path of the sandbox's leaf cgroup. */
+  readonly path: string;
+  /** Reads the leaf's statistics. */
+  stats(): CgroupStats;
+  /** Kills what is left and removes the cgroups nsbox made. */
+  destroy(): Promise<void>;
+}
+
+/** How the cgroup will be obtained, decided before anything is spawned. */
+export interface CgroupRoute {
+  readonly kind: "systemd" | "delegated";
+  /** Mount point of the cgroup v2 hierarchy. */
+  readonly root: string;
+}
+
+const DELEGATE_HINT = "ask the administrator for a drop-in /etc/systemd/system/user@.service.d/delegate.conf " +
+  "with `[Service]` and `Delegate=cpu cpuset io memory pids`, then log in again";
+
+/** The flags behind `limits` (or behind those of `only` controllers), for messages: "--mem and --cpus". */
+function flagsFor(limits: LimitsSpec, only?: readonly string[]): string {
+  const flags: string[] = [];
+  const want = (c: string) => !only || only.includes(c);
+  if (want("memory") && limits.memoryMax !== null) flags.push("--mem");
+  else if (want("memory") && limits.swapMax !== null) flags.push("--swap");
+  if (want("cpu") && limits.cpus !== null) flags.push("--cpus");
+  if (want("pids") && limits.pidsMax !== null) flags.push("--pids");
+  if (want("io") && limits.ioWeight !== null) flags.push("--io-weight");
+  return flags.length <= 1 ? flags.join("") : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)}`;
+}
+
+function needs(limits: LimitsSpec): string {
+  const f = flagsFor(limits);
+  return `${f} ${f.includes(" and ") ? "need" : "needs"}`;
+}
+
+function userBusPresent(): boolean {
+  const addr = Deno.env.get("DBUS_SESSION_BUS_ADDRESS");
+  if (addr) return true;
+  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
+  if (!runtime) return false;
+  try {
+    return Deno.statSync(`${runtime}/bus`).isSocket === true;
+  } catch {
+    return false;
+  }
+}
+
+function writable(path: string): boolean {
+  try {
+    const st = Deno.statSync(path);
+    return st.uid === Deno.uid();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decides how to get a cgroup for `limits`, or throws an NsboxError that says
+ * why this host cannot enforce them and what would fix it. Never returns
+ * "no limits": nsbox does not run silently unlimited.
+ */
+export function routeFor(limits: LimitsSpec): CgroupRoute {
+  const root = cgroup2Root();
+  if (!root || !isUnifiedOnly()) {
+    throw new NsboxError(
+      `${needs(limits)} cgroup v2, but this host uses cgroup v1 controllers (a hybrid or legacy layout)`,
+      {
+        hint: "boot with systemd.unified_cgroup_hierarchy=1 (the default since systemd 247), or run without limits",
+      },
+    );
+  }
+  if (userBusPresent()) return { kind: "systemd", root };
+  const own = cgroupOf("self");
+  if (own !== null && writable(`${root}${own}/cgroup.procs`)) return { kind: "delegated", root };
+  throw new NsboxError(`${needs(limits)} a cgroup from systemd, but there is no user bus ($XDG_RUNTIME_DIR/bus)`, {
+    hint: "log in through a systemd session, or `loginctl enable-linger $USER`, with dbus-user-session installed; " +
+      "or run nsbox in a delegated cgroup (systemd-run --user --scope -p Delegate=yes nsbox ...)",
+  });
+}
+
+function checkControllers(dir: string, limits: LimitsSpec) {
+  const have = availableControllers(dir);
+  const missing = controllersFor(limits).filter((c) => !have.includes(c));
+  if (missing.length > 0) {
+    throw new NsboxError(
+      `${flagsFor(limits, missing)}: the ${missing.join(", ")} controller${missing.length > 1 ? "s are" : " is"} ` +
+        `not delegated to this user (available: ${have.join(" ") || "none"})`,
+      { hint: DELEGATE_HINT },
+    );
+  }
+}
+
+function makeLeaf(parent: string, pid: number, limits: LimitsSpec, wanted: readonly string[]): string {
+  const leaf = `${parent}/sandbox`;
+  Deno.mkdirSync(leaf);
+  Deno.writeTextFileSync(`${leaf}/cgroup.procs`, String(pid));
+  enableControllers(parent, wanted);
+  writeLimits(leaf, limits);
+  return leaf;
+}
+
+function systemdCgroup(
+  route: CgroupRoute,
+  name: string,
+  pid: number,
+  limits: LimitsSpec,
+  what: string,
+): SandboxCgroup {
+  const unit = `nsbox-${name}.scope`;
+  startScope(unit, pid, limits, `nsbox sandbox ${name}: ${what}`);
+  const scope = `${route.root}${cgroupOf(pid)}`;
+  const wanted = controllersFor(limits);
+  checkControllers(scope, limits);
+  const leaf = makeLeaf(scope, pid, limits, wanted);
+  return {
+    kind: "systemd" as const,
+    unit,
+    path: leaf,
+    stats: () => readStats(leaf),
+    destroy: () => removeCgroup(leaf), // the scope goes when it is empty (CollectMode=inactive-or-failed)
+  };
+}
+
+function delegatedCgroup(route: CgroupRoute, name: string, pid: number, limits: LimitsSpec): SandboxCgroup {
+  const own = `${route.root}${cgroupOf("self")}`;
+  const wanted = controllersFor(limits);
+  checkControllers(own, limits);
+  // A cgroup with processes cannot enable controllers for its children (the
+  // "no internal processes" rule), so nsbox steps into a child of its own.
+  const supervisor = `${own}/nsbox-supervisor-${Deno.pid}`;
+  const enabled = (Deno.readTextFileSync(`${own}/cgroup.subtree_control`)).trim().split(/\s+/);
+  let moved = false;
+  if (!wanted.every((c) => enabled.includes(c))) {
+    Deno.mkdirSync(supervisor);
+    Deno.writeTextFileSync(`${supervisor}/cgroup.procs`, String(Deno.pid));
+    moved = true;
+    enableControllers(own, wanted);
+  }
+  const base = `${own}/nsbox-${name}`;
+  Deno.mkdirSync(base);
+  enableControllers(base, wanted);
+  writeLimits(base, limits);
+  const leaf = makeLeaf(base, pid, limits, []);
+  return {
+    kind: "delegated" as const,
+    unit: null,
+    path: leaf,
+    stats: () => readStats(leaf),
+    destroy: async () => {
+      await removeCgroup(leaf);
+      await removeCgroup(base);
+      if (moved) {
+        Deno.writeTextFileSync(`${own}/cgroup.procs`, String(Deno.pid));
+        await removeCgroup(supervisor);
+      }
+    },
+  };
+}
+
+/** Puts `pid` in a cgroup with `limits` along `route`. */
+export function placeInCgroup(
+  route: CgroupRoute,
+  name: string,
+  pid: number,
+  limits: LimitsSpec,
+  what: string,
+): SandboxCgroup {
+  try {
+    return route.kind === "systemd"
+      ? systemdCgroup(route, name, pid, limits, what)
+      : delegatedCgroup(route, name, pid, limits);
+  } catch (e) {
+    if (e instanceof NsboxError) throw e;
+    throw new NsboxError(`cannot set up the sandbox's cgroup: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
+}
