@@ -118,6 +118,79 @@ static int link_up(const char *name) {
   return r;
 }
 
+/* Writes `text` to /proc/PID/NAME. */
+static int write_proc(pid_t pid, const char *name, const char *text) {
+  char path[64] = "/proc/";
+  size_t n = strlen(path);
+  char digits[16];
+  int d = 0;
+  do {
+    digits[d++] = (char)('0' + pid % 10);
+    pid /= 10;
+  } while (pid > 0);
+  while (d > 0) path[n++] = digits[--d];
+  path[n++] = '/';
+  size_t len = strlen(name);
+  if (n + len + 1 > sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(path + n, name, len + 1);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t tlen = strlen(text);
+  ssize_t w = write(fd, text, tlen);
+  int e = errno;
+  close(fd);
+  if (w != (ssize_t)tlen) {
+    errno = w < 0 ? e : EIO;
+    return -1;
+  }
+  return 0;
+}
+
+static int nest_userns(const struct nsbox_op *op) {
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) return -1;
+  pid_t self = getpid();
+  pid_t h = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (h < 0) {
+    int e = errno;
+    close(go[0]);
+    close(go[1]);
+    errno = e;
+    return -1;
+  }
+  if (h == 0) {
+    /* the map writer: keeps this namespace's capabilities, which a process
+     * that has moved into the nested namespace no longer has here */
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(ECHILD);
+    if (op->c && write_proc(self, "setgroups", PTR(op->c)) < 0) _exit(errno & 0xff);
+    if (write_proc(self, "uid_map", PTR(op->a)) < 0) _exit(errno & 0xff);
+    if (write_proc(self, "gid_map", PTR(op->b)) < 0) _exit(errno & 0xff);
+    _exit(0);
+  }
+  close(go[0]);
+  int r = unshare(CLONE_NEWUSER | (int)op->n1);
+  int e = errno;
+  if (r == 0) (void)!write(go[1], "g", 1);
+  close(go[1]);
+  int status = 0;
+  while (waitpid(h, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (r < 0) {
+    errno = e;
+    return -1;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    errno = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+    return -1;
+  }
+  return 0;
+}
+
 static int run_op(const struct nsbox_op *op) {
   switch (op->kind) {
   case NSBOX_OP_MOUNT:
@@ -167,6 +240,8 @@ static int run_op(const struct nsbox_op *op) {
     return link_up(PTR(op->a));
   case NSBOX_OP_UNSHARE:
     return unshare((int)op->n1);
+  case NSBOX_OP_NEST_USERNS:
+    return nest_userns(op);
   default:
     errno = EINVAL;
     return -1;
@@ -352,7 +427,9 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
 
   const struct nsbox_op *ops = (const struct nsbox_op *)(uintptr_t)p->ops;
   for (uint32_t i = 0; i < p->op_count; i++) {
-    if (run_op(&ops[i]) < 0) fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
+    if (run_op(&ops[i]) == 0) continue;
+    if (errno == ENOENT && (ops[i].flags & NSBOX_OPF_IGNORE_MISSING)) continue;
+    fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
   }
   if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd, hold ? sync_rd : -1);
   exec_command(p, msg_fd);

@@ -63,11 +63,19 @@ enum nsbox_op_kind {
   NSBOX_OP_LINK_UP = 16,
   /* unshare(n1): e.g. CLONE_NEWCGROUP once the parent has placed the child */
   NSBOX_OP_UNSHARE = 17,
+  /* unshare(CLONE_NEWUSER | n1) into a user namespace nested in the current
+   * one, whose maps a forked helper (still holding this namespace's
+   * capabilities) writes: a = uid_map text, b = gid_map text, c = setgroups
+   * text or 0 to leave it. With CLONE_NEWNS in n1 every mount made so far
+   * becomes locked: the sandbox cannot remount, move or unmount it. */
+  NSBOX_OP_NEST_USERNS = 18,
 };
 
 /* Op flags. */
 #define NSBOX_OPF_IGNORE_EXISTS 0x1u
 #define NSBOX_OPF_CLEAR_AMBIENT 0x2u
+/* any op: ENOENT counts as success (masking paths a kernel may not have) */
+#define NSBOX_OPF_IGNORE_MISSING 0x4u
 
 struct nsbox_op {
   uint32_t kind;  /* enum nsbox_op_kind */

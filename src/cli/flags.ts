@@ -110,6 +110,13 @@ export const RUN: CommandDef = {
     { name: "pids", value: "N", group: "Resources", help: "most processes and threads at once (pids.max)" },
     { name: "io-weight", value: "N", group: "Resources", help: "relative I/O weight, 1 to 10000 (io.weight)" },
     {
+      name: "seccomp",
+      value: "MODE",
+      group: "Security",
+      help: "default: nsbox's syscall filter (see README); unconfined: none",
+    },
+    { name: "allow-userns", group: "Security", help: "let the sandbox create user namespaces (nested sandboxes)" },
+    {
       name: "as-pid-1",
       group: "Process",
       help: "exec COMMAND as PID 1 instead of under nsbox's init (it must reap and handle signals)",

@@ -80,6 +80,8 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     clearEnv: has(parsed, "clearenv"),
     envEdits,
     asPid1: has(parsed, "as-pid-1"),
+    seccomp: value(parsed, "seccomp") as RunOptions["seccomp"],
+    allowUserns: has(parsed, "allow-userns"),
     limits,
   };
   if (problems.length === 0) return options;

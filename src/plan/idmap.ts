@@ -30,6 +30,14 @@ export function idMapLines(own: number, slot: number, sub: SubIdRange | null): I
   return lines;
 }
 
+/**
+ * The map of a user namespace nested in one mapped by `lines`: every id of
+ * the outer namespace stays the same id inside.
+ */
+export function nestedMapText(lines: readonly IdMapLine[]): string {
+  return lines.map((l) => `${l.inside} ${l.inside} ${l.count}\n`).join("");
+}
+
 /** The id maps the parent writes for `identity`. */
 export function idMapPlan(identity: IdentitySpec): IdMapPlan {
   const root = identity.mode === "root";

@@ -17,6 +17,8 @@ export type SetupOp =
     /** mount(2) flags (MS_*). */
     readonly flags: number;
     readonly data: string | null;
+    /** A missing target or source is not an error (masking paths a kernel may not have). */
+    readonly ignoreMissing?: boolean;
     readonly what: string;
   }
   | {
@@ -26,6 +28,7 @@ export type SetupOp =
     readonly set: number;
     readonly clear: number;
     readonly recursive: boolean;
+    readonly ignoreMissing?: boolean;
     readonly what: string;
   }
   | { readonly kind: "umount"; readonly path: string; readonly flags: number; readonly what: string }
@@ -58,7 +61,24 @@ export type SetupOp =
   }
   | { readonly kind: "cloexecFrom"; readonly fd: number; readonly what: string }
   | { readonly kind: "linkUp"; readonly name: string; readonly what: string }
-  | { readonly kind: "unshare"; readonly flags: number; readonly what: string };
+  | { readonly kind: "unshare"; readonly flags: number; readonly what: string }
+  | {
+    readonly kind: "nestUserns";
+    /** uid_map and gid_map text of the nested namespace, in the current one's ids. */
+    readonly uidMap: string;
+    readonly gidMap: string;
+    /** "deny" to write to setgroups first, or null to leave it. */
+    readonly setgroups: "deny" | null;
+    /** Other CLONE_NEW* flags unshared with it (CLONE_NEWNS locks the mounts). */
+    readonly flags: number;
+    readonly what: string;
+  }
+  | {
+    readonly kind: "seccomp";
+    /** Classic BPF: [code, jt, jf, k] per instruction. */
+    readonly program: readonly (readonly [number, number, number, number])[];
+    readonly what: string;
+  };
 
 /** How the parent maps ids before releasing the child. */
 export interface IdMapPlan {

@@ -10,9 +10,10 @@
  * @module
  */
 import type { SandboxSpec } from "../spec/spec.ts";
-import { idMapPlan } from "./idmap.ts";
+import { idMapPlan, nestedMapText } from "./idmap.ts";
 import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "./linux.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
+import { buildSeccompFilter } from "./seccomp.ts";
 
 /** The PATH used to find the command when the environment has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -59,11 +60,14 @@ function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   return ops;
 }
 
-function tmpfs(path: string, mode: string, flags: number, what = `cannot mount a tmpfs on ${path}`): SetupOp {
+type MountOp = Extract<SetupOp, { kind: "mount" }>;
+type SetattrOp = Extract<SetupOp, { kind: "mountSetattr" }>;
+
+function tmpfs(path: string, mode: string, flags: number, what = `cannot mount a tmpfs on ${path}`): MountOp {
   return { kind: "mount", source: "tmpfs", target: NEW + path, fstype: "tmpfs", flags, data: `mode=${mode}`, what };
 }
 
-function bind(hostPath: string, path: string, what = `cannot bind ${hostPath} on ${path}`): SetupOp {
+function bind(hostPath: string, path: string, what = `cannot bind ${hostPath} on ${path}`): MountOp {
   return {
     kind: "mount",
     source: OLD + hostPath,
@@ -76,7 +80,7 @@ function bind(hostPath: string, path: string, what = `cannot bind ${hostPath} on
 }
 
 /** Makes the mount at `path` and everything below it read-only ("" is the root). */
-function readOnly(path: string): SetupOp {
+function readOnly(path: string): SetattrOp {
   return {
     kind: "mountSetattr",
     path: NEW + path,
@@ -85,6 +89,50 @@ function readOnly(path: string): SetupOp {
     recursive: true,
     what: `cannot make ${path || "/"} read-only`,
   };
+}
+
+/** Files in /proc hidden behind /dev/null, as Docker and podman do. */
+export const PROC_MASKED_FILES = [
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/sysrq-trigger",
+] as const;
+/** Directories in /proc hidden behind an empty read-only tmpfs. */
+export const PROC_MASKED_DIRS = ["/proc/acpi", "/proc/asound", "/proc/scsi"] as const;
+/** Directories in /proc made read-only. */
+export const PROC_READ_ONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"] as const;
+
+function procMaskOps(): SetupOp[] {
+  const ops: SetupOp[] = [];
+  for (const f of PROC_MASKED_FILES) {
+    ops.push({ ...bind("/dev/null", f, `cannot mask ${f}`), ignoreMissing: true });
+  }
+  for (const d of PROC_MASKED_DIRS) {
+    ops.push({
+      ...tmpfs(d, "0555", MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, `cannot mask ${d}`),
+      ignoreMissing: true,
+    });
+  }
+  for (const d of PROC_READ_ONLY) {
+    ops.push(
+      {
+        kind: "mount",
+        source: NEW + d,
+        target: NEW + d,
+        fstype: null,
+        flags: MS.BIND | MS.REC,
+        data: null,
+        ignoreMissing: true,
+        what: `cannot bind ${d} read-only`,
+      },
+      { ...readOnly(d), ignoreMissing: true },
+    );
+  }
+  return ops;
 }
 
 function devOps(): SetupOp[] {
@@ -169,6 +217,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
       what: "cannot mount proc on /proc",
     });
   }
+  ops.push(...procMaskOps());
   ops.push(...mountPoint("/dev", "directory"), ...devOps());
   ops.push(...mountPoint("/tmp", "directory"), tmpfs("/tmp", "1777", MS.NOSUID | MS.NODEV));
   if (spec.limits !== null) {
@@ -202,7 +251,6 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
   // has placed it in its cgroup: so the sandbox sees that cgroup as its root.
   let cloneFlags = CLONE.NEWUSER | CLONE.NEWNS;
   if (!shared.has("pid")) cloneFlags |= CLONE.NEWPID;
-  if (!shared.has("uts")) cloneFlags |= CLONE.NEWUTS;
   if (!shared.has("ipc")) cloneFlags |= CLONE.NEWIPC;
   if (!shared.has("net")) cloneFlags |= CLONE.NEWNET;
 
@@ -210,9 +258,6 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     { kind: "unshare", flags: CLONE.NEWCGROUP, what: "cannot create the cgroup namespace" },
     ...filesystemOps(spec),
   ];
-  if (spec.hostname !== null) {
-    ops.push({ kind: "sethostname", name: spec.hostname, what: `cannot set the hostname to ${spec.hostname}` });
-  }
   if (!shared.has("net")) ops.push({ kind: "linkUp", name: "lo", what: "cannot bring up the loopback interface" });
   ops.push(
     { kind: "umount", path: OLD, flags: MNT_DETACH, what: "cannot detach the host's root" },
@@ -226,6 +271,22 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
       what: `cannot change directory to ${spec.cwd.path}`,
     },
   );
+  // The command runs in a user namespace nested in the one that built the
+  // mounts: in its copy of the mount namespace they are all locked, so not
+  // even --root can remount the root writable or unmount a mask. The UTS
+  // namespace is made there too, so --root may set the hostname.
+  const idMaps = idMapPlan(spec.identity);
+  ops.push({
+    kind: "nestUserns",
+    uidMap: nestedMapText(idMaps.uid),
+    gidMap: nestedMapText(idMaps.gid),
+    setgroups: idMaps.setgroups === "deny" ? "deny" : null,
+    flags: CLONE.NEWNS | (shared.has("uts") ? 0 : CLONE.NEWUTS),
+    what: "cannot create the sandbox's inner user namespace",
+  });
+  if (spec.hostname !== null) {
+    ops.push({ kind: "sethostname", name: spec.hostname, what: `cannot set the hostname to ${spec.hostname}` });
+  }
   if (shared.has("pid") && spec.init === "reaper") {
     ops.push({ kind: "prctl", option: PR.SET_CHILD_SUBREAPER, arg2: 1, arg3: 0, what: "cannot become a subreaper" });
   }
@@ -244,12 +305,19 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
       },
     );
   }
+  if (spec.seccomp.mode === "default" && spec.seccomp.arch !== null) {
+    ops.push({
+      kind: "seccomp",
+      program: buildSeccompFilter(spec.seccomp.arch, { allowUserns: spec.seccomp.allowUserns }),
+      what: "cannot install the seccomp filter",
+    });
+  }
   ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });
 
   const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   return {
     cloneFlags,
-    idMaps: idMapPlan(spec.identity),
+    idMaps,
     ops,
     exec: {
       file: spec.command[0] ?? "",

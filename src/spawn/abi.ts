@@ -30,10 +30,12 @@ export const OP = {
   WRITE_FILE: 15,
   LINK_UP: 16,
   UNSHARE: 17,
+  NEST_USERNS: 18,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
 const OPF_CLEAR_AMBIENT = 0x2;
+const OPF_IGNORE_MISSING = 0x4;
 
 /** Phases of the child that are not an op (NSBOX_STEP_*). */
 export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
@@ -82,6 +84,13 @@ class Arena {
   }
   u64(at: number, v: bigint) {
     this.#view.setBigUint64(at, v, true);
+  }
+  /** struct sock_filter {u16 code; u8 jt; u8 jf; u32 k} at `at`. */
+  bpf(at: number, code: number, jt: number, jf: number, k: number) {
+    this.#view.setUint16(at, code, true);
+    this.#view.setUint8(at + 2, jt);
+    this.#view.setUint8(at + 3, jf);
+    this.#view.setUint32(at + 4, k >>> 0, true);
   }
   /** A pointer field at `at` to offset `target` (null: NULL). */
   ptr(at: number, target: number | null) {
@@ -181,7 +190,21 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       kind = OP.UNSHARE;
       a.u64(at + N1, BigInt(op.flags));
       break;
+    case "nestUserns":
+      kind = OP.NEST_USERNS;
+      str(A, op.uidMap), str(B, op.gidMap), str(C, op.setgroups);
+      a.u64(at + N1, BigInt(op.flags));
+      break;
+    case "seccomp": {
+      kind = OP.SECCOMP;
+      const prog = a.alloc(8 * op.program.length);
+      op.program.forEach(([code, jt, jf, k], i) => a.bpf(prog + 8 * i, code, jt, jf, k));
+      a.ptr(at + A, prog);
+      a.u64(at + N1, BigInt(op.program.length));
+      break;
+    }
   }
+  if ("ignoreMissing" in op && op.ignoreMissing) flags |= OPF_IGNORE_MISSING;
   a.u32(at, kind);
   a.u32(at + 4, flags);
 }

@@ -17,6 +17,8 @@ export interface HostFacts {
   readonly gid: number;
   /** The caller's login name, when the password database knows it. */
   readonly userName: string | null;
+  /** The CPU architecture, as Deno names it ("x86_64", "aarch64"). */
+  readonly arch: string;
   /** Current directory (absolute). */
   readonly cwd: string;
   /** The caller's environment. */
@@ -69,6 +71,7 @@ export function realHost(): HostFacts {
     get userName() {
       return name();
     },
+    arch: Deno.build.arch,
     cwd: Deno.cwd(),
     env: Deno.env.toObject(),
     inspect(path: string): PathInfo {

@@ -60,6 +60,10 @@ export interface RunOptions {
   readonly envEdits?: readonly EnvEdit[];
   /** `--as-pid-1`: exec the command as PID 1 instead of under nsbox's init. */
   readonly asPid1?: boolean;
+  /** `--seccomp`: "default" (nsbox's filter) or "unconfined" (none). */
+  readonly seccomp?: "default" | "unconfined";
+  /** `--allow-userns`: let the sandbox create user namespaces. */
+  readonly allowUserns?: boolean;
   /** Resource limits (`--mem`, `--swap`, `--cpus`, `--pids`, `--io-weight`). */
   readonly limits?: LimitOptions;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ShareableNamespace } from "./options.ts";
+import type { SeccompArch } from "../plan/seccomp.ts";
 
 /** A range of ids: `count` ids from `inside` map to ids from `outside`. */
 export interface IdRange {
@@ -67,8 +68,19 @@ export interface SandboxSpec {
   readonly mounts: readonly MountSpec[];
   /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
+  /** The seccomp filter. */
+  readonly seccomp: SeccompSpec;
   /** Resource limits, or null for none (then no cgroup is made). */
   readonly limits: LimitsSpec | null;
+}
+
+/** Which seccomp filter the sandbox gets. */
+export interface SeccompSpec {
+  readonly mode: "default" | "unconfined";
+  /** Let the sandbox create user namespaces. */
+  readonly allowUserns: boolean;
+  /** The architecture the filter is built for (null with "unconfined" on an unknown one). */
+  readonly arch: SeccompArch | null;
 }
 
 /** Validated resource limits; null fields are not limited. */

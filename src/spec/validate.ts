@@ -6,6 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
+import { seccompArch } from "../plan/seccomp.ts";
 import { type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
 import type { LimitsSpec, MountSpec, SandboxSpec, SubIdRange } from "./spec.ts";
 
@@ -159,6 +160,14 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
 
   const limits = validateLimits(options.limits, problems);
 
+  const seccompMode = options.seccomp ?? "default";
+  const arch = seccompArch(host.arch);
+  if (seccompMode !== "default" && seccompMode !== "unconfined") {
+    problems.push(`--seccomp: expected 'default' or 'unconfined', got ${quote(String(seccompMode))}.`);
+  } else if (seccompMode === "default" && arch === null) {
+    problems.push(`--seccomp: nsbox has no syscall table for ${host.arch}: use --seccomp=unconfined.`);
+  }
+
   if (problems.length > 0) throw new UsageError(problems);
   return {
     command,
@@ -170,6 +179,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     rootfs,
     mounts,
     init: options.asPid1 ? "none" : "reaper",
+    seccomp: { mode: seccompMode, allowUserns: options.allowUserns ?? false, arch },
     limits,
   };
 }

@@ -1,0 +1,162 @@
+/**
+ * nsbox's default seccomp filter, assembled as classic BPF in TypeScript and
+ * installed by the C helper as the last setup op (after no_new_privs).
+ *
+ * It refuses what a sandbox never needs and what has been a door out of one:
+ * the kernel keyring, bpf, perf_event_open, userfaultfd, kexec, module
+ * loading, open_by_handle_at, reboot, swap, acct, io_uring, obsolete calls,
+ * TIOCSTI/TIOCLINUX ioctls (compared on the low 32 bits, as the kernel does:
+ * CVE-2017-5226, CVE-2019-10063, CVE-2023-28100) and, unless allowed, new user
+ * namespaces. Like podman and Flatpak: EPERM for what exists but is refused,
+ * ENOSYS where a fallback should kick in (clone3, whose flags a filter cannot
+ * read, so glibc falls back to clone; io_uring; calls the kernel no longer
+ * has). Syscalls of another ABI (i386, x32) are refused as a whole.
+ *
+ * @module
+ */
+
+/** One BPF instruction: [code, jt, jf, k]. */
+export type BpfInsn = readonly [code: number, jt: number, jf: number, k: number];
+
+/** Architectures nsbox has syscall tables for. */
+export type SeccompArch = "x86_64" | "aarch64";
+
+/** What the filter lets through beyond the default. */
+export interface SeccompPolicy {
+  /** Allow creating user namespaces inside (`--allow-userns`). */
+  readonly allowUserns: boolean;
+}
+
+const EPERM = 1, ENOSYS = 38;
+const LD_W_ABS = 0x20, JEQ_K = 0x15, JGE_K = 0x35, JSET_K = 0x45, RET_K = 0x06;
+const RET_ALLOW = 0x7fff0000, RET_KILL_PROCESS = 0x80000000, RET_ERRNO = 0x00050000;
+const OFF_NR = 0, OFF_ARCH = 4;
+const argLow = (i: number) => 16 + 8 * i; // seccomp_data.args[i], low 32 bits (little-endian)
+const CLONE_NEWUSER = 0x10000000;
+const TIOCSTI = 0x5412, TIOCLINUX = 0x541c;
+const X32_SYSCALL_BIT = 0x40000000;
+
+const AUDIT_ARCH: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
+
+/** Syscall numbers the filter names (undefined: the architecture does not have it). */
+const NR: Record<string, Partial<Record<SeccompArch, number>>> = {
+  ioctl: { x86_64: 16, aarch64: 29 },
+  clone: { x86_64: 56, aarch64: 220 },
+  clone3: { x86_64: 435, aarch64: 435 },
+  unshare: { x86_64: 272, aarch64: 97 },
+  keyctl: { x86_64: 250, aarch64: 219 },
+  add_key: { x86_64: 248, aarch64: 217 },
+  request_key: { x86_64: 249, aarch64: 218 },
+  bpf: { x86_64: 321, aarch64: 280 },
+  perf_event_open: { x86_64: 298, aarch64: 241 },
+  userfaultfd: { x86_64: 323, aarch64: 282 },
+  kexec_load: { x86_64: 246, aarch64: 104 },
+  kexec_file_load: { x86_64: 320, aarch64: 294 },
+  init_module: { x86_64: 175, aarch64: 105 },
+  finit_module: { x86_64: 313, aarch64: 273 },
+  delete_module: { x86_64: 176, aarch64: 106 },
+  open_by_handle_at: { x86_64: 304, aarch64: 265 },
+  reboot: { x86_64: 169, aarch64: 142 },
+  swapon: { x86_64: 167, aarch64: 224 },
+  swapoff: { x86_64: 168, aarch64: 225 },
+  acct: { x86_64: 163, aarch64: 89 },
+  quotactl: { x86_64: 179, aarch64: 60 },
+  quotactl_fd: { x86_64: 443, aarch64: 443 },
+  vhangup: { x86_64: 153, aarch64: 58 },
+  fanotify_init: { x86_64: 300, aarch64: 262 },
+  io_uring_setup: { x86_64: 425, aarch64: 425 },
+  io_uring_enter: { x86_64: 426, aarch64: 426 },
+  io_uring_register: { x86_64: 427, aarch64: 427 },
+  lookup_dcookie: { x86_64: 212, aarch64: 18 },
+  nfsservctl: { x86_64: 180, aarch64: 42 },
+  uselib: { x86_64: 134 },
+  ustat: { x86_64: 136 },
+  sysfs: { x86_64: 139 },
+  _sysctl: { x86_64: 156 },
+  create_module: { x86_64: 174 },
+  get_kernel_syms: { x86_64: 177 },
+  query_module: { x86_64: 178 },
+  afs_syscall: { x86_64: 183 },
+  vserver: { x86_64: 236 },
+};
+
+/** Refused outright, with the errno each gets. Documented in README ("Seccomp filter"). */
+export const DENIED: ReadonlyArray<readonly [name: string, errno: number]> = [
+  ["keyctl", EPERM],
+  ["add_key", EPERM],
+  ["request_key", EPERM],
+  ["bpf", EPERM],
+  ["perf_event_open", EPERM],
+  ["userfaultfd", EPERM],
+  ["kexec_load", EPERM],
+  ["kexec_file_load", EPERM],
+  ["init_module", EPERM],
+  ["finit_module", EPERM],
+  ["delete_module", EPERM],
+  ["open_by_handle_at", EPERM],
+  ["reboot", EPERM],
+  ["swapon", EPERM],
+  ["swapoff", EPERM],
+  ["acct", EPERM],
+  ["quotactl", EPERM],
+  ["quotactl_fd", EPERM],
+  ["vhangup", EPERM],
+  ["fanotify_init", EPERM],
+  ["io_uring_setup", ENOSYS],
+  ["io_uring_enter", ENOSYS],
+  ["io_uring_register", ENOSYS],
+  ["lookup_dcookie", ENOSYS],
+  ["nfsservctl", ENOSYS],
+  ["uselib", ENOSYS],
+  ["ustat", ENOSYS],
+  ["sysfs", ENOSYS],
+  ["_sysctl", ENOSYS],
+  ["create_module", ENOSYS],
+  ["get_kernel_syms", ENOSYS],
+  ["query_module", ENOSYS],
+  ["afs_syscall", ENOSYS],
+  ["vserver", ENOSYS],
+];
+
+/** The architecture nsbox runs on, as the filter names it; null when it has no table. */
+export function seccompArch(denoArch: string): SeccompArch | null {
+  return denoArch === "x86_64" ? "x86_64" : denoArch === "aarch64" ? "aarch64" : null;
+}
+
+const ld = (off: number): BpfInsn => [LD_W_ABS, 0, 0, off];
+const ret = (k: number): BpfInsn => [RET_K, 0, 0, k >>> 0];
+const errno = (e: number) => RET_ERRNO | e;
+
+/** Builds the filter program for `arch` under `policy`. */
+export function buildSeccompFilter(arch: SeccompArch, policy: SeccompPolicy): BpfInsn[] {
+  const nr = (name: string) => NR[name]?.[arch];
+  const p: BpfInsn[] = [
+    ld(OFF_ARCH),
+    [JEQ_K, 1, 0, AUDIT_ARCH[arch]],
+    ret(RET_KILL_PROCESS), // another ABI (i386 on x86_64, arm32 on aarch64)
+    ld(OFF_NR),
+  ];
+  if (arch === "x86_64") p.push([JGE_K, 0, 1, X32_SYSCALL_BIT], ret(errno(ENOSYS)));
+  for (const [name, e] of DENIED) {
+    const n = nr(name);
+    if (n !== undefined) p.push([JEQ_K, 0, 1, n], ret(errno(e)));
+  }
+  if (!policy.allowUserns) p.push([JEQ_K, 0, 1, nr("clone3")!], ret(errno(ENOSYS)));
+  // Blocks that look at arguments come last: each ends in a return, so the
+  // accumulator still holds the syscall number for those that do not match.
+  p.push(
+    [JEQ_K, 0, 5, nr("ioctl")!],
+    ld(argLow(1)),
+    [JEQ_K, 2, 0, TIOCSTI],
+    [JEQ_K, 1, 0, TIOCLINUX],
+    ret(RET_ALLOW),
+    ret(errno(EPERM)),
+  );
+  if (!policy.allowUserns) {
+    for (const name of ["clone", "unshare"]) {
+      p.push([JEQ_K, 0, 4, nr(name)!], ld(argLow(0)), [JSET_K, 1, 0, CLONE_NEWUSER], ret(RET_ALLOW), ret(errno(EPERM)));
+    }
+  }
+  p.push(ret(RET_ALLOW));
+  return p;
+}
