@@ -29,6 +29,12 @@ export const LIBC_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  /** The same waitid, on the calling thread: for WNOHANG polls. */
+  waitid_now: {
+    name: "waitid",
+    parameters: ["i32", /* idtype_t */ "u32", /* id_t */ "buffer", /* siginfo_t * */ "i32" /* int */],
+    result: "i32",
+  },
   /** int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) */
   pidfd_send_signal: {
     parameters: ["i32", /* int */ "i32", /* int */ "pointer", /* siginfo_t * */ "u32" /* unsigned int */],
@@ -36,10 +42,23 @@ export const LIBC_SYMBOLS = {
   },
   /** pid_t tcgetpgrp(int fd) */
   tcgetpgrp: { parameters: ["i32" /* int */], result: "i32" },
+  /** int tcsetpgrp(int fd, pid_t pgrp) */
+  tcsetpgrp: { parameters: ["i32", /* int */ "i32" /* pid_t */], result: "i32" },
+  /** int isatty(int fd) */
+  isatty: { parameters: ["i32" /* int */], result: "i32" },
+  /** int kill(pid_t pid, int sig) */
+  kill: { parameters: ["i32", /* pid_t */ "i32" /* int */], result: "i32" },
+  /** int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset) */
+  pthread_sigmask: {
+    parameters: ["i32", /* int */ "buffer", /* const sigset_t * */ "buffer" /* sigset_t * */],
+    result: "i32",
+  },
   /** pid_t getpgrp(void) */
   getpgrp: { parameters: [], result: "i32" },
   /** int getrusage(int who, struct rusage *usage) */
   getrusage: { parameters: ["i32", /* int */ "buffer" /* struct rusage * */], result: "i32" },
+  /** int pipe2(int pipefd[2], int flags) */
+  pipe2: { parameters: ["buffer", /* int[2] */ "i32" /* int */], result: "i32" },
   /** char *strerror(int errnum) */
   strerror: { parameters: ["i32" /* int */], result: "pointer" },
   /** int *__errno_location(void) */

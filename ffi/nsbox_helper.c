@@ -242,6 +242,17 @@ static int run_op(const struct nsbox_op *op) {
     return unshare((int)op->n1);
   case NSBOX_OP_NEST_USERNS:
     return nest_userns(op);
+  case NSBOX_OP_DUP2:
+    if (op->n1 == op->n2) return fcntl((int)op->n1, F_SETFD, 0);
+    return dup2((int)op->n1, (int)op->n2) < 0 ? -1 : 0;
+  case NSBOX_OP_OPEN: {
+    int fd = open(PTR(op->b), (int)op->n1, (mode_t)op->n2);
+    if (fd < 0) return -1;
+    if (fd == (int)op->n3) return fcntl(fd, F_SETFD, 0);
+    int r = dup2(fd, (int)op->n3);
+    close(fd);
+    return r < 0 ? -1 : 0;
+  }
   default:
     errno = EINVAL;
     return -1;
@@ -250,13 +261,23 @@ static int run_op(const struct nsbox_op *op) {
 
 /* ---------------------------------------------------------------- exec */
 
+/* The kernel's struct sigaction for rt_sigaction (x86_64, aarch64). */
+struct nsbox_ksigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
 static void reset_signals(void) {
-  struct sigaction sa;
+  /* The raw system call: the C library refuses its own signals (32, 33),
+   * which a parent may still have left ignored. */
+  struct nsbox_ksigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < _NSIG; sig++) {
+  sa.handler = SIG_DFL;
+  for (int sig = 1; sig <= 64; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    (void)sigaction(sig, &sa, NULL); /* EINVAL for the C library's own: fine */
+    (void)syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
   }
   sigset_t none;
   sigemptyset(&none);
@@ -304,7 +325,21 @@ static void exec_search(const char *file, char *const argv[], char *const envp[]
   errno = denied ? EACCES : ENOENT;
 }
 
+/* Gives the command a process group of its own and the terminal. Signals are
+ * still blocked here, so tcsetpgrp from a background group is not stopped by
+ * SIGTTOU. */
+static void take_foreground(void) {
+  (void)setpgid(0, 0);
+  for (int fd = 0; fd <= 2; fd++) {
+    if (isatty(fd)) {
+      (void)tcsetpgrp(fd, getpid());
+      return;
+    }
+  }
+}
+
 __attribute__((noreturn)) static void exec_command(const struct nsbox_plan *p, int msg_fd) {
+  if (p->flags & NSBOX_PLAN_FOREGROUND) take_foreground();
   reset_signals();
   exec_search(PTR(p->file), (char *const *)(uintptr_t)p->argv, (char *const *)(uintptr_t)p->envp,
               PTR(p->search_path));
@@ -351,6 +386,44 @@ static void set_cmdline(const char *name) {
   memcpy(start, name, want);
 }
 
+/* Kills and reaps every child left; their children come to us as their
+ * subreaper, so repeat until there are none. */
+static void kill_orphans(void) {
+  char path[64] = "/proc/self/task/";
+  size_t n = strlen(path);
+  pid_t self = getpid();
+  char digits[16];
+  int d = 0;
+  do {
+    digits[d++] = (char)('0' + self % 10);
+    self /= 10;
+  } while (self > 0);
+  while (d > 0) path[n++] = digits[--d];
+  memcpy(path + n, "/children", sizeof "/children");
+  for (int round = 0; round < 1000; round++) {
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (fd >= 0) close(fd);
+    if (len > 0) {
+      buf[len] = '\0';
+      pid_t pid = 0;
+      for (char *q = buf;; q++) {
+        if (*q >= '0' && *q <= '9') {
+          pid = pid * 10 + (*q - '0');
+          continue;
+        }
+        if (pid > 0) (void)kill(pid, SIGKILL);
+        pid = 0;
+        if (*q == '\0') break;
+      }
+    }
+    int status;
+    pid_t w = waitpid(-1, &status, 0);
+    if (w < 0 && errno == ECHILD) return;
+  }
+}
+
 /* PID 1 of the sandbox: forks the command, forwards the signals TypeScript
  * chose, reaps every orphan, and exits with the command's status. Signals
  * stay blocked here (inherited from nsbox_spawn) and are taken with
@@ -392,9 +465,14 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
     }
     for (;;) {
       int status;
-      pid_t w = waitpid(-1, &status, WNOHANG);
+      pid_t w = waitpid(-1, &status, WNOHANG | WUNTRACED);
       if (w <= 0) break;
+      if (w == cmd && WIFSTOPPED(status)) {
+        send_msg(msg_fd, NSBOX_MSG_STOPPED, 0, 0, WSTOPSIG(status));
+        continue;
+      }
       if (w == cmd) {
+        if (p->flags & NSBOX_PLAN_KILL_ORPHANS) kill_orphans();
         send_msg(msg_fd, NSBOX_MSG_EXIT, 0, 0, status);
         if (hold_fd >= 0) {
           char c;

@@ -69,6 +69,10 @@ enum nsbox_op_kind {
    * text or 0 to leave it. With CLONE_NEWNS in n1 every mount made so far
    * becomes locked: the sandbox cannot remount, move or unmount it. */
   NSBOX_OP_NEST_USERNS = 18,
+  /* dup2(n1, n2), the copy without close-on-exec (also when n1 == n2) */
+  NSBOX_OP_DUP2 = 19,
+  /* open(b, n1, n2) as descriptor n3 (without close-on-exec) */
+  NSBOX_OP_OPEN = 20,
 };
 
 /* Op flags. */
@@ -112,6 +116,15 @@ struct nsbox_plan {
  * until the parent closes the sync pipe, so the parent can read the cgroup's
  * statistics while the sandbox (and so its cgroup) still exists. */
 #define NSBOX_PLAN_HOLD_EXIT 0x1u
+/* The command gets a process group of its own and becomes the foreground
+ * process group of the terminal on fd 0, 1 or 2 (the first that is one):
+ * Ctrl-C, Ctrl-Z and resizes reach it alone, and a shell inside can do job
+ * control. PID 1 reports when it stops (NSBOX_MSG_STOPPED) so the parent can
+ * hand the terminal back to the caller's shell. */
+#define NSBOX_PLAN_FOREGROUND 0x2u
+/* PID 1 kills and reaps every process left (adopted as a subreaper) once the
+ * command has exited: for a sandbox without a PID namespace of its own. */
+#define NSBOX_PLAN_KILL_ORPHANS 0x4u
 
 struct nsbox_spawn_result {
   int32_t pid; /* the child's pid in the caller's PID namespace */
@@ -129,6 +142,7 @@ struct nsbox_spawn_result {
 enum nsbox_msg_kind {
   NSBOX_MSG_ERROR = 1, /* step and err are set; the child exits */
   NSBOX_MSG_EXIT = 2, /* from init: value is the command's wait status */
+  NSBOX_MSG_STOPPED = 3, /* from init: the command stopped; value is the signal */
 };
 
 struct nsbox_msg {

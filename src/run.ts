@@ -13,6 +13,7 @@ import { supervise } from "./supervise/supervise.ts";
 import { outcomeResult, type RunResult, type RunStats } from "./report/report.ts";
 import { placeInCgroup, routeFor, type SandboxCgroup } from "./cgroup/manager.ts";
 import { getLibc } from "../ffi/libc.ts";
+import { type NetworkHandle, startNetwork } from "./net/network.ts";
 
 /** Seams for tests and embedders. */
 export interface RunDeps {
@@ -62,17 +63,20 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   const route = spec.limits ? routeFor(spec.limits) : null;
   const name = generateName();
   let cgroup: SandboxCgroup | null = null;
+  let network: NetworkHandle | null = null;
   let stats: RunStats | null = null;
   const started = performance.now();
   try {
     const child = await spawnChild(plan, {
-      beforeRelease: (pid) => {
+      beforeRelease: async (pid) => {
         if (route && spec.limits) {
           cgroup = placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
         }
+        network = await startNetwork(spec.network, pid);
       },
     });
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
+      foreground: plan.foreground,
       onCommandExit: () => {
         const cg = cgroup as SandboxCgroup | null;
         stats = cg ? { source: "cgroup", ...msStats(cg.stats()) } : null;
@@ -81,6 +85,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     stats ??= cgroup ? null : childrenUsage();
     return outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
   } finally {
+    await (network as NetworkHandle | null)?.stop();
     await (cgroup as SandboxCgroup | null)?.destroy();
   }
 }

@@ -13,7 +13,7 @@ nsbox_find_deno() {
   return 1
 }
 
-if ! DENO=$(nsbox_find_deno); then
+if ! DENO=$(nsbox_find_deno) || [ "$NSBOX_ROOT/package-lock.json" -nt "$NSBOX_ROOT/node_modules/.package-lock.json" ]; then
   echo "nsbox: installing Deno from the npm registry (npm ci) ..." >&2
   (cd "$NSBOX_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
   DENO=$(nsbox_find_deno) || { echo "nsbox: npm ci did not install a Deno binary" >&2; exit 125; }

@@ -13,6 +13,8 @@ export interface FlagDef {
   readonly short?: string;
   /** Placeholder of the value; absent for a boolean flag. */
   readonly value?: string;
+  /** The value when the flag is given without `=VALUE` (the value is then optional). */
+  readonly implicit?: string;
   /** May be given more than once (values kept in order). */
   readonly repeatable?: boolean;
   /** Part of the ordered mount list (`--bind`, `--ro-bind`, `--tmpfs`). */
@@ -53,6 +55,27 @@ export const RUN: CommandDef = {
       help: "keep the host's namespace: net, ipc, uts or pid",
     },
     { name: "hostname", value: "NAME", group: "Namespaces", help: "hostname inside (default: nsbox)" },
+    {
+      name: "net",
+      value: "MODE",
+      implicit: "auto",
+      group: "Network",
+      help: "outbound network: --net (pasta, or slirp4netns without it), --net=pasta, --net=slirp4netns, " +
+        "--net=host (the host's); default: loopback only",
+    },
+    {
+      name: "publish",
+      short: "p",
+      value: "[IP:]HOSTPORT:PORT[/udp]",
+      repeatable: true,
+      group: "Network",
+      help: "forward host port HOSTPORT (on IP, default 127.0.0.1) to PORT inside; needs --net",
+    },
+    {
+      name: "allow-host-loopback",
+      group: "Network",
+      help: "let a --net sandbox reach the host's loopback services (through the gateway address)",
+    },
     { name: "root", group: "Identity", help: "be uid 0 inside, with the namespace's capabilities" },
     {
       name: "map-users",
@@ -136,6 +159,8 @@ export const RUN: CommandDef = {
     ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a ~'", "hide home directories"],
     ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],
+    ["nsbox run --net -- curl -sI https://deno.com", "outbound network through pasta"],
+    ["nsbox run --net -p 8080:80 -- python3 -m http.server 80", "a server inside, at 127.0.0.1:8080 on the host"],
     ["nsbox run --mem 100M --cpus 0.5 --pids 200 --stats -- make -j4", "a build held to 100M, half a CPU, 200 tasks"],
     ["nsbox run --json -- true", "ends with one JSON line on stderr: exit status, signal, wall time"],
   ],

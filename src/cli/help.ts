@@ -6,7 +6,7 @@
 import { type CommandDef, COMMANDS, type FlagDef } from "./flags.ts";
 
 function flagLabel(f: FlagDef): string {
-  const long = `--${f.name}${f.value ? ` ${f.value}` : ""}`;
+  const long = `--${f.name}${f.implicit ? `[=${f.value}]` : f.value ? ` ${f.value}` : ""}`;
   return f.short ? `-${f.short}, ${long}` : `    ${long}`;
 }
 

@@ -17,15 +17,21 @@ function printError(e: NsboxError) {
   for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
 }
 
+/** Whether `--json` is among the options (before `--`), even when the command line does not parse. */
+function wantsJson(args: readonly string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).includes("--json");
+}
+
 async function runCommand(args: readonly string[]): Promise<number> {
-  const parsed = parseArgs(RUN, args);
-  if (has(parsed, "help")) {
-    console.log(commandHelp(RUN));
-    return 0;
-  }
-  const json = has(parsed, "json");
+  const json = wantsJson(args);
   let result: RunResult | null = null;
   try {
+    const parsed = parseArgs(RUN, args);
+    if (has(parsed, "help")) {
+      console.log(commandHelp(RUN));
+      return 0;
+    }
     result = await run(runOptionsFromArgs(parsed, realHost()));
     const oom = oomLine(result);
     if (oom && !json) console.error(`nsbox: ${oom}`);

@@ -85,6 +85,7 @@ export function parseArgs(cmd: CommandDef, args: readonly string[]): Parsed {
       continue;
     }
     let value = inline;
+    if (value === undefined && flag.implicit !== undefined) value = flag.implicit;
     if (value === undefined) {
       if (i + 1 >= args.length) {
         problems.push(`--${flag.name}: expected ${flag.value} after it.`);

@@ -4,7 +4,8 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { EnvEdit, MountOption, RunOptions, ShareableNamespace } from "../spec/options.ts";
+import type { EnvEdit, MountOption, PublishOption, RunOptions, ShareableNamespace } from "../spec/options.ts";
+import { parsePublish } from "../net/publish.ts";
 import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";
@@ -33,6 +34,7 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
   const problems: string[] = [];
   const mounts: MountOption[] = [];
   const envEdits: EnvEdit[] = [];
+  const publish: PublishOption[] = [];
   for (const use of parsed.uses) {
     const v = use.value;
     if (typeof v !== "string") continue;
@@ -57,6 +59,12 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
       case "unsetenv":
         envEdits.push({ kind: "unset", name: v });
         break;
+      case "publish": {
+        const p = parsePublish(v);
+        if (!p) problems.push(`--publish: expected [IP:]HOSTPORT:PORT[/tcp|/udp] with ports 1 to 65535, got '${v}'.`);
+        else publish.push(p);
+        break;
+      }
     }
   }
   const limits: Record<string, number> = {};
@@ -80,6 +88,9 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     clearEnv: has(parsed, "clearenv"),
     envEdits,
     asPid1: has(parsed, "as-pid-1"),
+    net: value(parsed, "net") as RunOptions["net"],
+    publish,
+    allowHostLoopback: has(parsed, "allow-host-loopback"),
     seccomp: value(parsed, "seccomp") as RunOptions["seccomp"],
     allowUserns: has(parsed, "allow-userns"),
     limits,

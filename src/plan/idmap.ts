@@ -13,8 +13,8 @@ import type { IdMapLine, IdMapPlan } from "./ops.ts";
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(idMapLines(1000, 0, { start: 100000, count: 65536 }), [
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(idMapLines(1000, 0, { start: 100000, count: 65536 }), [
  *   { inside: 0, outside: 1000, count: 1 },
  *   { inside: 1, outside: 100000, count: 65536 },
  * ]);

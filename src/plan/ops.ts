@@ -74,6 +74,24 @@ export type SetupOp =
     readonly what: string;
   }
   | {
+    readonly kind: "writeFile";
+    readonly path: string;
+    readonly data: string;
+    readonly mode: number;
+    readonly what: string;
+  }
+  | { readonly kind: "dup2"; readonly from: number; readonly to: number; readonly what: string }
+  | {
+    readonly kind: "open";
+    readonly path: string;
+    /** open(2) flags (O_*). */
+    readonly flags: number;
+    readonly mode: number;
+    /** The descriptor number it gets. */
+    readonly fd: number;
+    readonly what: string;
+  }
+  | {
     readonly kind: "seccomp";
     /** Classic BPF: [code, jt, jf, k] per instruction. */
     readonly program: readonly (readonly [number, number, number, number])[];
@@ -86,8 +104,8 @@ export interface IdMapPlan {
   readonly gid: readonly IdMapLine[];
   /** "deny": the kernel way (setgroups refused inside); "allow": newuidmap/newgidmap wrote the maps. */
   readonly setgroups: "deny" | "allow";
-  /** "kernel": write /proc/PID/{uid,gid}_map; "newidmap": run newuidmap/newgidmap. */
-  readonly writer: "kernel" | "newidmap";
+  /** "kernel": write /proc/PID/{uid,gid}_map; "newidmap": run newuidmap/newgidmap; "none": no user namespace. */
+  readonly writer: "kernel" | "newidmap" | "none";
 }
 
 /** One line of uid_map/gid_map: `inside outside count`. */
@@ -119,4 +137,8 @@ export interface ChildPlan {
   readonly pdeathsig: number;
   /** PID 1 waits for the parent after the command exits (to read cgroup statistics). */
   readonly holdExit: boolean;
+  /** The command gets its own process group and the terminal. */
+  readonly foreground: boolean;
+  /** PID 1 kills what is left when the command exits (no PID namespace of its own). */
+  readonly killOrphans: boolean;
 }

@@ -233,6 +233,30 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     });
   }
 
+  if (spec.network.dns) {
+    // A resolv.conf naming the user-mode stack's DNS forwarder; the host's is untouched.
+    const { nameserver, target } = spec.network.dns;
+    ops.push(
+      {
+        kind: "writeFile",
+        path: "/resolv.conf",
+        data: `# written by nsbox: DNS through ${spec.network.mode}\nnameserver ${nameserver}\n`,
+        mode: 0o644,
+        what: "cannot write the sandbox's resolv.conf",
+      },
+      ...mountPoint(target, "file"),
+      {
+        kind: "mount",
+        source: "/resolv.conf",
+        target: NEW + target,
+        fstype: null,
+        flags: MS.BIND,
+        data: null,
+        what: `cannot bind the sandbox's resolv.conf on ${target}`,
+      },
+      readOnly(target),
+    );
+  }
   for (const m of spec.mounts) {
     if (m.kind === "tmpfs") {
       ops.push(...mountPoint(m.destination, "directory"), tmpfs(m.destination, "0755", MS.NOSUID | MS.NODEV));
@@ -329,5 +353,7 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
     pdeathsig: SIGNALS.SIGKILL!,
     holdExit: spec.limits !== null && spec.init === "reaper",
+    foreground: spec.foreground,
+    killOrphans: shared.has("pid") && spec.init === "reaper",
   };
 }

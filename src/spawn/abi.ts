@@ -31,6 +31,8 @@ export const OP = {
   LINK_UP: 16,
   UNSHARE: 17,
   NEST_USERNS: 18,
+  DUP2: 19,
+  OPEN: 20,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
@@ -40,15 +42,15 @@ const OPF_IGNORE_MISSING = 0x4;
 /** Phases of the child that are not an op (NSBOX_STEP_*). */
 export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
 /** enum nsbox_msg_kind */
-export const MSG = { ERROR: 1, EXIT: 2 } as const;
+export const MSG = { ERROR: 1, EXIT: 2, STOPPED: 3 } as const;
 /** sizeof(struct nsbox_msg) */
 export const MSG_SIZE = 16;
 /** sizeof(struct nsbox_spawn_result) */
 export const RESULT_SIZE = 16;
 
 const PLAN_SIZE = 80;
-/** NSBOX_PLAN_HOLD_EXIT */
-export const PLAN_HOLD_EXIT = 0x1;
+/** NSBOX_PLAN_* flags. */
+export const PLAN = { HOLD_EXIT: 0x1, FOREGROUND: 0x2, KILL_ORPHANS: 0x4 } as const;
 const OP_SIZE = 64;
 
 /** A buffer of C structures whose pointers refer into the buffer itself. */
@@ -190,6 +192,20 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       kind = OP.UNSHARE;
       a.u64(at + N1, BigInt(op.flags));
       break;
+    case "writeFile":
+      kind = OP.WRITE_FILE;
+      str(A, op.data), str(B, op.path);
+      a.u64(at + N1, BigInt(new TextEncoder().encode(op.data).length)), a.u64(at + N2, BigInt(op.mode));
+      break;
+    case "dup2":
+      kind = OP.DUP2;
+      a.u64(at + N1, BigInt(op.from)), a.u64(at + N2, BigInt(op.to));
+      break;
+    case "open":
+      kind = OP.OPEN;
+      str(B, op.path);
+      a.u64(at + N1, BigInt(op.flags)), a.u64(at + N2, BigInt(op.mode)), a.u64(at + N3, BigInt(op.fd));
+      break;
     case "nestUserns":
       kind = OP.NEST_USERNS;
       str(A, op.uidMap), str(B, op.gidMap), str(C, op.setgroups);
@@ -237,6 +253,10 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuff
   a.i32(p + 64, plan.pdeathsig);
   a.i32(p + 68, plan.init === "reaper" ? 1 : 0);
   a.i32(p + 72, cgroupFd);
-  a.u32(p + 76, plan.holdExit ? PLAN_HOLD_EXIT : 0);
+  a.u32(
+    p + 76,
+    (plan.holdExit ? PLAN.HOLD_EXIT : 0) | (plan.foreground ? PLAN.FOREGROUND : 0) |
+      (plan.killOrphans ? PLAN.KILL_ORPHANS : 0),
+  );
   return a.finish();
 }

@@ -49,6 +49,7 @@ function runIdMapTool(tool: string, pid: number, lines: readonly IdMapLine[]) {
 
 /** Writes `maps` for the child `pid`. */
 export function writeIdMaps(pid: number, maps: IdMapPlan) {
+  if (maps.writer === "none") return;
   if (maps.writer === "newidmap") {
     runIdMapTool("newuidmap", pid, maps.uid);
     runIdMapTool("newgidmap", pid, maps.gid);

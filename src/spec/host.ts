@@ -5,6 +5,7 @@
  * @module
  */
 import type { SubIdRange } from "./spec.ts";
+import { isForegroundOfTerminal } from "../../ffi/terminal.ts";
 
 /** What a host path is, after following symlinks. */
 export type PathInfo =
@@ -19,6 +20,11 @@ export interface HostFacts {
   readonly userName: string | null;
   /** The CPU architecture, as Deno names it ("x86_64", "aarch64"). */
   readonly arch: string;
+  /**
+   * Whether nsbox runs in the foreground of a terminal (its process group is
+   * the terminal's foreground group): then the command gets the terminal.
+   */
+  readonly foregroundTerminal: boolean;
   /** Current directory (absolute). */
   readonly cwd: string;
   /** The caller's environment. */
@@ -59,6 +65,13 @@ function lookupUserName(uid: number): string | null {
   return null;
 }
 
+/** Whether this process's group is the foreground group of the terminal on fd 0, 1 or 2. */
+function terminalForeground(): boolean {
+  // Without any terminal there is nothing to ask (and no need to open libc).
+  if (![Deno.stdin, Deno.stdout, Deno.stderr].some((f) => f.isTerminal())) return false;
+  return isForegroundOfTerminal();
+}
+
 /** The real host. */
 export function realHost(): HostFacts {
   const uid = Deno.uid() ?? 0;
@@ -72,6 +85,9 @@ export function realHost(): HostFacts {
       return name();
     },
     arch: Deno.build.arch,
+    get foregroundTerminal() {
+      return terminalForeground();
+    },
     cwd: Deno.cwd(),
     env: Deno.env.toObject(),
     inspect(path: string): PathInfo {

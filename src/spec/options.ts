@@ -60,12 +60,37 @@ export interface RunOptions {
   readonly envEdits?: readonly EnvEdit[];
   /** `--as-pid-1`: exec the command as PID 1 instead of under nsbox's init. */
   readonly asPid1?: boolean;
+  /**
+   * `--net`: "none" (default: loopback only), "auto" (`--net`: pasta, or
+   * slirp4netns when pasta is missing), "pasta", "slirp4netns", or "host"
+   * (the host's network namespace, like `share: ["net"]`).
+   */
+  readonly net?: NetMode;
+  /** `--publish`: host ports forwarded into the sandbox (needs `net`). */
+  readonly publish?: readonly PublishOption[];
+  /** `--allow-host-loopback`: let the sandbox reach the host's loopback services. */
+  readonly allowHostLoopback?: boolean;
   /** `--seccomp`: "default" (nsbox's filter) or "unconfined" (none). */
   readonly seccomp?: "default" | "unconfined";
   /** `--allow-userns`: let the sandbox create user namespaces. */
   readonly allowUserns?: boolean;
   /** Resource limits (`--mem`, `--swap`, `--cpus`, `--pids`, `--io-weight`). */
   readonly limits?: LimitOptions;
+}
+
+/** Network modes of `--net`. */
+export const NET_MODES = ["none", "auto", "pasta", "slirp4netns", "host"] as const;
+/** A network mode. */
+export type NetMode = typeof NET_MODES[number];
+
+/** A host port forwarded into the sandbox. */
+export interface PublishOption {
+  /** Host address (default 127.0.0.1). */
+  readonly hostIp?: string;
+  readonly hostPort: number;
+  /** Port inside the sandbox. */
+  readonly port: number;
+  readonly protocol?: "tcp" | "udp";
 }
 
 /** Resource limits; any one of them gives the sandbox a cgroup of its own. */

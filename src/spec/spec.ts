@@ -7,6 +7,7 @@
  */
 import type { ShareableNamespace } from "./options.ts";
 import type { SeccompArch } from "../plan/seccomp.ts";
+import type { PublishSpec } from "../net/publish.ts";
 
 /** A range of ids: `count` ids from `inside` map to ids from `outside`. */
 export interface IdRange {
@@ -68,10 +69,24 @@ export interface SandboxSpec {
   readonly mounts: readonly MountSpec[];
   /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
+  /** Give the command the terminal (nsbox runs in the terminal's foreground). */
+  readonly foreground: boolean;
+  /** The sandbox's network. */
+  readonly network: NetworkSpec;
   /** The seccomp filter. */
   readonly seccomp: SeccompSpec;
   /** Resource limits, or null for none (then no cgroup is made). */
   readonly limits: LimitsSpec | null;
+}
+
+/** The sandbox's network. */
+export interface NetworkSpec {
+  /** "none": loopback only; "host": the host's namespace; "pasta"/"slirp4netns": a user-mode stack. */
+  readonly mode: "none" | "host" | "pasta" | "slirp4netns";
+  readonly publish: readonly PublishSpec[];
+  readonly allowHostLoopback: boolean;
+  /** The nameserver written to the sandbox's resolv.conf, and where it is bound (inside), or null. */
+  readonly dns: { readonly nameserver: string; readonly target: string } | null;
 }
 
 /** Which seccomp filter the sandbox gets. */

@@ -12,9 +12,9 @@ const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(parseSize("1.5G"), 1610612736);
- * assertEquals(parseSize("100MiB"), 104857600);
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseSize("1.5G"), 1610612736);
+ * assert.deepEqual(parseSize("100MiB"), 104857600);
  * ```
  */
 export function parseSize(text: string): number | null {

@@ -7,8 +7,9 @@
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
 import { seccompArch } from "../plan/seccomp.ts";
-import { type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
-import type { LimitsSpec, MountSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+import { NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
+import type { LimitsSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+import { formatPublish, type PublishSpec } from "../net/publish.ts";
 
 /** The hostname a sandbox gets unless told otherwise. */
 export const DEFAULT_HOSTNAME = "nsbox";
@@ -27,8 +28,8 @@ export function quote(value: string): string {
  *
  * @example
  * ```ts
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(normalizeAbsolute("/a//b/./c/"), "/a/b/c");
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(normalizeAbsolute("/a//b/./c/"), "/a/b/c");
  * ```
  */
 export function normalizeAbsolute(path: string): string | null {
@@ -64,6 +65,9 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
       problems.push(`--share: expected one of ${SHAREABLE_NAMESPACES.join(", ")}, got ${quote(ns)}.`);
     } else if (!share.includes(ns)) share.push(ns);
   }
+
+  const network = validateNetwork(options, share, rootfsOf(options, host), host, problems);
+  if (network.mode === "host" && !share.includes("net")) share.push("net");
 
   // hostname
   let hostname: string | null = DEFAULT_HOSTNAME;
@@ -179,8 +183,79 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     rootfs,
     mounts,
     init: options.asPid1 ? "none" : "reaper",
+    foreground: host.foregroundTerminal,
+    network,
     seccomp: { mode: seccompMode, allowUserns: options.allowUserns ?? false, arch },
     limits,
+  };
+}
+
+/** Where pasta and slirp4netns answer DNS inside the sandbox. */
+export const NAMESERVERS = { pasta: "169.254.1.1", slirp4netns: "10.0.2.3" } as const;
+
+function rootfsOf(options: RunOptions, host: HostFacts): string | null {
+  if (options.rootfs === undefined) return null;
+  const info = host.inspect(absoluteFrom(host.cwd, options.rootfs));
+  return info.kind === "directory" && info.realPath !== "/" ? info.realPath : null;
+}
+
+/** Where the generated resolv.conf goes inside: /etc/resolv.conf, or the file its symlink names. */
+function resolvTarget(rootfs: string | null, host: HostFacts): string {
+  const info = host.inspect(`${rootfs ?? ""}/etc/resolv.conf`);
+  if (info.kind !== "file") return "/etc/resolv.conf";
+  if (rootfs === null) return info.realPath;
+  return info.realPath.startsWith(rootfs + "/") ? info.realPath.slice(rootfs.length) : "/etc/resolv.conf";
+}
+
+function validateNetwork(
+  options: RunOptions,
+  share: readonly ShareableNamespace[],
+  rootfs: string | null,
+  host: HostFacts,
+  problems: string[],
+): NetworkSpec {
+  let mode: NetworkSpec["mode"] = share.includes("net") ? "host" : "none";
+  const asked = options.net ?? "none";
+  if (!(NET_MODES as readonly string[]).includes(asked)) {
+    problems.push(`--net: expected one of pasta, slirp4netns, host, got ${quote(String(asked))}.`);
+  } else if (asked !== "none") {
+    if (share.includes("net") && asked !== "host") problems.push(`--net=${asked}: cannot be used with --share net.`);
+    if (asked === "host") mode = "host";
+    else if (asked === "auto") {
+      if (host.hasProgram("pasta")) mode = "pasta";
+      else if (host.hasProgram("slirp4netns")) mode = "slirp4netns";
+      else problems.push("--net: neither pasta nor slirp4netns is installed: install passt (or slirp4netns).");
+    } else {
+      if (!host.hasProgram(asked)) {
+        problems.push(`--net=${asked}: ${asked} is not installed: install ${asked === "pasta" ? "passt" : asked}.`);
+      }
+      mode = asked;
+    }
+  }
+  const publish: PublishSpec[] = [];
+  for (const p of options.publish ?? []) {
+    const spec: PublishSpec = {
+      hostIp: p.hostIp ?? "127.0.0.1",
+      hostPort: p.hostPort,
+      port: p.port,
+      protocol: p.protocol ?? "tcp",
+    };
+    const ok = [spec.hostPort, spec.port].every((n) => Number.isInteger(n) && n >= 1 && n <= 65535) &&
+      (spec.protocol === "tcp" || spec.protocol === "udp");
+    if (!ok) {
+      problems.push(`--publish: expected ports from 1 to 65535 and tcp or udp, got ${quote(formatPublish(spec))}.`);
+    } else publish.push(spec);
+  }
+  const userMode = mode === "pasta" || mode === "slirp4netns";
+  if (publish.length > 0 && !userMode) problems.push("--publish: needs --net (pasta or slirp4netns).");
+  if (options.allowHostLoopback && !userMode) {
+    problems.push("--allow-host-loopback: needs --net (pasta or slirp4netns).");
+  }
+  return {
+    mode,
+    publish,
+    allowHostLoopback: options.allowHostLoopback ?? false,
+    dns: userMode ? { nameserver: NAMESERVERS[mode as "pasta"], target: resolvTarget(rootfs, host) } : null,
   };
 }
 

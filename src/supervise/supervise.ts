@@ -8,6 +8,7 @@ import { getLibc } from "../../ffi/libc.ts";
 import { MSG, MSG_SIZE } from "../spawn/abi.ts";
 import type { Child } from "../spawn/spawn.ts";
 import { SIGNALS } from "../plan/linux.ts";
+import { reclaimTerminal, stopLikeAJob } from "../../ffi/terminal.ts";
 
 /** How the sandbox ended. */
 export type Outcome =
@@ -69,9 +70,21 @@ export interface SuperviseHooks {
    * holds on, see ChildPlan.holdExit); or after the wait when nothing holds.
    */
   onCommandExit?(): void | Promise<void>;
+  /** The command was given the terminal: take it back at the end. */
+  foreground?: boolean;
 }
 
-async function readReports(fd: number, onExit: () => Promise<void>): Promise<Reports> {
+/** The pid (in nsbox's namespace) of the sandbox's command: the child of PID 1. */
+function commandPid(initPid: number): number | null {
+  try {
+    const first = Deno.readTextFileSync(`/proc/${initPid}/task/${initPid}/children`).trim().split(/\s+/)[0];
+    return first ? Number(first) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readReports(fd: number, onExit: () => Promise<void>, onStop: () => void): Promise<Reports> {
   const libc = getLibc();
   const buf = new Uint8Array(MSG_SIZE);
   const view = new DataView(buf.buffer);
@@ -81,6 +94,7 @@ async function readReports(fd: number, onExit: () => Promise<void>): Promise<Rep
     if (n !== BigInt(MSG_SIZE)) break; // end of file (or a torn record: the child is gone)
     const kind = view.getInt32(0, true);
     if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
+    else if (kind === MSG.STOPPED) onStop();
     else if (kind === MSG.EXIT) {
       reports.exitStatus = view.getInt32(12, true);
       await onExit();
@@ -129,13 +143,21 @@ export async function supervise(
     if (holdFd !== null) libc.close(holdFd), holdFd = null; // lets PID 1 exit
   };
   try {
-    const [reports, waited] = await Promise.all([readReports(child.msgFd, onExit), waitChild(child.pidfd)]);
+    const onStop = () => {
+      const cmd = commandPid(child.pid);
+      if (cmd !== null) stopLikeAJob(cmd); // its process group is its own pid
+    };
+    const [reports, waited] = await Promise.all([
+      readReports(child.msgFd, onExit, onStop),
+      waitChild(child.pidfd),
+    ]);
     if (!exitSeen) await onExit();
     if (reports.error) return { kind: "failed", ...reports.error };
     if (reports.exitStatus !== null) return decodeWaitStatus(reports.exitStatus);
     return waited;
   } finally {
     stop();
+    if (hooks.foreground) reclaimTerminal();
     if (holdFd !== null) libc.close(holdFd);
     libc.close(child.msgFd);
     libc.close(child.pidfd);

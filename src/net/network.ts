@@ -1,0 +1,202 @@
+/**
+ * Connects a sandbox's network namespace to the outside through a user-mode
+ * network stack: pasta (Debian package passt) or slirp4netns. Started after
+ * the child exists and before it is released; stopped when it ends. Both run
+ * as helper processes that die with nsbox (PR_SET_PDEATHSIG; slirp4netns also
+ * exits when its exit pipe closes).
+ *
+ * @module
+ */
+import { getLibc } from "../../ffi/libc.ts";
+import { NsboxError } from "../errors.ts";
+import type { NetworkSpec } from "../spec/spec.ts";
+import { type Daemon, startDaemon } from "../spawn/daemon.ts";
+import { formatPublish, type PublishSpec } from "./publish.ts";
+
+/** A running network helper. */
+export interface NetworkHandle {
+  readonly helper: "pasta" | "slirp4netns";
+  readonly pid: number;
+  /** Stops the helper and removes its files. */
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 10_000;
+
+/** The pasta command line for the sandbox whose first process is `pid`. Pure, for tests. */
+export function pastaArgs(net: NetworkSpec, pid: number, logFile: string): string[] {
+  const args = ["pasta", "--config-net", "--quiet", "--foreground", "--mtu", "65520"];
+  const tcp = net.publish.filter((p) => p.protocol === "tcp");
+  const udp = net.publish.filter((p) => p.protocol === "udp");
+  const spec = (ps: readonly PublishSpec[]) =>
+    ps.length === 0 ? "none" : ps.map((p) => `${p.hostIp}/${p.hostPort}:${p.port}`).join(",");
+  args.push("--tcp-ports", spec(tcp), "--udp-ports", spec(udp));
+  // Nothing from the sandbox's loopback to the host's; the gateway address
+  // reaches the host's loopback only when asked for.
+  args.push("--tcp-ns", "none", "--udp-ns", "none");
+  if (!net.allowHostLoopback) args.push("--no-map-gw");
+  if (net.dns) args.push("--dns-forward", net.dns.nameserver);
+  args.push("--log-file", logFile, String(pid));
+  return args;
+}
+
+/** The slirp4netns command line; fds 3 and 4 are its ready and exit pipes. Pure, for tests. */
+export function slirpArgs(net: NetworkSpec, pid: number, apiSocket: string | null): string[] {
+  const args = ["slirp4netns", "--configure", "--mtu=65520", "--ready-fd=3", "--exit-fd=4"];
+  if (!net.allowHostLoopback) args.push("--disable-host-loopback");
+  if (apiSocket) args.push(`--api-socket=${apiSocket}`);
+  args.push(`--userns-path=/proc/${pid}/ns/user`, String(pid), "tap0");
+  return args;
+}
+
+function readTail(path: string): string {
+  try {
+    const lines = Deno.readTextFileSync(path).split("\n").map((l) => l.trim()).filter(Boolean);
+    return lines.slice(-3).join("; ");
+  } catch {
+    return "";
+  }
+}
+
+function hasDefaultRoute(pid: number): boolean {
+  try {
+    const v4 = Deno.readTextFileSync(`/proc/${pid}/net/route`);
+    if (/^\S+\t00000000\t/m.test(v4)) return true;
+  } catch { /* not there yet */ }
+  try {
+    // ::/0 through a real interface (the kernel's own unreachable default sits on lo)
+    const v6 = Deno.readTextFileSync(`/proc/${pid}/net/ipv6_route`);
+    return /^0{32} 00 .* (?!lo$)\S+$/m.test(v6);
+  } catch {
+    return false;
+  }
+}
+
+function checkPortsFree(publish: readonly PublishSpec[]) {
+  for (const p of publish) {
+    if (p.protocol !== "tcp") continue;
+    try {
+      Deno.listen({ hostname: p.hostIp, port: p.hostPort }).close();
+    } catch (e) {
+      const why = e instanceof Deno.errors.AddrInUse ? "the port is already in use" : String(e);
+      throw new NsboxError(`--publish ${formatPublish(p)}: cannot listen on ${p.hostIp}:${p.hostPort}: ${why}`);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startPasta(net: NetworkSpec, pid: number): Promise<NetworkHandle> {
+  checkPortsFree(net.publish);
+  const logFile = Deno.makeTempFileSync({ prefix: "nsbox-pasta-", suffix: ".log" });
+  let daemon: Daemon | undefined;
+  try {
+    daemon = await startDaemon(pastaArgs(net, pid, logFile));
+    const deadline = performance.now() + READY_TIMEOUT_MS;
+    while (!hasDefaultRoute(pid)) {
+      if (daemon.exited()) {
+        throw new NsboxError(`pasta exited before the network was up${tailNote(logFile)}`);
+      }
+      if (performance.now() > deadline) {
+        throw new NsboxError(
+          `pasta did not bring the network up within ${READY_TIMEOUT_MS / 1000} s${tailNote(logFile)}`,
+        );
+      }
+      await sleep(1);
+    }
+  } catch (e) {
+    await daemon?.stop(0);
+    Deno.removeSync(logFile);
+    throw e;
+  }
+  const d = daemon;
+  return {
+    helper: "pasta",
+    pid: d.pid,
+    async stop() {
+      await d.stop();
+      Deno.removeSync(logFile);
+    },
+  };
+}
+
+function tailNote(logFile: string): string {
+  const tail = readTail(logFile);
+  return tail ? `: ${tail}` : "";
+}
+
+async function startSlirp(net: NetworkSpec, pid: number): Promise<NetworkHandle> {
+  checkPortsFree(net.publish);
+  const libc = getLibc();
+  const pipes = new Int32Array(4);
+  const O_CLOEXEC = 0o2000000;
+  if (
+    libc.pipe2(new Uint8Array(pipes.buffer, 0, 8), O_CLOEXEC) < 0 ||
+    libc.pipe2(new Uint8Array(pipes.buffer, 8, 8), O_CLOEXEC) < 0
+  ) {
+    throw new NsboxError("cannot create pipes for slirp4netns");
+  }
+  const [readyR, readyW, exitR, exitW] = pipes as unknown as [number, number, number, number];
+  const dir = net.publish.length > 0 ? Deno.makeTempDirSync({ prefix: "nsbox-slirp-" }) : null;
+  const api = dir ? `${dir}/api.sock` : null;
+  let daemon: Daemon | undefined;
+  const cleanup = () => {
+    libc.close(exitW);
+    if (dir) Deno.removeSync(dir, { recursive: true });
+  };
+  try {
+    daemon = await startDaemon(slirpArgs(net, pid, api), { passFds: [[readyW, 3], [exitR, 4]] });
+    libc.close(readyW), libc.close(exitR);
+    const buf = new Uint8Array(1);
+    const ready = await Promise.race([
+      libc.read(readyR, buf, 1n).then((n) => n === 1n),
+      sleep(READY_TIMEOUT_MS).then(() => false),
+    ]);
+    if (!ready) throw new NsboxError("slirp4netns did not bring the network up");
+    if (api) { for (const p of net.publish) await slirpForward(api, p); }
+  } catch (e) {
+    await daemon?.stop(0);
+    cleanup();
+    throw e;
+  } finally {
+    libc.close(readyR);
+  }
+  const d = daemon;
+  return {
+    helper: "slirp4netns",
+    pid: d.pid,
+    async stop() {
+      await d.stop();
+      cleanup();
+    },
+  };
+}
+
+/** Asks slirp4netns, over its API socket, to forward a host port. */
+async function slirpForward(api: string, p: PublishSpec) {
+  const conn = await Deno.connect({ transport: "unix", path: api });
+  try {
+    const req = {
+      execute: "add_hostfwd",
+      arguments: { proto: p.protocol, host_addr: p.hostIp, host_port: p.hostPort, guest_port: p.port },
+    };
+    await conn.write(new TextEncoder().encode(JSON.stringify(req)));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    const reply = JSON.parse(new TextDecoder().decode(buf.subarray(0, n ?? 0)) || "{}");
+    if (reply.error) {
+      throw new NsboxError(
+        `--publish ${formatPublish(p)}: slirp4netns refused: ${reply.error.desc ?? "unknown error"}`,
+      );
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** Connects the sandbox whose first process is `pid`, or returns null when its network needs no helper. */
+export function startNetwork(net: NetworkSpec, pid: number): Promise<NetworkHandle | null> {
+  if (net.mode === "pasta") return startPasta(net, pid);
+  if (net.mode === "slirp4netns") return startSlirp(net, pid);
+  return Promise.resolve(null);
+}

@@ -1,0 +1,116 @@
+/**
+ * Helper processes of a sandbox (pasta, slirp4netns): started through the C
+ * helper like the sandbox itself — on the main thread, with PR_SET_PDEATHSIG
+ * so that they die with nsbox even when it is SIGKILLed — with stdio on
+ * /dev/null (or a log file) and chosen descriptors passed on.
+ *
+ * @module
+ */
+import { getLibc } from "../../ffi/libc.ts";
+import { NsboxError } from "../errors.ts";
+import type { ChildPlan, SetupOp } from "../plan/ops.ts";
+import { SIGNALS } from "../plan/linux.ts";
+import { MSG_SIZE, STEP } from "./abi.ts";
+import { spawnChild } from "./spawn.ts";
+import { errnoMessage } from "../errors.ts";
+
+const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_APPEND = 0o2000;
+const P_PIDFD = 3, WEXITED = 4, WNOHANG = 1;
+
+/** A running helper process. */
+export interface Daemon {
+  readonly name: string;
+  readonly pid: number;
+  readonly pidfd: number;
+  /** Whether it has exited (reaps it if so). */
+  exited(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; reaps it. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** How to start a helper process. */
+export interface DaemonOptions {
+  /** Where its stdout and stderr go (default /dev/null). */
+  readonly logFile?: string;
+  /** Descriptors of nsbox's to pass on: [nsbox's fd, the number it gets]. */
+  readonly passFds?: ReadonlyArray<readonly [number, number]>;
+}
+
+/** Starts `argv` (looked up in nsbox's PATH) as a helper process. */
+export async function startDaemon(argv: readonly string[], opts: DaemonOptions = {}): Promise<Daemon> {
+  const name = argv[0]!;
+  const ops: SetupOp[] = [
+    { kind: "open", path: "/dev/null", flags: O_RDONLY, mode: 0, fd: 0, what: "cannot open /dev/null" },
+  ];
+  const out = opts.logFile ?? "/dev/null";
+  const outFlags = opts.logFile ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
+  ops.push(
+    { kind: "open", path: out, flags: outFlags, mode: 0o600, fd: 1, what: `cannot open ${out}` },
+    { kind: "dup2", from: 1, to: 2, what: "cannot redirect stderr" },
+  );
+  for (const [from, to] of opts.passFds ?? []) {
+    ops.push({ kind: "dup2", from, to, what: `cannot pass descriptor ${from}` });
+  }
+  const highest = Math.max(2, ...(opts.passFds ?? []).map(([, to]) => to));
+  ops.push({ kind: "cloexecFrom", fd: highest + 1, what: "cannot close inherited file descriptors" });
+  const plan: ChildPlan = {
+    cloneFlags: 0,
+    idMaps: { uid: [], gid: [], setgroups: "deny", writer: "none" }, // no user namespace
+    ops,
+    exec: {
+      file: name,
+      argv,
+      env: Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`),
+      searchPath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+    },
+    init: "none",
+    forwardSignals: [],
+    pdeathsig: SIGNALS.SIGKILL!,
+    holdExit: false,
+    foreground: false,
+    killOrphans: false,
+  };
+  const child = await spawnChild(plan);
+  const libc = getLibc();
+  // The report pipe: end of file once it has executed, or an error record.
+  const buf = new Uint8Array(MSG_SIZE);
+  const n = await libc.read(child.msgFd, buf, BigInt(MSG_SIZE));
+  libc.close(child.msgFd);
+  if (n === BigInt(MSG_SIZE)) {
+    const view = new DataView(buf.buffer);
+    const step = view.getInt32(4, true), err = view.getInt32(8, true);
+    await libc.waitid(P_PIDFD, child.pidfd, new Uint8Array(128), WEXITED);
+    libc.close(child.pidfd);
+    throw new NsboxError(
+      step === STEP.EXEC && err === 2 ? `${name} is not installed` : `cannot start ${name}: ${errnoMessage(err)}`,
+    );
+  }
+  let done = false;
+  const reap = (options: number) => {
+    if (done) return true;
+    const info = new Uint8Array(128);
+    const r = libc.waitid_now(P_PIDFD, child.pidfd, info, options);
+    // si_pid is set when a child was reaped
+    if (r === 0 && new DataView(info.buffer).getInt32(16, true) !== 0) done = true;
+    return done;
+  };
+  return {
+    name,
+    pid: child.pid,
+    pidfd: child.pidfd,
+    exited: () => reap(WEXITED | WNOHANG),
+    async stop(graceMs = 1000) {
+      if (!reap(WEXITED | WNOHANG)) {
+        libc.pidfd_send_signal(child.pidfd, SIGNALS.SIGTERM!, null, 0);
+        const until = performance.now() + graceMs;
+        while (!reap(WEXITED | WNOHANG) && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+        if (!done) {
+          libc.pidfd_send_signal(child.pidfd, SIGNALS.SIGKILL!, null, 0);
+          await libc.waitid(P_PIDFD, child.pidfd, new Uint8Array(128), WEXITED);
+          done = true;
+        }
+      }
+      libc.close(child.pidfd);
+    },
+  };
+}
