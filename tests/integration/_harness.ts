@@ -4,10 +4,9 @@
  *
  * @module
  */
-import { fromFileUrl } from "node:url";
 
 /** The checkout's root directory. */
-export const ROOT = fromFileUrl(new URL("../../", import.meta.url)).replace(/\/$/, "");
+export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, "");
 /** The static probe (tests/probe/probe.c), built by scripts/test.sh. */
 export const PROBE = `${ROOT}/tests/probe/build/probe`;
 
@@ -95,4 +94,144 @@ export function pidsMatching(needle: string): number[] {
     }
   }
   return pids;
+}
+
+/** Quotes `s` for a POSIX shell. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Waits until `cond()` is true; throws after `timeoutMs` with `what`. */
+export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A process started by {@linkcode startNsbox} or {@linkcode startInPty}, still running. */
+export interface Running extends AsyncDisposable {
+  /** The pid of the process started (nsbox itself, or `script` for a pty). */
+  readonly pid: number;
+  /** What it wrote to stdout so far. */
+  stdout(): string;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+  /** Waits until stdout contains `text`. */
+  waitForStdout(text: string, timeoutMs?: number): Promise<void>;
+  /** Writes to its stdin (only when started with `stdin: "piped"`). */
+  write(data: string | Uint8Array): Promise<void>;
+  /** Sends a signal to it. */
+  kill(signal: Deno.Signal): void;
+  /** Waits for it to end (killing it after `timeoutMs`, default 30000) and collects its output. */
+  finish(timeoutMs?: number): Promise<Ran>;
+}
+
+function track(child: Deno.ChildProcess, pipedStdin: boolean): Running {
+  let out = "", err = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) add(dec.decode(chunk, { stream: true }));
+    add(dec.decode());
+  };
+  const pumps = Promise.all([pump(child.stdout, (s) => out += s), pump(child.stderr, (s) => err += s)]);
+  const writer = pipedStdin ? child.stdin.getWriter() : null;
+  let ended: Ran | null = null;
+  const finish = async (timeoutMs = 30_000): Promise<Ran> => {
+    if (ended) return ended;
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    try {
+      await writer?.close().catch(() => {});
+      const status = await child.status;
+      await pumps;
+      ended = { code: status.code, signal: status.signal, stdout: out, stderr: err };
+      return ended;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    pid: child.pid,
+    stdout: () => out,
+    stderr: () => err,
+    waitForStdout: (text, timeoutMs) =>
+      waitUntil(
+        () => out.includes(text),
+        `${JSON.stringify(text)} on stdout (so far: ${JSON.stringify(out)}, stderr: ${JSON.stringify(err)})`,
+        timeoutMs,
+      ),
+    async write(data) {
+      if (!writer) throw new Error("stdin is not piped");
+      await writer.write(typeof data === "string" ? new TextEncoder().encode(data) : data);
+    },
+    kill: (signal) => child.kill(signal),
+    finish,
+    async [Symbol.asyncDispose]() {
+      await finish(0);
+    },
+  };
+}
+
+/** Starts `nsbox ARGS...` without waiting for it (stdin: /dev/null unless `stdin` is "piped"). */
+export function startNsbox(args: readonly string[], opts: { stdin?: "piped" | "null"; cwd?: string } = {}): Running {
+  const [cmd, full] = nsboxCommand(args);
+  const child = new Deno.Command(cmd, {
+    args: full,
+    stdin: opts.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: opts.cwd,
+  }).spawn();
+  return track(child, opts.stdin === "piped");
+}
+
+/**
+ * Starts `nsbox ARGS...` on a new pseudo-terminal, with util-linux `script`:
+ * nsbox's stdin, stdout and stderr are the terminal, and it is in the
+ * terminal's foreground process group. What is written goes to the terminal
+ * (so "\x03" is Ctrl-C); stdout is what the terminal showed (with "\r\n").
+ */
+export function startInPty(args: readonly string[]): Running {
+  const [cmd, full] = nsboxCommand(args);
+  const line = "exec " + [cmd, ...full].map(shellQuote).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qec", line, "/dev/null"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { SHELL: "/bin/sh" },
+  }).spawn();
+  return track(child, true);
+}
+
+/** The `comm` (process name) of `pid`, or null when it is gone. */
+export function commOf(pid: number): string | null {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Lines of `text` without the empty last one. */
+export function lines(text: string): string[] {
+  return text === "" ? [] : text.replace(/\n$/, "").split("\n");
+}
+
+/** Whether `name` is an executable on this process's PATH. */
+export function hasProgram(name: string): boolean {
+  return (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":").some((dir) => {
+    try {
+      return ((Deno.statSync(`${dir}/${name}`).mode ?? 0) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
 }
