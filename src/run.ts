@@ -77,6 +77,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     });
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
       foreground: plan.foreground,
+      onCommandStarted: () => (cgroup as SandboxCgroup | null)?.adoptInit(child.pid),
       onCommandExit: () => {
         const cg = cgroup as SandboxCgroup | null;
         stats = cg ? { source: "cgroup", ...msStats(cg.stats()) } : null;

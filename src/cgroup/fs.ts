@@ -10,7 +10,7 @@ import type { LimitsSpec } from "../spec/spec.ts";
 export interface CgroupStats {
   /** memory.peak, bytes (Linux 5.19+). */
   readonly memoryPeak: number | null;
-  /** pids.peak (Linux 6.1+). */
+  /** pids.peak (newer kernels only). */
   readonly pidsPeak: number | null;
   /** cpu.stat user_usec and system_usec. */
   readonly cpuUserUsec: number | null;
@@ -35,7 +35,12 @@ export const CPU_PERIOD_USEC = 100_000;
 /** The interface files and values that express `limits`. */
 export function limitFiles(limits: LimitsSpec): Array<[file: string, value: string]> {
   const files: Array<[string, string]> = [];
-  if (limits.memoryMax !== null) files.push(["memory.max", String(limits.memoryMax)]);
+  if (limits.memoryMax !== null) {
+    files.push(["memory.max", String(limits.memoryMax)]);
+    // An OOM kill takes the whole sandbox, as systemd's OOMPolicy=stop would:
+    // half a build or half a stress run is not a useful survivor.
+    files.push(["memory.oom.group", "1"]);
+  }
   if (limits.swapMax !== null) files.push(["memory.swap.max", String(limits.swapMax)]);
   if (limits.cpus !== null) {
     files.push(["cpu.max", `${Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_USEC))} ${CPU_PERIOD_USEC}`]);

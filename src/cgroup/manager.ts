@@ -38,6 +38,13 @@ export interface SandboxCgroup {
   readonly path: string;
   /** Reads the leaf's statistics. */
   stats(): CgroupStats;
+  /**
+   * Moves the sandbox's PID 1 (`pid`), once it has forked the command, out of
+   * the leaf into a sibling cgroup of its own: an OOM kill (memory.oom.group
+   * on the leaf) then takes the command and all its processes but not PID 1,
+   * which holds the cgroup while nsbox reads its statistics.
+   */
+  adoptInit(pid: number): void;
   /** Kills what is left and removes the cgroups nsbox made. */
   destroy(): Promise<void>;
 }
@@ -126,6 +133,15 @@ function checkControllers(dir: string, limits: LimitsSpec) {
   }
 }
 
+function moveInto(dir: string, pid: number) {
+  try {
+    Deno.mkdirSync(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  }
+  Deno.writeTextFileSync(`${dir}/cgroup.procs`, String(pid));
+}
+
 function makeLeaf(parent: string, pid: number, limits: LimitsSpec, wanted: readonly string[]): string {
   const leaf = `${parent}/sandbox`;
   Deno.mkdirSync(leaf);
@@ -148,12 +164,18 @@ function systemdCgroup(
   const wanted = controllersFor(limits);
   checkControllers(scope, limits);
   const leaf = makeLeaf(scope, pid, limits, wanted);
+  const init = `${scope}/init`;
   return {
     kind: "systemd" as const,
     unit,
     path: leaf,
     stats: () => readStats(leaf),
-    destroy: () => removeCgroup(leaf), // the scope goes when it is empty (CollectMode=inactive-or-failed)
+    adoptInit: (initPid) => moveInto(init, initPid),
+    destroy: async () => {
+      await removeCgroup(leaf);
+      await removeCgroup(init);
+      // the scope goes when it is empty (CollectMode=inactive-or-failed)
+    },
   };
 }
 
@@ -163,31 +185,40 @@ function delegatedCgroup(route: CgroupRoute, name: string, pid: number, limits: 
   checkControllers(own, limits);
   // A cgroup with processes cannot enable controllers for its children (the
   // "no internal processes" rule), so nsbox steps into a child of its own.
+  // The child was cloned into nsbox's own cgroup; both leave it first.
   const supervisor = `${own}/nsbox-supervisor-${Deno.pid}`;
   const enabled = (Deno.readTextFileSync(`${own}/cgroup.subtree_control`)).trim().split(/\s+/);
-  let moved = false;
-  if (!wanted.every((c) => enabled.includes(c))) {
-    Deno.mkdirSync(supervisor);
-    Deno.writeTextFileSync(`${supervisor}/cgroup.procs`, String(Deno.pid));
-    moved = true;
-    enableControllers(own, wanted);
-  }
+  const moved = !wanted.every((c) => enabled.includes(c));
+  if (moved) moveInto(supervisor, Deno.pid);
   const base = `${own}/nsbox-${name}`;
+  const leaf = `${base}/sandbox`;
   Deno.mkdirSync(base);
+  moveInto(leaf, pid);
+  if (moved) enableControllers(own, wanted);
   enableControllers(base, wanted);
   writeLimits(base, limits);
-  const leaf = makeLeaf(base, pid, limits, []);
+  writeLimits(leaf, limits);
+  const init = `${base}/init`;
   return {
     kind: "delegated" as const,
     unit: null,
     path: leaf,
     stats: () => readStats(leaf),
+    adoptInit: (initPid) => moveInto(init, initPid),
     destroy: async () => {
       await removeCgroup(leaf);
+      await removeCgroup(init);
       await removeCgroup(base);
       if (moved) {
-        Deno.writeTextFileSync(`${own}/cgroup.procs`, String(Deno.pid));
-        await removeCgroup(supervisor);
+        // Back to where nsbox was: the controllers it enabled go first, or
+        // the "no internal processes" rule refuses the move.
+        try {
+          Deno.writeTextFileSync(`${own}/cgroup.subtree_control`, wanted.map((c) => `-${c}`).join(" "));
+          Deno.writeTextFileSync(`${own}/cgroup.procs`, String(Deno.pid));
+          await removeCgroup(supervisor);
+        } catch {
+          // someone else uses the controllers now: nsbox stays in its supervisor cgroup, which goes with it
+        }
       }
     },
   };

@@ -122,7 +122,12 @@ export const RUN: CommandDef = {
       help: "set a variable (after --clearenv, in order with --unsetenv)",
     },
     { name: "unsetenv", value: "NAME", repeatable: true, group: "Environment", help: "remove a variable" },
-    { name: "mem", value: "SIZE", group: "Resources", help: "memory limit, e.g. 512k, 100M, 1.5G (memory.max)" },
+    {
+      name: "mem",
+      value: "SIZE",
+      group: "Resources",
+      help: "memory limit, e.g. 256M, 1.5G (memory.max; units k, M, G are binary)",
+    },
     {
       name: "swap",
       value: "SIZE",

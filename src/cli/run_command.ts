@@ -13,7 +13,7 @@ import { has, type Parsed, value, values } from "./parse.ts";
 
 type Parser = (text: string) => number | null;
 const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expected: string]> = [
-  ["mem", "memory", parseSize, "a size such as 512k, 100M or 1.5G"],
+  ["mem", "memory", parseSize, "a size such as 256M or 1.5G"],
   ["swap", "swap", parseSize, "a size such as 0, 100M or 1G"],
   ["cpus", "cpus", parseDecimal, "a number of CPUs such as 0.5 or 2"],
   ["pids", "pids", parseWhole, "a whole number"],

@@ -222,15 +222,21 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   ops.push(...mountPoint("/tmp", "directory"), tmpfs("/tmp", "1777", MS.NOSUID | MS.NODEV));
   if (spec.limits !== null) {
     // The sandbox's own cgroup (its namespace root), limits readable, read-only.
-    ops.push(...mountPoint("/sys/fs/cgroup", "directory"), {
-      kind: "mount",
-      source: "cgroup2",
-      target: `${NEW}/sys/fs/cgroup`,
-      fstype: "cgroup2",
-      flags: MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY,
-      data: null,
-      what: "cannot mount cgroup2 on /sys/fs/cgroup",
-    });
+    // The host's cgroup2 mount is there already, and the kernel refuses to
+    // stack the same superblock on itself (EBUSY): a tmpfs goes in between.
+    ops.push(
+      ...mountPoint("/sys/fs/cgroup", "directory"),
+      tmpfs("/sys/fs/cgroup", "0755", MS.NOSUID | MS.NODEV | MS.NOEXEC),
+      {
+        kind: "mount",
+        source: "cgroup2",
+        target: `${NEW}/sys/fs/cgroup`,
+        fstype: "cgroup2",
+        flags: MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY,
+        data: null,
+        what: "cannot mount cgroup2 on /sys/fs/cgroup",
+      },
+    );
   }
 
   if (spec.network.dns) {

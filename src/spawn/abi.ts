@@ -42,7 +42,7 @@ const OPF_IGNORE_MISSING = 0x4;
 /** Phases of the child that are not an op (NSBOX_STEP_*). */
 export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
 /** enum nsbox_msg_kind */
-export const MSG = { ERROR: 1, EXIT: 2, STOPPED: 3 } as const;
+export const MSG = { ERROR: 1, EXIT: 2, STOPPED: 3, STARTED: 4 } as const;
 /** sizeof(struct nsbox_msg) */
 export const MSG_SIZE = 16;
 /** sizeof(struct nsbox_spawn_result) */

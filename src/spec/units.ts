@@ -31,8 +31,7 @@ export function parseSize(text: string): number | null {
 export function formatSize(bytes: number): string {
   for (const [unit, size] of [["T", 1024 ** 4], ["G", 1024 ** 3], ["M", 1024 ** 2], ["k", 1024]] as const) {
     if (bytes >= size) {
-      const v = bytes / size;
-      return `${Number.isInteger(v) ? v : v.toFixed(1)}${unit}`;
+      return `${Number((bytes / size).toFixed(1))}${unit}`;
     }
   }
   return `${bytes}`;

@@ -47,6 +47,17 @@ function absoluteFrom(cwd: string, path: string): string {
   return path.startsWith("/") ? path : `${cwd.replace(/\/$/, "")}/${path}`;
 }
 
+/** `path` made absolute from `cwd`, with `.` and `..` resolved lexically (no symlinks followed). */
+function lexicalAbsolute(cwd: string, path: string): string {
+  const parts: string[] = [];
+  for (const p of absoluteFrom(cwd, path).split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
+  return "/" + parts.join("/");
+}
+
 /** Checks `options` against the host and returns the sandbox's spec. */
 export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
   const problems: string[] = [];
@@ -118,7 +129,8 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     }
     const flag = m.readOnly ? "--ro-bind" : "--bind";
     const info = host.inspect(absoluteFrom(host.cwd, m.source));
-    const rawDst = m.destination ?? absoluteFrom(host.cwd, m.source);
+    // Without a destination, the source's own path (as written, made absolute).
+    const rawDst = m.destination ?? lexicalAbsolute(host.cwd, m.source);
     const dst = normalizeAbsolute(rawDst);
     if (info.kind === "missing") {
       problems.push(`${flag}: cannot bind ${m.source} on ${rawDst}: ${info.reason}.`);
@@ -275,7 +287,7 @@ function validateLimits(l: RunOptions["limits"], problems: string[]): LimitsSpec
     l.memory,
     MIB,
     Number.MAX_SAFE_INTEGER,
-    "a size of at least 1M (e.g. 512k, 100M, 1.5G)",
+    "a size of at least 1M (e.g. 64M, 1.5G)",
   );
   const swapMax = whole("--swap", l.swap, 0, Number.MAX_SAFE_INTEGER, "a size (e.g. 0, 100M, 1G)");
   let cpus: number | null = null;

@@ -70,6 +70,8 @@ export interface SuperviseHooks {
    * holds on, see ChildPlan.holdExit); or after the wait when nothing holds.
    */
   onCommandExit?(): void | Promise<void>;
+  /** PID 1 has forked the command (not called with --as-pid-1). */
+  onCommandStarted?(): void;
   /** The command was given the terminal: take it back at the end. */
   foreground?: boolean;
 }
@@ -84,7 +86,13 @@ function commandPid(initPid: number): number | null {
   }
 }
 
-async function readReports(fd: number, onExit: () => Promise<void>, onStop: () => void): Promise<Reports> {
+interface ReportHandlers {
+  onExit(): Promise<void>;
+  onStop(): void;
+  onStarted(): void;
+}
+
+async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
   const libc = getLibc();
   const buf = new Uint8Array(MSG_SIZE);
   const view = new DataView(buf.buffer);
@@ -94,10 +102,11 @@ async function readReports(fd: number, onExit: () => Promise<void>, onStop: () =
     if (n !== BigInt(MSG_SIZE)) break; // end of file (or a torn record: the child is gone)
     const kind = view.getInt32(0, true);
     if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
-    else if (kind === MSG.STOPPED) onStop();
+    else if (kind === MSG.STOPPED) on.onStop();
+    else if (kind === MSG.STARTED) on.onStarted();
     else if (kind === MSG.EXIT) {
       reports.exitStatus = view.getInt32(12, true);
-      await onExit();
+      await on.onExit();
     }
   }
   return reports;
@@ -148,7 +157,7 @@ export async function supervise(
       if (cmd !== null) stopLikeAJob(cmd); // its process group is its own pid
     };
     const [reports, waited] = await Promise.all([
-      readReports(child.msgFd, onExit, onStop),
+      readReports(child.msgFd, { onExit, onStop, onStarted: () => hooks.onCommandStarted?.() }),
       waitChild(child.pidfd),
     ]);
     if (!exitSeen) await onExit();

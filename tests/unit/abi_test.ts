@@ -1,0 +1,512 @@
+/**
+ * encodePlan() against ffi/nsbox_helper.h. The header is read and parsed here
+ * (version, enums, #defines, struct layouts) so that the TypeScript mirror and
+ * the C ABI cannot drift apart unnoticed.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { ABI_VERSION, encodePlan, MSG, MSG_SIZE, OP, PLAN, RESULT_SIZE, STEP } from "../../src/spawn/abi.ts";
+import { buildPlan } from "../../src/plan/plan.ts";
+import { AT_RECURSIVE } from "../../src/plan/linux.ts";
+import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
+import { EXIT } from "../../src/errors.ts";
+import { validate } from "../../src/spec/validate.ts";
+import { fakeHost, runOptions } from "./_fake_host.ts";
+
+// ---------------------------------------------------------------------------
+// The header, parsed
+
+const HEADER = Deno.readTextFileSync(new URL("../../ffi/nsbox_helper.h", import.meta.url));
+const CODE = HEADER.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+
+/** `#define NAME value` → number (handles `0x1u`, `(-1)`). */
+function define(name: string): number {
+  const m = CODE.match(new RegExp(`^#define\\s+${name}\\s+\\(?\\s*(-?(?:0x[0-9a-fA-F]+|\\d+))[uU]?\\s*\\)?\\s*$`, "m"));
+  assert.ok(m, `#define ${name} not found in nsbox_helper.h`);
+  return Number(m[1]);
+}
+
+/** `enum NAME { PREFIX_X = n, ... }` → { X: n }. */
+function cEnum(name: string, prefix: string): Record<string, number> {
+  const m = CODE.match(new RegExp(`enum\\s+${name}\\s*\\{([^}]*)\\}`));
+  assert.ok(m, `enum ${name} not found in nsbox_helper.h`);
+  const out: Record<string, number> = {};
+  for (const item of m[1]!.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const e = item.match(new RegExp(`^${prefix}(\\w+)\\s*=\\s*(-?\\d+)$`));
+    assert.ok(e, `enum ${name}: cannot parse ${JSON.stringify(item)} (every entry needs an explicit value)`);
+    out[e[1]!] = Number(e[2]);
+  }
+  return out;
+}
+
+/** `struct NAME { ... }` → field offsets (natural alignment) and size. */
+function cStruct(name: string): { offsets: Record<string, number>; size: number } {
+  const m = CODE.match(new RegExp(`struct\\s+${name}\\s*\\{([^}]*)\\}`));
+  assert.ok(m, `struct ${name} not found in nsbox_helper.h`);
+  const sizes: Record<string, number> = { uint32_t: 4, int32_t: 4, uint64_t: 8, int64_t: 8 };
+  const offsets: Record<string, number> = {};
+  let at = 0, align = 1;
+  for (const decl of m[1]!.split(";").map((s) => s.trim()).filter(Boolean)) {
+    const d = decl.match(/^(\w+)\s+(.+)$/);
+    assert.ok(d, `struct ${name}: cannot parse ${JSON.stringify(decl)}`);
+    const size = sizes[d[1]!];
+    assert.ok(size, `struct ${name}: unknown type ${d[1]}`);
+    for (const field of d[2]!.split(",").map((s) => s.trim())) {
+      at = Math.ceil(at / size) * size;
+      offsets[field] = at;
+      at += size;
+      align = Math.max(align, size);
+    }
+  }
+  return { offsets, size: Math.ceil(at / align) * align };
+}
+
+const PLAN_STRUCT = cStruct("nsbox_plan");
+const OP_STRUCT = cStruct("nsbox_op");
+
+Deno.test("ABI_VERSION equals NSBOX_ABI_VERSION in nsbox_helper.h", () => {
+  assert.equal(ABI_VERSION, define("NSBOX_ABI_VERSION"));
+});
+
+Deno.test("OP equals enum nsbox_op_kind in nsbox_helper.h", () => {
+  const header = cEnum("nsbox_op_kind", "NSBOX_OP_");
+  assert.ok(Object.keys(header).length >= 16);
+  assert.deepEqual({ ...OP }, header);
+});
+
+Deno.test("STEP, MSG and the exit codes equal nsbox_helper.h", () => {
+  assert.deepEqual({ ...STEP }, {
+    SYNC: define("NSBOX_STEP_SYNC"),
+    EXEC: define("NSBOX_STEP_EXEC"),
+    INIT: define("NSBOX_STEP_INIT"),
+  });
+  assert.deepEqual({ ...MSG }, cEnum("nsbox_msg_kind", "NSBOX_MSG_"));
+  assert.equal(EXIT.NSBOX, define("NSBOX_EXIT_SETUP"));
+  assert.equal(EXIT.CANNOT_EXEC, define("NSBOX_EXIT_CANNOT_EXEC"));
+  assert.equal(EXIT.NOT_FOUND, define("NSBOX_EXIT_NOT_FOUND"));
+  assert.deepEqual(cEnum("nsbox_init_mode", "NSBOX_INIT_"), { NONE: 0, REAPER: 1 });
+});
+
+Deno.test("PLAN equals the NSBOX_PLAN_* flags in nsbox_helper.h", () => {
+  const header: Record<string, number> = {};
+  for (const m of CODE.matchAll(/^#define\s+NSBOX_PLAN_(\w+)\s/gm)) header[m[1]!] = define(`NSBOX_PLAN_${m[1]}`);
+  assert.ok(Object.keys(header).length > 0);
+  assert.deepEqual({ ...PLAN }, header);
+});
+
+Deno.test("struct layouts in nsbox_helper.h have the sizes and offsets abi.ts writes", () => {
+  assert.equal(PLAN_STRUCT.size, 80);
+  assert.deepEqual(PLAN_STRUCT.offsets, {
+    abi_version: 0,
+    op_count: 4,
+    clone_flags: 8,
+    ops: 16,
+    file: 24,
+    argv: 32,
+    envp: 40,
+    search_path: 48,
+    forward_signals: 56,
+    pdeathsig: 64,
+    init_mode: 68,
+    cgroup_fd: 72,
+    flags: 76,
+  });
+  assert.equal(OP_STRUCT.size, 64);
+  assert.deepEqual(OP_STRUCT.offsets, { kind: 0, flags: 4, a: 8, b: 16, c: 24, d: 32, n1: 40, n2: 48, n3: 56 });
+  assert.equal(cStruct("nsbox_msg").size, MSG_SIZE);
+  assert.deepEqual(cStruct("nsbox_msg").offsets, { kind: 0, step: 4, err: 8, value: 12 });
+  assert.equal(cStruct("nsbox_spawn_result").size, RESULT_SIZE);
+});
+
+// ---------------------------------------------------------------------------
+// Reading an encoded plan back
+
+class Decoded {
+  readonly view: DataView;
+  readonly base: bigint;
+  constructor(readonly buf: Uint8Array<ArrayBuffer>) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  }
+  u32(at: number): number {
+    return this.view.getUint32(at, true);
+  }
+  i32(at: number): number {
+    return this.view.getInt32(at, true);
+  }
+  u64(at: number): bigint {
+    return this.view.getBigUint64(at, true);
+  }
+  /** The buffer offset a pointer field points to (null for NULL); fails when it points outside. */
+  ptr(at: number, align = 1): number | null {
+    const p = this.u64(at);
+    if (p === 0n) return null;
+    assert.ok(p >= this.base && p < this.base + BigInt(this.buf.length), `pointer at ${at} points outside the buffer`);
+    const off = Number(p - this.base);
+    assert.equal(off % align, 0, `pointer at ${at} is not ${align}-aligned`);
+    return off;
+  }
+  /** The NUL-terminated string at offset `off`. */
+  cstr(off: number): string {
+    const end = this.buf.indexOf(0, off);
+    assert.ok(end >= 0, `string at ${off} has no NUL inside the buffer`);
+    return new TextDecoder().decode(this.buf.subarray(off, end));
+  }
+  /** The string a pointer field points to, or null for NULL. */
+  str(at: number): string | null {
+    const off = this.ptr(at);
+    return off === null ? null : this.cstr(off);
+  }
+  /** A NULL-terminated `char *const *` array. */
+  strings(at: number): string[] {
+    const arr = this.ptr(at, 8);
+    assert.ok(arr !== null, `array pointer at ${at} is NULL`);
+    const out: string[] = [];
+    for (let i = 0;; i++) {
+      assert.ok(arr + i * 8 + 8 <= this.buf.length, "array runs off the buffer without a NULL");
+      const s = this.ptr(arr + i * 8);
+      if (s === null) return out;
+      out.push(this.cstr(s));
+    }
+  }
+}
+
+const P = PLAN_STRUCT.offsets as Record<string, number>;
+
+function plan(args: string[]): ChildPlan {
+  const host = fakeHost({
+    env: { PATH: "/usr/bin:/bin", HOME: "/home/user", "ÜNI": "cödé ✓" },
+    paths: { "/srv/root/etc": "directory" },
+  });
+  return buildPlan(validate(runOptions(args), host));
+}
+
+const mask = (bits: readonly number[]) => bits.reduce((m, b) => m | (1n << BigInt(b)), 0n);
+
+interface RawOp {
+  kind: number;
+  flags: number;
+  a: string | null;
+  b: string | null;
+  c: string | null;
+  d: string | null;
+  n1: bigint;
+  n2: bigint;
+  n3: bigint;
+}
+
+const IGNORE_EXISTS = define("NSBOX_OPF_IGNORE_EXISTS");
+const CLEAR_AMBIENT = define("NSBOX_OPF_CLEAR_AMBIENT");
+const IGNORE_MISSING = define("NSBOX_OPF_IGNORE_MISSING");
+
+/** What the header says an op's fields hold, with NSBOX_OPF_IGNORE_MISSING for any op that may be missing. */
+function expectedOp(op: SetupOp): RawOp {
+  const r = expectedFields(op);
+  if ("ignoreMissing" in op && op.ignoreMissing) r.flags |= IGNORE_MISSING;
+  return r;
+}
+
+/** What the header says an op's fields hold (the comments of enum nsbox_op_kind). */
+function expectedFields(op: SetupOp): RawOp {
+  const r: RawOp = { kind: 0, flags: 0, a: null, b: null, c: null, d: null, n1: 0n, n2: 0n, n3: 0n };
+  switch (op.kind) {
+    case "mount":
+      return { ...r, kind: OP.MOUNT, a: op.source, b: op.target, c: op.fstype, d: op.data, n1: BigInt(op.flags) };
+    case "mountSetattr":
+      return {
+        ...r,
+        kind: OP.MOUNT_SETATTR,
+        b: op.path,
+        n1: BigInt(op.set),
+        n2: BigInt(op.clear),
+        n3: op.recursive ? BigInt(AT_RECURSIVE) : 0n,
+      };
+    case "umount":
+      return { ...r, kind: OP.UMOUNT, b: op.path, n1: BigInt(op.flags) };
+    case "mkdir":
+    case "mkfile":
+      return {
+        ...r,
+        kind: op.kind === "mkdir" ? OP.MKDIR : OP.MKFILE,
+        flags: op.ignoreExists ? IGNORE_EXISTS : 0,
+        b: op.path,
+        n1: BigInt(op.mode),
+      };
+    case "symlink":
+      return { ...r, kind: OP.SYMLINK, a: op.target, b: op.path };
+    case "pivotRoot":
+      return { ...r, kind: OP.PIVOT_ROOT, a: op.newRoot, b: op.putOld };
+    case "chdir":
+      return { ...r, kind: OP.CHDIR, a: op.fallback, b: op.path };
+    case "sethostname":
+      return { ...r, kind: OP.SETHOSTNAME, a: op.name };
+    case "prctl":
+      return { ...r, kind: OP.PRCTL, n1: BigInt(op.option), n2: BigInt(op.arg2), n3: BigInt(op.arg3) };
+    case "capbsetDrop":
+      return { ...r, kind: OP.CAPBSET_DROP, n1: mask(op.caps) };
+    case "capset":
+      return {
+        ...r,
+        kind: OP.CAPSET,
+        flags: op.clearAmbient ? CLEAR_AMBIENT : 0,
+        n1: mask(op.effective),
+        n2: mask(op.permitted),
+        n3: mask(op.inheritable),
+      };
+    case "cloexecFrom":
+      return { ...r, kind: OP.CLOEXEC_FROM, n1: BigInt(op.fd) };
+    case "linkUp":
+      return { ...r, kind: OP.LINK_UP, a: op.name };
+    case "unshare":
+      return { ...r, kind: OP.UNSHARE, n1: BigInt(op.flags) };
+    case "nestUserns":
+      return { ...r, kind: OP.NEST_USERNS, a: op.uidMap, b: op.gidMap, c: op.setgroups, n1: BigInt(op.flags) };
+    case "writeFile":
+      return {
+        ...r,
+        kind: OP.WRITE_FILE,
+        a: op.data,
+        b: op.path,
+        n1: BigInt(new TextEncoder().encode(op.data).length),
+        n2: BigInt(op.mode),
+      };
+    case "dup2":
+      return { ...r, kind: OP.DUP2, n1: BigInt(op.from), n2: BigInt(op.to) };
+    case "open":
+      return { ...r, kind: OP.OPEN, b: op.path, n1: BigInt(op.flags), n2: BigInt(op.mode), n3: BigInt(op.fd) };
+    case "seccomp":
+      // a: the program (checked by checkEncoding), n1: its length, n2: seccomp flags
+      return { ...r, kind: OP.SECCOMP, a: "<program>", n1: BigInt(op.program.length) };
+    default: {
+      const unknown: never = op;
+      throw new Error(`abi_test does not know op ${JSON.stringify(unknown)}: add it to expectedOp()`);
+    }
+  }
+}
+
+/** The `struct sock_filter` array of a seccomp op: {u16 code, u8 jt, u8 jf, u32 k}, n1 of them. */
+function readProgram(d: Decoded, at: number): Array<[number, number, number, number]> {
+  const o = OP_STRUCT.offsets as Record<string, number>;
+  const prog = d.ptr(at + o.a!, 8);
+  assert.ok(prog !== null, "seccomp op without a program");
+  const n = Number(d.u64(at + o.n1!));
+  assert.ok(prog + 8 * n <= d.buf.length, "seccomp program runs off the buffer");
+  return Array.from({ length: n }, (_, i) => {
+    const x = prog + 8 * i;
+    return [d.view.getUint16(x, true), d.view.getUint8(x + 2), d.view.getUint8(x + 3), d.view.getUint32(x + 4, true)];
+  });
+}
+
+function readOp(d: Decoded, at: number, aIsString = true): RawOp {
+  const o = OP_STRUCT.offsets as Record<string, number>;
+  return {
+    kind: d.u32(at + o.kind!),
+    flags: d.u32(at + o.flags!),
+    a: aIsString ? d.str(at + o.a!) : null,
+    b: d.str(at + o.b!),
+    c: d.str(at + o.c!),
+    d: d.str(at + o.d!),
+    n1: d.u64(at + o.n1!),
+    n2: d.u64(at + o.n2!),
+    n3: d.u64(at + o.n3!),
+  };
+}
+
+/** struct nsbox_plan.flags for `p`, from the header's NSBOX_PLAN_* values. */
+function planFlags(p: ChildPlan): number {
+  return (p.holdExit ? define("NSBOX_PLAN_HOLD_EXIT") : 0) | (p.foreground ? define("NSBOX_PLAN_FOREGROUND") : 0) |
+    (p.killOrphans ? define("NSBOX_PLAN_KILL_ORPHANS") : 0);
+}
+
+/** Checks every field of an encoded plan against `plan`. */
+function checkEncoding(p: ChildPlan, cgroupFd?: number) {
+  const buf = cgroupFd === undefined ? encodePlan(p) : encodePlan(p, cgroupFd);
+  const d = new Decoded(buf);
+  assert.ok(buf.length >= PLAN_STRUCT.size);
+  assert.equal(d.u32(P.abi_version!), ABI_VERSION);
+  assert.equal(d.u32(P.op_count!), p.ops.length);
+  assert.equal(d.u64(P.clone_flags!), BigInt(p.cloneFlags));
+  const ops = d.ptr(P.ops!, 8);
+  assert.ok(ops !== null && ops >= PLAN_STRUCT.size, "ops overlap the plan");
+  assert.ok(ops + p.ops.length * OP_STRUCT.size <= buf.length, "ops run off the buffer");
+  p.ops.forEach((op, i) => {
+    const at = ops + i * OP_STRUCT.size;
+    if (op.kind === "seccomp") {
+      assert.deepEqual(readProgram(d, at), op.program, `op ${i}: seccomp program`);
+      assert.deepEqual({ ...readOp(d, at, false), a: "<program>" }, expectedOp(op), `op ${i}: seccomp`);
+      return;
+    }
+    assert.deepEqual(readOp(d, at), expectedOp(op), `op ${i}: ${JSON.stringify(op)}`);
+  });
+  assert.equal(d.str(P.file!), p.exec.file);
+  assert.deepEqual(d.strings(P.argv!), p.exec.argv);
+  assert.deepEqual(d.strings(P.envp!), p.exec.env);
+  assert.equal(d.str(P.search_path!), p.exec.searchPath);
+  assert.equal(d.u64(P.forward_signals!), mask(p.forwardSignals.map((s) => s - 1)));
+  assert.equal(d.i32(P.pdeathsig!), p.pdeathsig);
+  assert.equal(d.i32(P.init_mode!), p.init === "reaper" ? 1 : 0);
+  assert.equal(d.i32(P.cgroup_fd!), cgroupFd ?? -1);
+  assert.equal(d.u32(P.flags!), planFlags(p));
+  return d;
+}
+
+Deno.test("encodePlan() writes the header fields at their offsets", () => {
+  const p = plan(["sh", "-c", "echo hi"]);
+  const d = new Decoded(encodePlan(p));
+  assert.equal(d.u32(0), 1);
+  assert.equal(d.u32(4), p.ops.length);
+  assert.equal(d.u64(8), BigInt(p.cloneFlags));
+  for (const at of [16, 24, 32, 40, 48]) assert.notEqual(d.ptr(at), null, `pointer at ${at}`);
+  assert.equal(d.cstr(d.ptr(24)!), "sh");
+  assert.equal(d.cstr(d.ptr(48)!), "/usr/bin:/bin");
+  assert.equal(d.i32(64), 9);
+  assert.equal(d.i32(68), 1);
+  assert.equal(d.i32(72), -1);
+});
+
+Deno.test("encodePlan() encodes every op of representative plans as the header describes", () => {
+  for (
+    const args of [
+      ["sh"],
+      ["--root", "--hostname", "x", "id"],
+      ["--share", "net,uts,pid", "sh"],
+      [
+        "--rootfs",
+        "/srv/root",
+        "--bind",
+        "/etc/hosts:/etc/hosts",
+        "--ro-bind",
+        "/home/user/src:/src",
+        "--tmpfs",
+        "/t",
+        "sh",
+      ],
+      ["--as-pid-1", "--clearenv", "sh"],
+    ]
+  ) checkEncoding(plan(args));
+});
+
+Deno.test("encodePlan() NULL-terminates argv and envp, also when empty", () => {
+  const p = plan(["--clearenv", "env", "a b", ""]);
+  const d = checkEncoding(p);
+  assert.deepEqual(d.strings(32), ["env", "a b", ""]);
+  assert.deepEqual(d.strings(40), []);
+  const envp = d.ptr(40, 8)!;
+  assert.equal(d.u64(envp), 0n);
+});
+
+Deno.test("encodePlan() writes UTF-8 strings", () => {
+  const d = checkEncoding(plan(["echo", "héllo ✓"]));
+  assert.deepEqual(d.strings(32), ["echo", "héllo ✓"]);
+  assert.ok(d.strings(40).includes("ÜNI=cödé ✓"));
+});
+
+Deno.test("encodePlan() sets bit N-1 of forward_signals for signal N", () => {
+  const p = plan(["sh"]);
+  const d = checkEncoding({ ...p, forwardSignals: [1, 15, 28, 64] });
+  assert.equal(d.u64(56), (1n << 0n) | (1n << 14n) | (1n << 27n) | (1n << 63n));
+  assert.equal(new Decoded(encodePlan({ ...p, forwardSignals: [] })).u64(56), 0n);
+});
+
+Deno.test("encodePlan() writes pdeathsig, init_mode, cgroup_fd and flags", () => {
+  const p = { ...plan(["sh"]), holdExit: false, foreground: false, killOrphans: false };
+  const d = checkEncoding({ ...p, pdeathsig: 15, init: "none" }, 7);
+  assert.equal(d.i32(64), 15);
+  assert.equal(d.i32(68), 0);
+  assert.equal(d.i32(72), 7);
+  assert.equal(d.u32(76), 0);
+  assert.equal(checkEncoding(p).i32(68), 1);
+  assert.equal(checkEncoding({ ...p, holdExit: true }).u32(76), 0x1);
+  assert.equal(checkEncoding({ ...p, foreground: true }).u32(76), 0x2);
+  assert.equal(checkEncoding({ ...p, killOrphans: true }).u32(76), 0x4);
+  assert.equal(checkEncoding({ ...p, holdExit: true, foreground: true, killOrphans: true }).u32(76), 0x7);
+});
+
+Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () => {
+  const base = plan(["sh"]);
+  const ops: SetupOp[] = [
+    { kind: "mkdir", path: "/a", mode: 0o700, ignoreExists: true, what: "w" },
+    { kind: "mkfile", path: "/b", mode: 0o600, ignoreExists: false, what: "w" },
+    {
+      kind: "capset",
+      effective: [0, 21],
+      permitted: [0, 21, 40],
+      inheritable: [63],
+      clearAmbient: false,
+      what: "w",
+    },
+    { kind: "capset", effective: [], permitted: [], inheritable: [], clearAmbient: true, what: "w" },
+    { kind: "capbsetDrop", caps: [0, 1, 40], what: "w" },
+    { kind: "chdir", path: "/x", fallback: null, what: "w" },
+    { kind: "chdir", path: "/x", fallback: "/", what: "w" },
+    { kind: "mountSetattr", path: "/m", set: 1, clear: 2, recursive: false, what: "w" },
+    { kind: "mountSetattr", path: "/m", set: 1, clear: 0, recursive: true, ignoreMissing: true, what: "w" },
+    { kind: "symlink", target: "pts/ptmx", path: "/dev/ptmx", what: "w" },
+    { kind: "dup2", from: 5, to: 1, what: "w" },
+    { kind: "open", path: "/dev/null", flags: 0o2, mode: 0o644, fd: 0, what: "w" },
+    {
+      kind: "nestUserns",
+      uidMap: "0 1000 1\n",
+      gidMap: "0 1000 1\n",
+      setgroups: "deny",
+      flags: 0x20000,
+      what: "w",
+    },
+    { kind: "seccomp", program: [[0x20, 0, 0, 4], [0x06, 0, 0, 0x7fff0000]], what: "w" },
+    { kind: "writeFile", path: "/etc/hostname", data: "héllo\n", mode: 0o644, what: "w" },
+  ];
+  const d = checkEncoding({ ...base, ops });
+  const at = d.ptr(16, 8)!;
+  const raw = (i: number) => readOp(d, at + i * 64);
+  assert.equal(d.u32(at + 0 * 64), 4); // MKDIR
+  assert.equal(d.u32(at + 0 * 64 + 4), 1); // IGNORE_EXISTS
+  assert.equal(d.u64(at + 0 * 64 + 40), 0o700n);
+  assert.equal(d.u32(at + 1 * 64), 5); // MKFILE
+  assert.equal(d.u32(at + 1 * 64 + 4), 0);
+  assert.deepEqual(raw(2), { ...raw(2), kind: 12, flags: 0, n1: 0x200001n, n2: 0x10000200001n, n3: 1n << 63n });
+  assert.deepEqual([raw(3).kind, raw(3).flags, raw(3).n1, raw(3).n2, raw(3).n3], [12, 2, 0n, 0n, 0n]);
+  assert.deepEqual([raw(4).kind, raw(4).n1], [11, 0x10000000003n]);
+  assert.deepEqual([raw(5).kind, raw(5).a, raw(5).b], [8, null, "/x"]);
+  assert.deepEqual([raw(6).a, raw(6).b], ["/", "/x"]);
+  assert.deepEqual([raw(7).kind, raw(7).b, raw(7).n1, raw(7).n2, raw(7).n3], [2, "/m", 1n, 2n, 0n]);
+  assert.equal(raw(8).n3, 0x8000n);
+  assert.equal(raw(8).flags, 4); // IGNORE_MISSING
+  assert.equal(raw(7).flags, 0);
+  assert.deepEqual([raw(9).kind, raw(9).a, raw(9).b], [6, "pts/ptmx", "/dev/ptmx"]);
+  assert.deepEqual([raw(10).kind, raw(10).n1, raw(10).n2], [19, 5n, 1n]);
+  assert.deepEqual([raw(11).kind, raw(11).b, raw(11).n1, raw(11).n2, raw(11).n3], [20, "/dev/null", 2n, 0o644n, 0n]);
+  assert.deepEqual([raw(12).kind, raw(12).a, raw(12).b, raw(12).c, raw(12).n1], [
+    18,
+    "0 1000 1\n",
+    "0 1000 1\n",
+    "deny",
+    0x20000n,
+  ]);
+  assert.equal(d.u32(at + 13 * 64), 14); // SECCOMP
+  assert.deepEqual(readProgram(d, at + 13 * 64), [[0x20, 0, 0, 4], [0x06, 0, 0, 0x7fff0000]]);
+  // write_file: n1 is the length in bytes, not in UTF-16 units
+  assert.deepEqual([raw(14).kind, raw(14).a, raw(14).b, raw(14).n1, raw(14).n2], [
+    15,
+    "héllo\n",
+    "/etc/hostname",
+    7n,
+    0o644n,
+  ]);
+  // struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+  const prog = d.ptr(at + 13 * 64 + 8, 8)!;
+  assert.deepEqual([...d.buf.subarray(prog + 8, prog + 16)], [0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f]);
+});
+
+Deno.test("encodePlan() keeps pointers inside a buffer grown past its first 4096 bytes", () => {
+  const args = Array.from({ length: 150 }, (_, i) => ["--tmpfs", `/scratch/dir-${i}/sub`]).flat();
+  const p = plan([...args, "sh"]);
+  const buf = encodePlan(p);
+  assert.ok(buf.length > 16384, `buffer of ${buf.length} bytes`);
+  checkEncoding(p);
+});
+
+Deno.test("encodePlan() encodes an empty op list", () => {
+  const d = checkEncoding({ ...plan(["sh"]), ops: [] });
+  assert.equal(d.u32(4), 0);
+});

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { bashCompletion, commandHelp, mainHelp } from "../../src/cli/help.ts";
+import { COMMANDS, RUN } from "../../src/cli/flags.ts";
+
+/** The words of the `opts="..."` list for `cmd` in the completion script. */
+function completionWords(cmd: string): string[] {
+  const m = bashCompletion().match(new RegExp(`^\\s*${cmd}\\) opts="([^"]*)" ;;$`, "m"));
+  assert.ok(m, `no completion case for ${cmd}`);
+  return m[1]!.split(" ");
+}
+
+/** The help line of flag `name`: the one where `--name` stands as a whole word. */
+function flagLine(help: string, name: string): string | undefined {
+  return help.split("\n").find((l) => new RegExp(`(^|[\\s,])--${name}($|[\\s=\\[])`).test(l));
+}
+
+Deno.test("commandHelp() shows every flag of every command", () => {
+  for (const cmd of COMMANDS) {
+    const help = commandHelp(cmd);
+    for (const f of cmd.flags) {
+      const line = flagLine(help, f.name);
+      assert.ok(line, `nsbox ${cmd.name} --help lacks --${f.name}`);
+      assert.ok(line.includes(f.help), `nsbox ${cmd.name} --help: --${f.name} lacks its help text`);
+      if (f.value) assert.ok(line.includes(f.value), `nsbox ${cmd.name} --help: --${f.name} lacks ${f.value}`);
+      if (f.short) assert.ok(line.includes(`-${f.short}, `), `nsbox ${cmd.name} --help: --${f.name} lacks -${f.short}`);
+      if (f.repeatable) assert.ok(line.includes("(repeatable)"), `--${f.name} is not marked repeatable`);
+    }
+  }
+});
+
+Deno.test("commandHelp() shows each flag group once, with its flags under it", () => {
+  const help = commandHelp(RUN).split("\n");
+  for (const group of new Set(RUN.flags.map((f) => f.group))) {
+    const at = help.indexOf(`${group}:`);
+    assert.ok(at >= 0, `no ${group}: section`);
+    assert.equal(help.lastIndexOf(`${group}:`), at);
+    for (const f of RUN.flags.filter((x) => x.group === group)) {
+      const line = help.indexOf(flagLine(help.join("\n"), f.name) ?? "");
+      assert.ok(line > at, `--${f.name} is not under ${group}:`);
+      assert.ok(
+        help.slice(at + 1, line).every((l) => l.trim() !== "" && !l.endsWith(":")),
+        `--${f.name} not in ${group}`,
+      );
+    }
+  }
+});
+
+Deno.test("commandHelp() has a usage line, an Examples section and the exit statuses", () => {
+  for (const cmd of COMMANDS) {
+    const help = commandHelp(cmd);
+    assert.ok(help.startsWith(`Usage: ${cmd.usage}\n`), cmd.name);
+    const lines = help.split("\n");
+    const ex = lines.indexOf("Examples:");
+    assert.ok(ex > 0, `nsbox ${cmd.name} --help has no Examples section`);
+    assert.ok(cmd.examples.length > 0, `nsbox ${cmd.name} has no examples`);
+    for (const [example, what] of cmd.examples) {
+      const at = lines.indexOf(`  ${example}`);
+      assert.ok(at > ex, `example missing: ${example}`);
+      assert.equal(lines[at + 1]?.trim(), what);
+    }
+    for (const status of ["125", "126", "127", "128+N"]) assert.ok(help.includes(status), `${cmd.name}: ${status}`);
+  }
+});
+
+Deno.test("bashCompletion() offers every flag of every command", () => {
+  for (const cmd of COMMANDS) {
+    const words = completionWords(cmd.name);
+    const expected = cmd.flags.flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]);
+    assert.deepEqual(words.toSorted(), expected.toSorted(), cmd.name);
+  }
+});
+
+Deno.test("bashCompletion() completes the command names and registers _nsbox", () => {
+  const script = bashCompletion();
+  const m = script.match(/compgen -W "([^"]*)" -- "\$cur"\)\)\n\s*return 0/);
+  assert.ok(m);
+  assert.deepEqual(m[1]!.split(" "), [...COMMANDS.map((c) => c.name), "--help"]);
+  assert.match(script, /^complete -o default -F _nsbox nsbox$/m);
+});
+
+Deno.test("mainHelp() lists every command with its summary and has examples", () => {
+  const help = mainHelp();
+  for (const cmd of COMMANDS) {
+    assert.ok(help.split("\n").some((l) => l.trim().startsWith(cmd.name) && l.includes(cmd.summary)), cmd.name);
+  }
+  assert.ok(help.includes("\nExamples:\n"));
+});
+
+Deno.test("COMMANDS has unique flag names and short aliases per command", () => {
+  for (const cmd of COMMANDS) {
+    const names = cmd.flags.map((f) => f.name);
+    assert.equal(new Set(names).size, names.length, cmd.name);
+    const shorts = cmd.flags.flatMap((f) => f.short ? [f.short] : []);
+    assert.equal(new Set(shorts).size, shorts.length, cmd.name);
+    for (const f of cmd.flags) {
+      assert.match(f.name, /^[a-z][a-z0-9-]*$/, f.name);
+      if (f.ordered) assert.ok(f.repeatable && f.value, `--${f.name} is ordered but not a repeatable value flag`);
+    }
+  }
+});

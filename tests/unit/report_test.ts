@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import {
+  errorLines,
+  failureError,
+  jsonReport,
+  type Measured,
+  outcomeResult,
+  type RunResult,
+} from "../../src/report/report.ts";
+// Importing supervise.ts imports ffi/libc.ts, which must open libc lazily, not at import time.
+import { decodeWaitStatus } from "../../src/supervise/supervise.ts";
+import { EXIT, NsboxError, OsError, UsageError } from "../../src/errors.ts";
+import { STEP } from "../../src/spawn/abi.ts";
+import { buildPlan } from "../../src/plan/plan.ts";
+import type { ChildPlan } from "../../src/plan/ops.ts";
+import { validate } from "../../src/spec/validate.ts";
+import { fakeHost, runOptions } from "./_fake_host.ts";
+
+const ENOENT = 2, EACCES = 13, EPERM = 1, EROFS = 30, ENOEXEC = 8, EINVAL = 22;
+
+function plan(args: string[]): ChildPlan {
+  return buildPlan(validate(runOptions(args), fakeHost()));
+}
+
+const M: Measured = { wallMs: 12.5, stats: null, limits: null };
+
+Deno.test("outcomeResult() passes an exit code through", () => {
+  const p = plan(["true"]);
+  const r = outcomeResult(p, { kind: "exited", code: 3 }, M);
+  assert.equal(r.exitCode, 3);
+  assert.equal(r.code, 3);
+  assert.equal(r.signal, null);
+  assert.equal(r.wallMs, 12.5);
+  assert.equal(r.oomKilled, false);
+  assert.equal(outcomeResult(p, { kind: "exited", code: 0 }, M).exitCode, 0);
+});
+
+Deno.test("outcomeResult() maps signal N to 128+N and names it", () => {
+  const p = plan(["sleep", "9"]);
+  const term = outcomeResult(p, { kind: "signaled", signal: 15 }, M);
+  assert.deepEqual([term.exitCode, term.code, term.signal], [143, null, "SIGTERM"]);
+  const kill = outcomeResult(p, { kind: "signaled", signal: 9 }, M);
+  assert.deepEqual([kill.exitCode, kill.signal, kill.oomKilled], [137, "SIGKILL", false]);
+  assert.equal(outcomeResult(p, { kind: "signaled", signal: 11 }, M).signal, "SIGSEGV");
+  assert.equal(outcomeResult(p, { kind: "signaled", signal: 36 }, M).signal, "SIGRTMIN+2");
+});
+
+Deno.test("outcomeResult() marks a SIGKILL with OOM kills as OOM-killed", () => {
+  const stats = {
+    source: "cgroup" as const,
+    cpuUserMs: 1,
+    cpuSystemMs: 1,
+    memoryPeak: 1 << 20,
+    pidsPeak: 1,
+    oomKills: 1,
+  };
+  const p = plan(["true"]);
+  assert.equal(outcomeResult(p, { kind: "signaled", signal: 9 }, { ...M, stats }).oomKilled, true);
+  assert.equal(outcomeResult(p, { kind: "signaled", signal: 15 }, { ...M, stats }).oomKilled, false);
+  assert.equal(outcomeResult(p, { kind: "exited", code: 1 }, { ...M, stats }).oomKilled, false);
+});
+
+Deno.test("outcomeResult() throws the failure's error", () => {
+  assert.throws(
+    () => outcomeResult(plan(["nope"]), { kind: "failed", step: STEP.EXEC, errno: ENOENT }, M),
+    (e) => e instanceof NsboxError && e.exitCode === 127 && e.message === "nope: command not found",
+  );
+});
+
+Deno.test("failureError() reports a command that is not found with 127", () => {
+  const e = failureError(plan(["frobnicate", "-x"]), STEP.EXEC, ENOENT);
+  assert.ok(e instanceof NsboxError);
+  assert.ok(!(e instanceof OsError));
+  assert.equal(e.message, "frobnicate: command not found");
+  assert.equal(e.exitCode, EXIT.NOT_FOUND);
+  assert.equal(e.exitCode, 127);
+});
+
+Deno.test("failureError() reports a command that cannot be executed with 126", () => {
+  const e = failureError(plan(["/etc/hosts"]), STEP.EXEC, EACCES);
+  assert.ok(e instanceof OsError);
+  assert.equal(e.message, "cannot execute /etc/hosts: Permission denied");
+  assert.equal(e.exitCode, 126);
+  assert.equal(e.code, "EACCES");
+  const noexec = failureError(plan(["./a.out"]), STEP.EXEC, ENOEXEC);
+  assert.equal(noexec.message, "cannot execute ./a.out: Exec format error");
+  assert.equal(noexec.exitCode, 126);
+});
+
+Deno.test("failureError() uses a failed op's `what`", () => {
+  const p = plan(["--bind", "/home/user/src:/src", "true"]);
+  const step = p.ops.findIndex((op) => op.kind === "mount" && op.target === "/newroot/src");
+  assert.ok(step >= 0);
+  const e = failureError(p, step, EPERM);
+  assert.ok(e instanceof OsError);
+  assert.equal(e.message, "cannot bind /home/user/src on /src: Operation not permitted");
+  assert.equal(e.errno, EPERM);
+  assert.equal(e.exitCode, EXIT.NSBOX);
+  assert.equal(e.hint, undefined);
+});
+
+Deno.test("failureError() hints at read-only mount points for mkdir and mkfile", () => {
+  const p = plan(["--bind", "/etc/hosts:/nowhere/hosts", "true"]);
+  const step = p.ops.findIndex((op) => op.kind === "mkfile" && op.path === "/newroot/nowhere/hosts");
+  assert.ok(step >= 0);
+  const e = failureError(p, step, EROFS);
+  assert.equal(e.message, "cannot create mount point /nowhere/hosts: Read-only file system");
+  assert.match(e.hint ?? "", /--tmpfs/);
+  assert.equal(failureError(p, step, EINVAL).hint, undefined);
+});
+
+Deno.test("failureError() names the phase for sync, init and unknown steps", () => {
+  const p = plan(["true"]);
+  assert.equal(failureError(p, STEP.SYNC, EPERM).message, "the sandbox did not start: Operation not permitted");
+  assert.equal(
+    failureError(p, STEP.INIT, 11).message,
+    "the sandbox's init cannot start the command: Resource temporarily unavailable",
+  );
+  const e = failureError(p, 9999, EINVAL);
+  assert.equal(e.message, "setup step 9999 failed: Invalid argument");
+  assert.equal(e.exitCode, 125);
+});
+
+Deno.test("decodeWaitStatus() decodes exits and signals", () => {
+  assert.deepEqual(decodeWaitStatus(0), { kind: "exited", code: 0 });
+  assert.deepEqual(decodeWaitStatus(1 << 8), { kind: "exited", code: 1 });
+  assert.deepEqual(decodeWaitStatus(255 << 8), { kind: "exited", code: 255 });
+  assert.deepEqual(decodeWaitStatus(9), { kind: "signaled", signal: 9 });
+  assert.deepEqual(decodeWaitStatus(15), { kind: "signaled", signal: 15 });
+  assert.deepEqual(decodeWaitStatus(0x80 | 11), { kind: "signaled", signal: 11 }); // core dumped
+});
+
+Deno.test("errorLines() lists every problem of a UsageError and the hint", () => {
+  assert.deepEqual(errorLines(new UsageError(["a.", "b."], "try c")), ["a.", "b.", "hint: try c"]);
+  assert.deepEqual(errorLines(new OsError("cannot x", ENOENT)), ["cannot x: No such file or directory"]);
+});
+
+function result(over: Partial<RunResult> = {}): RunResult {
+  return {
+    exitCode: 0,
+    code: 0,
+    signal: null,
+    wallMs: 1.23456,
+    oomKilled: false,
+    stats: null,
+    limits: null,
+    ...over,
+  };
+}
+
+Deno.test("jsonReport() reports an exit", () => {
+  const r = jsonReport(result({ exitCode: 3, code: 3 }), null);
+  assert.equal(r.exit_code, 3);
+  assert.equal(r.code, 3);
+  assert.equal(r.signal, null);
+  assert.equal(r.wall_ms, 1.235);
+  assert.ok(!("error" in r));
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+});
+
+Deno.test("jsonReport() reports a signal", () => {
+  const r = jsonReport(result({ exitCode: 137, code: null, signal: "SIGKILL" }), null);
+  assert.deepEqual([r.exit_code, r.code, r.signal], [137, null, "SIGKILL"]);
+});
+
+Deno.test("jsonReport() reports an OsError with its errno name and hint", () => {
+  const r = jsonReport(null, new OsError("cannot create mount point /x", EROFS, { hint: "use --tmpfs" }));
+  assert.deepEqual(r, {
+    exit_code: 125,
+    error: { message: "cannot create mount point /x: Read-only file system", errno: "EROFS", hint: "use --tmpfs" },
+  });
+});
+
+Deno.test("jsonReport() reports a UsageError's problems as a list", () => {
+  assert.deepEqual(jsonReport(null, new UsageError(["a.", "b."])), {
+    exit_code: 125,
+    error: { message: ["a.", "b."] },
+  });
+});
+
+Deno.test("jsonReport() reports command not found without an errno", () => {
+  const r = jsonReport(null, failureError(plan(["nope"]), STEP.EXEC, ENOENT));
+  assert.deepEqual(r, { exit_code: 127, error: { message: "nope: command not found" } });
+});
+
+Deno.test("jsonReport() writes stats and limits in snake_case", () => {
+  const r = jsonReport(
+    result({
+      exitCode: 137,
+      code: null,
+      signal: "SIGKILL",
+      oomKilled: true,
+      stats: { source: "cgroup", cpuUserMs: 5, cpuSystemMs: 6, memoryPeak: 1024, pidsPeak: 3, oomKills: 1 },
+      limits: { memoryMax: 1024, swapMax: 0, cpus: 0.5, pidsMax: 10, ioWeight: null },
+    }),
+    null,
+  );
+  assert.equal(r.oom_killed, true);
+  assert.deepEqual(r.stats, {
+    source: "cgroup",
+    cpu_user_ms: 5,
+    cpu_system_ms: 6,
+    memory_peak_bytes: 1024,
+    pids_peak: 3,
+    oom_kills: 1,
+  });
+  assert.deepEqual(r.limits, { memory_max_bytes: 1024, swap_max_bytes: 0, cpus: 0.5, pids_max: 10, io_weight: null });
+  const bare = jsonReport(result(), null);
+  assert.equal(bare.stats, null);
+  assert.equal(bare.limits, null);
+});

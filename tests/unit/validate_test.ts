@@ -1,0 +1,354 @@
+import assert from "node:assert/strict";
+import { DEFAULT_HOSTNAME, normalizeAbsolute, quote, validate } from "../../src/spec/validate.ts";
+import { UsageError } from "../../src/errors.ts";
+import type { RunOptions } from "../../src/spec/options.ts";
+import type { SandboxSpec } from "../../src/spec/spec.ts";
+import { fakeHost, type FakeHostInit, runOptions } from "./_fake_host.ts";
+
+/** The problems validate() reports; fails when it accepts the options. */
+function problems(options: RunOptions, host = fakeHost()): readonly string[] {
+  try {
+    validate(options, host);
+  } catch (e) {
+    assert.ok(e instanceof UsageError, `expected a UsageError, got ${e}`);
+    return e.problems;
+  }
+  assert.fail(`validate accepted ${JSON.stringify(options)}`);
+}
+
+function spec(args: string[], init: FakeHostInit = {}): SandboxSpec {
+  return validate(runOptions(args), fakeHost(init));
+}
+
+const SUBUIDS = { start: 100000, count: 65536 };
+const SUBGIDS = { start: 200000, count: 65536 };
+
+Deno.test("validate() gives the defaults for a bare command", () => {
+  const s = spec(["sh"]);
+  assert.deepEqual(s.command, ["sh"]);
+  assert.deepEqual(s.env, { PATH: "/usr/bin:/bin", HOME: "/home/user", LANG: "C.UTF-8" });
+  assert.deepEqual(s.cwd, { path: "/home/user", required: false });
+  assert.deepEqual(s.share, []);
+  assert.deepEqual(s.identity, { mode: "user", hostUid: 1000, hostGid: 1000, subUids: null, subGids: null });
+  assert.equal(s.hostname, DEFAULT_HOSTNAME);
+  assert.equal(DEFAULT_HOSTNAME, "nsbox");
+  assert.equal(s.rootfs, null);
+  assert.deepEqual(s.mounts, []);
+  assert.equal(s.init, "reaper");
+});
+
+Deno.test("validate() reports every problem at once", () => {
+  const ps = problems({
+    command: [],
+    share: ["net", "bogus" as never],
+    hostname: "-bad",
+    rootfs: "/nowhere",
+    mounts: [
+      { kind: "bind", source: "/missing" },
+      { kind: "tmpfs", destination: "relative" },
+    ],
+    chdir: "here",
+    envEdits: [{ kind: "unset", name: "A=B" }],
+  });
+  assert.equal(ps.length, 8, ps.join("\n"));
+  assert.equal(ps[0], "No command given: expected `nsbox run [OPTIONS] -- CMD [ARGS...]`.");
+  assert.equal(ps[1], "--share: expected one of net, ipc, uts, pid, got 'bogus'.");
+  assert.equal(
+    ps[2],
+    "--hostname: expected 1 to 63 letters, digits, '-' or '.', starting with a letter or digit, got '-bad'.",
+  );
+  assert.equal(ps[3], "--rootfs: cannot use '/nowhere': No such file or directory.");
+  assert.match(ps[4]!, /^--bind: cannot bind .*\/missing.*: No such file or directory\.$/);
+  assert.equal(ps[5], "--tmpfs: expected an absolute path other than / without '..', got 'relative'.");
+  assert.equal(ps[6], "--chdir: expected an absolute path without '..', got 'here'.");
+  assert.equal(ps[7], "--unsetenv: expected a variable name without '=', got 'A=B'.");
+});
+
+Deno.test("validate() refuses an empty command name and NUL bytes in the command", () => {
+  assert.deepEqual(problems({ command: [""] }), [
+    "No command given: expected `nsbox run [OPTIONS] -- CMD [ARGS...]`.",
+  ]);
+  assert.deepEqual(problems({ command: ["echo", "a\0b"] }), ["The command contains a NUL byte."]);
+});
+
+Deno.test("validate() accepts hostnames of 1 to 63 letters, digits, '-' and '.'", () => {
+  for (const name of ["a", "box", "Box-1", "9lives", "a.b.c", "x".repeat(63)]) {
+    assert.equal(validate({ command: ["true"], hostname: name }, fakeHost()).hostname, name);
+  }
+});
+
+Deno.test("validate() refuses bad hostnames", () => {
+  for (const name of ["", "-a", ".a", "a_b", "a b", "é", "x".repeat(64), "a\0"]) {
+    const ps = problems({ command: ["true"], hostname: name });
+    assert.deepEqual(ps, [
+      `--hostname: expected 1 to 63 letters, digits, '-' or '.', starting with a letter or digit, got ${quote(name)}.`,
+    ]);
+  }
+});
+
+Deno.test("validate() refuses --hostname with --share uts and has no hostname then", () => {
+  assert.deepEqual(problems(runOptions(["--share", "uts", "--hostname", "box", "true"])), [
+    "--hostname: cannot be used with --share uts.",
+  ]);
+  assert.equal(spec(["--share", "uts", "true"]).hostname, null);
+});
+
+Deno.test("validate() refuses a bad --share value and removes duplicates", () => {
+  assert.deepEqual(problems(runOptions(["--share", "net,mnt", "--share", "", "true"])), [
+    "--share: expected one of net, ipc, uts, pid, got 'mnt'.",
+    "--share: expected one of net, ipc, uts, pid, got ''.",
+  ]);
+  assert.deepEqual(spec(["--share", "pid,net", "--share", "net,pid,ipc", "true"]).share, ["pid", "net", "ipc"]);
+});
+
+Deno.test("validate() names the flag and the path of a missing bind source", () => {
+  const ps = problems(runOptions(["--bind", "/nope:/x", "--ro-bind", "gone", "true"]));
+  assert.equal(ps.length, 2, ps.join("\n"));
+  assert.match(ps[0]!, /^--bind: cannot bind '?\/nope'?\b.*: No such file or directory\.$/);
+  assert.match(ps[1]!, /^--ro-bind: cannot bind '?gone'?\b.*: No such file or directory\.$/);
+});
+
+Deno.test("validate() resolves relative sources from the current directory", () => {
+  const host = fakeHost({ cwd: "/home/user" });
+  const s = validate(
+    runOptions(["--bind", "src", "--ro-bind", "notes.txt:/notes", "--rootfs", "../../srv/root", "true"]),
+    host,
+  );
+  for (const path of ["/home/user/../../srv/root", "/home/user/src", "/home/user/notes.txt"]) {
+    assert.ok(host.inspected.includes(path), `${path} not inspected: ${host.inspected}`);
+  }
+  assert.ok(host.inspected.every((p) => p.startsWith("/")), `relative path inspected: ${host.inspected}`);
+  assert.equal(s.rootfs, "/srv/root");
+  assert.deepEqual(s.mounts, [
+    { kind: "bind", source: "/home/user/src", destination: "/home/user/src", readOnly: false, sourceType: "directory" },
+    { kind: "bind", source: "/home/user/notes.txt", destination: "/notes", readOnly: true, sourceType: "file" },
+  ]);
+});
+
+Deno.test("validate() resolves a relative source from / as cwd", () => {
+  const s = validate(runOptions(["--bind", "etc", "true"]), fakeHost({ cwd: "/" }));
+  assert.deepEqual(s.mounts, [
+    { kind: "bind", source: "/etc", destination: "/etc", readOnly: false, sourceType: "directory" },
+  ]);
+});
+
+Deno.test("validate() defaults the destination of a relative source with '..' to its absolute path", () => {
+  // `nsbox run --bind ../notes.txt` from /home/user/src: no destination was given, so
+  // the bind goes to the same path, /home/user/notes.txt; the '..' is the source's, not a destination's.
+  const s = validate(runOptions(["--bind", "../notes.txt", "true"]), fakeHost({ cwd: "/home/user/src" }));
+  assert.deepEqual(s.mounts, [
+    {
+      kind: "bind",
+      source: "/home/user/notes.txt",
+      destination: "/home/user/notes.txt",
+      readOnly: false,
+      sourceType: "file",
+    },
+  ]);
+});
+
+Deno.test("validate() keeps the canonical source of a symlink and its file type", () => {
+  const host = fakeHost({ paths: { "/home/user/link": { link: "/etc/hosts" } } });
+  const s = validate(runOptions(["--ro-bind", "/home/user/link", "true"]), host);
+  assert.deepEqual(s.mounts, [
+    { kind: "bind", source: "/etc/hosts", destination: "/home/user/link", readOnly: true, sourceType: "file" },
+  ]);
+});
+
+Deno.test("validate() normalises destinations", () => {
+  const s = spec(["--bind", "/etc:/a//b/./c/", "--tmpfs", "/x/./y//", "true"]);
+  assert.deepEqual(s.mounts.map((m) => m.destination), ["/a/b/c", "/x/y"]);
+});
+
+Deno.test("validate() refuses destinations with '..' or that are /", () => {
+  assert.deepEqual(
+    problems(runOptions(["--bind", "/etc:/a/../b", "--ro-bind", "/etc:/", "--bind", "/etc://.", "true"])),
+    [
+      "--bind: expected an absolute destination other than / without '..', got '/a/../b'.",
+      "--ro-bind: expected an absolute destination other than / without '..', got '/' (use --rootfs to replace /).",
+      "--bind: expected an absolute destination other than / without '..', got '//.' (use --rootfs to replace /).",
+    ],
+  );
+  assert.deepEqual(problems(runOptions(["--tmpfs", "/", "--tmpfs", "/a/..", "--tmpfs", "tmp", "true"])), [
+    "--tmpfs: expected an absolute path other than / without '..', got '/'.",
+    "--tmpfs: expected an absolute path other than / without '..', got '/a/..'.",
+    "--tmpfs: expected an absolute path other than / without '..', got 'tmp'.",
+  ]);
+});
+
+Deno.test("validate() refuses a relative bind destination", () => {
+  assert.deepEqual(problems(runOptions(["--bind", "/etc:etc", "true"])), [
+    "--bind: expected an absolute destination other than / without '..', got 'etc'.",
+  ]);
+});
+
+Deno.test("validate() reports a missing source and a bad destination of one bind together", () => {
+  const ps = problems(runOptions(["--bind", "/nope:/a/../b", "true"]));
+  assert.equal(ps.length, 2, ps.join("\n"));
+  assert.match(ps[0]!, /^--bind: cannot bind '?\/nope'?\b.*: No such file or directory\.$/);
+  assert.equal(ps[1], "--bind: expected an absolute destination other than / without '..', got '/a/../b'.");
+});
+
+Deno.test("validate() requires --rootfs to be a directory", () => {
+  assert.deepEqual(problems(runOptions(["--rootfs", "/etc/hosts", "true"])), [
+    "--rootfs: '/etc/hosts' is not a directory.",
+  ]);
+  assert.deepEqual(problems(runOptions(["--rootfs", "/srv/none", "true"])), [
+    "--rootfs: cannot use '/srv/none': No such file or directory.",
+  ]);
+  assert.equal(spec(["--rootfs", "/srv/root", "true"]).rootfs, "/srv/root");
+});
+
+Deno.test("validate() canonicalises --rootfs and treats the host's / as no rootfs", () => {
+  assert.equal(spec(["--rootfs", "/", "true"]).rootfs, null);
+  assert.equal(spec(["--rootfs", "/srv/../", "true"]).rootfs, null);
+  assert.equal(spec(["--rootfs", "/r", "true"], { paths: { "/r": { link: "/srv/root" } } }).rootfs, "/srv/root");
+});
+
+Deno.test("validate() requires an absolute --chdir and makes it required", () => {
+  assert.deepEqual(spec(["--chdir", "/src//x/.", "true"]).cwd, { path: "/src/x", required: true });
+  assert.deepEqual(spec(["--chdir", "/", "true"]).cwd, { path: "/", required: true });
+  assert.deepEqual(problems(runOptions(["--chdir", "src", "true"])), [
+    "--chdir: expected an absolute path without '..', got 'src'.",
+  ]);
+  assert.deepEqual(problems(runOptions(["--chdir", "/a/../b", "true"])), [
+    "--chdir: expected an absolute path without '..', got '/a/../b'.",
+  ]);
+});
+
+Deno.test("validate() uses the host's cwd, not required, without --chdir", () => {
+  assert.deepEqual(spec(["true"], { cwd: "/srv" }).cwd, { path: "/srv", required: false });
+});
+
+Deno.test("validate() starts from the host's environment and applies edits in order", () => {
+  const s = spec([
+    "--setenv",
+    "A=1",
+    "--unsetenv",
+    "LANG",
+    "--setenv",
+    "A=2",
+    "--setenv",
+    "B=",
+    "--unsetenv",
+    "NONE",
+    "env",
+  ]);
+  assert.deepEqual(s.env, { PATH: "/usr/bin:/bin", HOME: "/home/user", A: "2", B: "" });
+});
+
+Deno.test("validate() starts from an empty environment with --clearenv", () => {
+  assert.deepEqual(spec(["--clearenv", "env"]).env, {});
+  assert.deepEqual(spec(["--clearenv", "--setenv", "X=1", "--unsetenv", "X", "--setenv", "Y=2", "env"]).env, {
+    Y: "2",
+  });
+});
+
+Deno.test("validate() does not change the host's environment object", () => {
+  const host = fakeHost({ env: { A: "1" } });
+  const s = validate(runOptions(["--setenv", "B=2", "--unsetenv", "A", "env"]), host);
+  assert.deepEqual(s.env, { B: "2" });
+  assert.deepEqual(host.env, { A: "1" });
+});
+
+Deno.test("validate() refuses bad environment names and NUL in values", () => {
+  assert.deepEqual(
+    problems({
+      command: ["env"],
+      envEdits: [
+        { kind: "set", name: "", value: "x" },
+        { kind: "set", name: "A=B", value: "x" },
+        { kind: "set", name: "C", value: "a\0b" },
+        { kind: "unset", name: "" },
+      ],
+    }),
+    [
+      "--setenv: expected a variable name without '=', got ''.",
+      "--setenv: expected a variable name without '=', got 'A=B'.",
+      "--setenv: the value of C contains a NUL byte.",
+      "--unsetenv: expected a variable name without '=', got ''.",
+    ],
+  );
+});
+
+Deno.test("validate() fills the identity from the host", () => {
+  assert.deepEqual(spec(["id"], { uid: 1234, gid: 567 }).identity, {
+    mode: "user",
+    hostUid: 1234,
+    hostGid: 567,
+    subUids: null,
+    subGids: null,
+  });
+  assert.equal(spec(["--root", "id"]).identity.mode, "root");
+});
+
+Deno.test("validate() ignores subordinate ranges without --map-users", () => {
+  const s = spec(["id"], { subUids: SUBUIDS, subGids: SUBGIDS, programs: ["newuidmap", "newgidmap"] });
+  assert.equal(s.identity.subUids, null);
+  assert.equal(s.identity.subGids, null);
+});
+
+Deno.test("validate() takes subordinate ranges with --map-users", () => {
+  const s = spec(["--map-users", "--root", "id"], {
+    subUids: SUBUIDS,
+    subGids: SUBGIDS,
+    programs: ["newuidmap", "newgidmap"],
+  });
+  assert.deepEqual(s.identity, { mode: "root", hostUid: 1000, hostGid: 1000, subUids: SUBUIDS, subGids: SUBGIDS });
+});
+
+Deno.test("validate() refuses --map-users without ranges or newuidmap/newgidmap", () => {
+  assert.deepEqual(problems(runOptions(["--map-users", "id"])), [
+    "--map-users: /etc/subuid has no range for 'user'.",
+    "--map-users: /etc/subgid has no range for 'user'.",
+    "--map-users: newuidmap is not installed (Debian package uidmap).",
+    "--map-users: newgidmap is not installed (Debian package uidmap).",
+  ]);
+  assert.deepEqual(
+    problems(runOptions(["--map-users", "id"]), fakeHost({ subUids: SUBUIDS, programs: ["newuidmap"] })),
+    [
+      "--map-users: /etc/subgid has no range for 'user'.",
+      "--map-users: newgidmap is not installed (Debian package uidmap).",
+    ],
+  );
+});
+
+Deno.test("validate() names the uid when the user has no login name", () => {
+  const host = fakeHost({ uid: 4242, userName: null, programs: ["newuidmap", "newgidmap"], subGids: SUBGIDS });
+  assert.deepEqual(problems(runOptions(["--map-users", "id"]), host), [
+    "--map-users: /etc/subuid has no range for '4242'.",
+  ]);
+});
+
+Deno.test("validate() sets init to none with --as-pid-1", () => {
+  assert.equal(spec(["--as-pid-1", "sh"]).init, "none");
+  assert.equal(spec(["sh"]).init, "reaper");
+});
+
+Deno.test("validate() copies the command", () => {
+  const command = ["echo", "hi"];
+  const s = validate({ command }, fakeHost());
+  command.push("changed");
+  assert.deepEqual(s.command, ["echo", "hi"]);
+});
+
+Deno.test("normalizeAbsolute() collapses // and . and drops a trailing /", () => {
+  assert.equal(normalizeAbsolute("/a//b/./c/"), "/a/b/c");
+  assert.equal(normalizeAbsolute("/"), "/");
+  assert.equal(normalizeAbsolute("//"), "/");
+  assert.equal(normalizeAbsolute("/./."), "/");
+  assert.equal(normalizeAbsolute("/a..b/.c"), "/a..b/.c");
+});
+
+Deno.test("normalizeAbsolute() refuses relative paths, '..' and NUL", () => {
+  assert.equal(normalizeAbsolute(""), null);
+  assert.equal(normalizeAbsolute("a/b"), null);
+  assert.equal(normalizeAbsolute("./a"), null);
+  assert.equal(normalizeAbsolute("/a/../b"), null);
+  assert.equal(normalizeAbsolute("/.."), null);
+  assert.equal(normalizeAbsolute("/a\0b"), null);
+});
+
+Deno.test("quote() wraps a value in single quotes", () => {
+  assert.equal(quote("x y"), "'x y'");
+});
