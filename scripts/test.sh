@@ -26,22 +26,60 @@ for f in /etc/subuid /etc/subgid; do
   [ -e "$f" ] || : >"$f"
   grep -q "^$user:" "$f" || echo "$user:300000:65536" >>"$f"
 done
+# A test host for the networking tests: a network namespace behind a veth
+# pair, on TEST-NET-2 addresses (nothing outside this machine), with a TCP
+# and UDP echo server. Removed when the tests end.
+th_ns=nsbox-testhost th_pid=
+testhost_down() {
+  [ -n "$th_pid" ] && kill "$th_pid" 2>/dev/null
+  ip netns del "$th_ns" 2>/dev/null || true
+  ip link del nsbox-th0 2>/dev/null || true
+}
+testhost_up() {
+  command -v ip >/dev/null || return 1
+  testhost_down
+  ip netns add "$th_ns" &&
+    ip link add nsbox-th0 type veth peer name nsbox-th1 &&
+    ip link set nsbox-th1 netns "$th_ns" &&
+    ip addr add 198.51.100.1/24 dev nsbox-th0 && ip link set nsbox-th0 up &&
+    ip netns exec "$th_ns" ip addr add 198.51.100.2/24 dev nsbox-th1 &&
+    ip netns exec "$th_ns" ip link set nsbox-th1 up &&
+    ip netns exec "$th_ns" ip link set lo up &&
+    ip netns exec "$th_ns" ip route add default via 198.51.100.1 || return 1
+  ip netns exec "$th_ns" "$DENO" run -A --unstable-net --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
+    echo-server 198.51.100.2 7 </dev/null >/dev/null 2>&1 &
+  th_pid=$!
+}
+testhost=
+if testhost_up; then
+  testhost=198.51.100.2
+  echo "test: test host $testhost (network namespace $th_ns) with TCP/UDP echo on port 7" >&2
+else
+  testhost_down
+  echo "test: could not create the network test host; tests that need it are skipped" >&2
+fi
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  chmod 666 /dev/net/tun
+  echo "test: made /dev/net/tun usable by every user (mode 0666, the distribution default)" >&2
+fi
+
 home=$(getent passwd "$user" | cut -d: -f6)
 deno_dir=$home/.cache/deno
 runuser -u "$user" -- mkdir -p "$deno_dir"
 
-tree=$NSBOX_ROOT
+tree=$NSBOX_ROOT tree_copy=
 if ! runuser -u "$user" -- test -r "$tree/main.ts" -a -x "$DENO"; then
   # The checkout is not readable by the test user (e.g. under /root): test a copy.
-  tree=$(mktemp -d /tmp/nsbox-test-tree.XXXXXX)
+  tree=$(mktemp -d /tmp/nsbox-test-tree.XXXXXX) tree_copy=1
   cp -a "$NSBOX_ROOT/." "$tree/"
   chown -R "$user" "$tree"
   chmod 755 "$tree"
-  trap 'rm -rf "$tree"' EXIT
+  trap 'rm -rf "$tree"; testhost_down' EXIT
   echo "test: checkout not readable by $user; testing a copy in $tree" >&2
 fi
+[ -n "$tree_copy" ] || trap testhost_down EXIT
 cd "$tree"
 deno=$tree${DENO#"$NSBOX_ROOT"}
 runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-  TERM="${TERM:-dumb}" DENO_DIR="$deno_dir" NO_COLOR=1 CI="${CI:-}" \
+  TERM="${TERM:-dumb}" DENO_DIR="$deno_dir" NO_COLOR=1 CI="${CI:-}" NSBOX_TEST_HOST="$testhost" \
   "$deno" test -A --no-check --quiet "$@"

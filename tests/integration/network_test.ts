@@ -1,0 +1,241 @@
+// Networking: isolated by default, --net through pasta or slirp4netns,
+// --publish, --allow-host-loopback. Tests that need the test host (a network
+// namespace scripts/test.sh makes as root, 198.51.100.2 with TCP/UDP echo on
+// port 7) are ignored without it.
+import assert from "node:assert/strict";
+import { hasProgram, lines, nsbox, pidsMatching, ROOT, startNsbox } from "./_harness.ts";
+
+const TOOL = `${ROOT}/tests/integration/_net_tool.ts`;
+const TEST_HOST = Deno.env.get("NSBOX_TEST_HOST") || null;
+const HELPERS = ["pasta", "slirp4netns"].filter(hasProgram) as Array<"pasta" | "slirp4netns">;
+
+/** nsbox run FLAGS -- deno run _net_tool.ts ARGS (Deno inside the sandbox, caching under its /tmp). */
+function tool(flags: readonly string[], args: readonly string[]) {
+  return nsbox([
+    "run",
+    "--setenv",
+    "DENO_DIR=/tmp/deno",
+    ...flags,
+    "--",
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--unstable-net",
+    "--quiet",
+    TOOL,
+    ...args,
+  ], { timeoutMs: 60_000 });
+}
+
+function assertNoHelperLeft() {
+  for (const h of ["pasta", "passt", "slirp4netns"]) {
+    const left = pidsMatching(h).filter((pid) => {
+      try {
+        return Deno.readTextFileSync(`/proc/${pid}/comm`).trim().startsWith(h);
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(left, [], `no ${h} process left`);
+  }
+}
+
+/** A TCP server on the host's loopback answering "host-loopback"; closed at the end of the scope. */
+function loopbackServer(): Disposable & { port: number } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) {
+      await conn.write(new TextEncoder().encode("host-loopback")).catch(() => {});
+      conn.close();
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, [Symbol.dispose]: () => listener.close() };
+}
+
+Deno.test("net: by default only lo, up, and loopback works inside", async () => {
+  const r = await nsbox(["run", "--", "sh", "-c", "cat /proc/net/dev; cat /sys/class/net/lo/flags"]);
+  assert.equal(r.code, 0, r.stderr);
+  const ifaces = lines(r.stdout).slice(2, -1).map((l) => l.split(":")[0]!.trim());
+  assert.deepEqual(ifaces, ["lo"]);
+  assert.equal(Number(lines(r.stdout).at(-1)) & 1, 1, "IFF_UP");
+  const t = await nsbox([
+    "run",
+    "--setenv",
+    "DENO_DIR=/tmp/deno",
+    "--",
+    "sh",
+    "-c",
+    `${Deno.execPath()} run -A --unstable-net --quiet ${TOOL} echo-server 127.0.0.1 7000 & sleep 1; ` +
+    `${Deno.execPath()} run -A --quiet ${TOOL} tcp 127.0.0.1 7000 ping-lo; kill $!`,
+  ], { timeoutMs: 60_000 });
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(t.stdout.trim(), "ping-lo");
+});
+
+Deno.test("net: the host's loopback services are unreachable by default", async () => {
+  using server = loopbackServer();
+  const r = await tool([], ["tcp", "127.0.0.1", String(server.port), "x"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ConnectionRefused/);
+});
+
+Deno.test("net: a host abstract unix socket is unreachable inside", {
+  ignore: !hasProgram("python3"),
+}, async () => {
+  const name = `nsbox-test-${Deno.pid}`;
+  const server = new Deno.Command("python3", {
+    args: [
+      "-c",
+      `import socket,time; s=socket.socket(socket.AF_UNIX); s.bind("\\0${name}"); s.listen(); time.sleep(30)`,
+    ],
+  }).spawn();
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const probeScript = `import socket; s=socket.socket(socket.AF_UNIX); s.connect("\\0${name}"); print("connected")`;
+    const host = await new Deno.Command("python3", { args: ["-c", probeScript], stderr: "null" }).output();
+    assert.equal(new TextDecoder().decode(host.stdout).trim(), "connected", "reachable on the host itself");
+    for (const flags of [[], ...HELPERS.map((h) => [`--net=${h}`])]) {
+      const r = await nsbox(["run", ...flags, "--", "python3", "-c", probeScript]);
+      assert.notEqual(r.code, 0, `flags ${flags}`);
+      assert.match(r.stderr, /ConnectionRefusedError|FileNotFoundError/, `flags ${flags}`);
+    }
+  } finally {
+    server.kill("SIGKILL");
+    await server.status;
+  }
+});
+
+for (const helper of HELPERS) {
+  Deno.test({
+    name: `net: --net=${helper} reaches the test host over TCP and UDP`,
+    ignore: !TEST_HOST,
+    async fn() {
+      const [tcp, udp] = await Promise.all([
+        tool([`--net=${helper}`], ["tcp", TEST_HOST!, "7", `tcp-through-${helper}`]),
+        tool([`--net=${helper}`], ["udp", TEST_HOST!, "7", `udp-through-${helper}`]),
+      ]);
+      assert.equal(tcp.code, 0, tcp.stderr);
+      assert.equal(tcp.stdout.trim(), `tcp-through-${helper}`);
+      assert.equal(udp.code, 0, udp.stderr);
+      assert.equal(udp.stdout.trim(), `udp-through-${helper}`);
+      assertNoHelperLeft();
+    },
+  });
+
+  Deno.test(`net: --net=${helper} configures an interface, a default route and resolv.conf`, async () => {
+    const r = await nsbox(["run", `--net=${helper}`, "--", "sh", "-c", "cat /proc/net/route /etc/resolv.conf"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\S+\t00000000\t/m, "a default route");
+    assert.match(
+      r.stdout,
+      new RegExp(`^nameserver ${helper === "pasta" ? "169\\.254\\.1\\.1" : "10\\.0\\.2\\.3"}$`, "m"),
+    );
+    assert.doesNotMatch(Deno.readTextFileSync("/etc/resolv.conf"), /written by nsbox/, "the host's is untouched");
+    assertNoHelperLeft();
+  });
+
+  Deno.test(`net: --net=${helper} keeps the host's loopback out unless --allow-host-loopback`, async () => {
+    using server = loopbackServer();
+    const gwArgs = [
+      "sh",
+      "-c",
+      `${Deno.execPath()} run -A --quiet ${TOOL} tcp $(${Deno.execPath()} run -A --quiet ${TOOL} gateway) ${server.port} x`,
+    ];
+    const run = (flags: string[]) =>
+      nsbox(["run", "--setenv", "DENO_DIR=/tmp/deno", `--net=${helper}`, ...flags, "--", ...gwArgs], {
+        timeoutMs: 60_000,
+      });
+    const [closed, open] = await Promise.all([run([]), run(["--allow-host-loopback"])]);
+    assert.notEqual(closed.code, 0, closed.stdout);
+    assert.equal(open.code, 0, open.stderr);
+    assert.equal(open.stdout.trim(), "host-loopback");
+    assertNoHelperLeft();
+  });
+
+  Deno.test(`net: --net=${helper} --publish reaches a server inside from the host's loopback`, async () => {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const hostPort = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const run = startNsbox([
+      "run",
+      "--setenv",
+      "DENO_DIR=/tmp/deno",
+      `--net=${helper}`,
+      "--publish",
+      `${hostPort}:8080`,
+      "--",
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      TOOL,
+      "serve-once",
+      "8080",
+      `served-by-${helper}`,
+    ]);
+    try {
+      await run.waitForStdout("listening", 60_000);
+      let reply = "";
+      for (let i = 0; i < 50 && reply === ""; i++) {
+        try {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: hostPort });
+          const buf = new Uint8Array(100);
+          const n = await conn.read(buf);
+          conn.close();
+          reply = new TextDecoder().decode(buf.subarray(0, n ?? 0));
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      assert.equal(reply, `served-by-${helper}`);
+      const done = await run.finish(30_000);
+      assert.equal(done.code, 0, done.stderr);
+    } finally {
+      await run[Symbol.asyncDispose]();
+    }
+    assertNoHelperLeft();
+  });
+}
+
+Deno.test("net: bad --net, --publish and --allow-host-loopback uses are refused with 125", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["--net=carrier-pigeon"], /^nsbox: --net: expected one of pasta, slirp4netns, host, got 'carrier-pigeon'\.$/m],
+    [["--net", "--publish", "80"], /^nsbox: --publish: expected \[IP:\]HOSTPORT:PORT/m],
+    [["--net", "--publish", "1:2:3:4"], /^nsbox: --publish: expected/m],
+    [["--net", "-p", "8080:99999"], /^nsbox: --publish: expected/m],
+    [["-p", "8080:80"], /^nsbox: --publish: needs --net/m],
+    [["--allow-host-loopback"], /^nsbox: --allow-host-loopback: needs --net/m],
+    [["--share", "net", "--net=pasta"], /^nsbox: --net=pasta: cannot be used with --share net\.$/m],
+  ];
+  for (const [flags, expected] of cases) {
+    const r = await nsbox(["run", ...flags, "--", "true"]);
+    assert.equal(r.code, 125, `${flags}: ${r.stderr}`);
+    assert.match(r.stderr, expected, `${flags}`);
+    assert.doesNotMatch(r.stderr, /\.ts:\d+/, "no stack trace");
+  }
+});
+
+Deno.test({
+  name: "net: a published port already in use is refused with 125, naming --publish",
+  ignore: HELPERS.length === 0,
+  async fn() {
+    const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const port = (busy.addr as Deno.NetAddr).port;
+      const r = await nsbox(["run", "--net", "-p", `${port}:80`, "--", "true"]);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`^nsbox: --publish 127\\.0\\.0\\.1:${port}:80/tcp: .*already in use`, "m"));
+    } finally {
+      busy.close();
+    }
+    assertNoHelperLeft();
+  },
+});
+
+Deno.test("net: --net=host shares the host's interfaces", async () => {
+  const r = await nsbox(["run", "--net=host", "--", "cat", "/proc/net/dev"]);
+  assert.equal(r.code, 0, r.stderr);
+  const inside = lines(r.stdout).slice(2).map((l) => l.split(":")[0]!.trim()).sort();
+  const host = lines(Deno.readTextFileSync("/proc/net/dev")).slice(2).map((l) => l.split(":")[0]!.trim()).sort();
+  assert.deepEqual(inside, host);
+});
