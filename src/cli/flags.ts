@@ -138,6 +138,20 @@ export const RUN: CommandDef = {
     { name: "pids", value: "N", group: "Resources", help: "most processes and threads at once (pids.max)" },
     { name: "io-weight", value: "N", group: "Resources", help: "relative I/O weight, 1 to 10000 (io.weight)" },
     {
+      name: "cap-add",
+      value: "CAP",
+      repeatable: true,
+      group: "Security",
+      help: "give the command a capability, e.g. NET_RAW (inside its own user namespace only)",
+    },
+    {
+      name: "cap-drop",
+      value: "CAP",
+      repeatable: true,
+      group: "Security",
+      help: "take a capability away from --root, or ALL",
+    },
+    {
       name: "seccomp",
       value: "MODE",
       group: "Security",

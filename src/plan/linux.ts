@@ -38,6 +38,8 @@ export const PR = {
   SET_PDEATHSIG: 1,
   SET_CHILD_SUBREAPER: 36,
   SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+  CAP_AMBIENT_RAISE: 2,
 } as const;
 
 /** Highest capability number the plan drops (CAP_CHECKPOINT_RESTORE = 40). */

@@ -321,19 +321,31 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     ops.push({ kind: "prctl", option: PR.SET_CHILD_SUBREAPER, arg2: 1, arg3: 0, what: "cannot become a subreaper" });
   }
   ops.push({ kind: "prctl", option: PR.SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, what: "cannot set no_new_privs" });
+  // Capabilities: the bounding set keeps only the command's; a command that
+  // is not uid 0 inside keeps them across execve as ambient capabilities.
+  const caps = spec.identity.capabilities;
+  const dropped = Array.from({ length: CAP_LAST + 1 }, (_, i) => i).filter((c) => !caps.includes(c));
+  if (dropped.length > 0) {
+    ops.push({ kind: "capbsetDrop", caps: dropped, what: "cannot drop from the capability bounding set" });
+  }
+  ops.push({
+    kind: "capset",
+    effective: caps,
+    permitted: caps,
+    inheritable: caps,
+    clearAmbient: true,
+    what: "cannot set the command's capabilities",
+  });
   if (spec.identity.mode === "user") {
-    const all = Array.from({ length: CAP_LAST + 1 }, (_, i) => i);
-    ops.push(
-      { kind: "capbsetDrop", caps: all, what: "cannot empty the capability bounding set" },
-      {
-        kind: "capset",
-        effective: [],
-        permitted: [],
-        inheritable: [],
-        clearAmbient: true,
-        what: "cannot drop capabilities",
-      },
-    );
+    for (const cap of caps) {
+      ops.push({
+        kind: "prctl",
+        option: PR.CAP_AMBIENT,
+        arg2: PR.CAP_AMBIENT_RAISE,
+        arg3: cap,
+        what: `cannot raise ambient capability ${cap}`,
+      });
+    }
   }
   if (spec.seccomp.mode === "default" && spec.seccomp.arch !== null) {
     ops.push({

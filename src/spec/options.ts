@@ -70,6 +70,10 @@ export interface RunOptions {
   readonly publish?: readonly PublishOption[];
   /** `--allow-host-loopback`: let the sandbox reach the host's loopback services. */
   readonly allowHostLoopback?: boolean;
+  /** `--cap-add`: capabilities to give the command (names, with or without CAP_). */
+  readonly capAdd?: readonly string[];
+  /** `--cap-drop`: capabilities to take away, or "ALL". */
+  readonly capDrop?: readonly string[];
   /** `--seccomp`: "default" (nsbox's filter) or "unconfined" (none). */
   readonly seccomp?: "default" | "unconfined";
   /** `--allow-userns`: let the sandbox create user namespaces. */

@@ -29,6 +29,8 @@ export interface IdentitySpec {
   /** The caller's uid and gid on the host. */
   readonly hostUid: number;
   readonly hostGid: number;
+  /** The command's capabilities (numbers), in its own user namespace. */
+  readonly capabilities: readonly number[];
   /** Subordinate ranges to map too (`--map-users`), or null. */
   readonly subUids: SubIdRange | null;
   readonly subGids: SubIdRange | null;

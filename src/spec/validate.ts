@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
 import { seccompArch } from "../plan/seccomp.ts";
+import { capabilityNumber, capabilitySet } from "./capabilities.ts";
 import { NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
 import type { LimitsSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
 import { formatPublish, type PublishSpec } from "../net/publish.ts";
@@ -109,6 +110,22 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     }
   }
 
+  const capNumbers = (flag: string, names: readonly string[]) =>
+    names.flatMap((n) => {
+      const num = capabilityNumber(n);
+      if (num === null) {
+        problems.push(`${flag}: expected a capability name such as NET_ADMIN or CAP_SYS_ADMIN, got ${quote(n)}.`);
+      }
+      return num === null ? [] : [num];
+    });
+  const drops = options.capDrop ?? [];
+  const dropAll = drops.some((d) => d.toUpperCase() === "ALL");
+  const capabilities = capabilitySet(
+    options.root ? "root" : "user",
+    capNumbers("--cap-add", options.capAdd ?? []),
+    dropAll ? "all" : capNumbers("--cap-drop", drops),
+  );
+
   // filesystem
   let rootfs: string | null = null;
   if (options.rootfs !== undefined) {
@@ -190,7 +207,14 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     env,
     cwd,
     share,
-    identity: { mode: options.root ? "root" : "user", hostUid: host.uid, hostGid: host.gid, subUids, subGids },
+    identity: {
+      mode: options.root ? "root" : "user",
+      hostUid: host.uid,
+      hostGid: host.gid,
+      capabilities,
+      subUids,
+      subGids,
+    },
     hostname,
     rootfs,
     mounts,

@@ -6,7 +6,7 @@ import type { IdMapLine } from "../../src/plan/ops.ts";
 const SUB = { start: 100000, count: 65536 };
 
 function identity(over: Partial<IdentitySpec> = {}): IdentitySpec {
-  return { mode: "user", hostUid: 1000, hostGid: 100, subUids: null, subGids: null, ...over };
+  return { mode: "user", hostUid: 1000, hostGid: 100, capabilities: [], subUids: null, subGids: null, ...over };
 }
 
 /** Inside ids a map covers, checked to be disjoint inside and outside. */

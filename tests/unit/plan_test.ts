@@ -354,7 +354,7 @@ Deno.test("buildPlan() brings up lo only with a new network namespace", () => {
   assert.equal(plan(["--share", "net", "sh"]).ops.some((op) => op.kind === "linkUp"), false);
 });
 
-Deno.test("buildPlan() drops capabilities only in user mode", () => {
+Deno.test("buildPlan() gives the command exactly its capabilities", () => {
   const user = plan(["sh"]).ops;
   const drop = user.find((op) => op.kind === "capbsetDrop");
   assert.ok(drop?.kind === "capbsetDrop");
@@ -365,10 +365,25 @@ Deno.test("buildPlan() drops capabilities only in user mode", () => {
     permitted: [],
     inheritable: [],
     clearAmbient: true,
-    what: "cannot drop capabilities",
+    what: "cannot set the command's capabilities",
   });
+  assert.equal(user.some((op) => op.kind === "prctl" && op.option === PR.CAP_AMBIENT), false);
+
+  // --root: the bounding set loses only the deny-list; no ambient capabilities (uid 0 keeps them anyway)
   const root = plan(["--root", "sh"]).ops;
-  assert.equal(root.some((op) => op.kind === "capbsetDrop" || op.kind === "capset"), false);
+  const rootDrop = root.find((op) => op.kind === "capbsetDrop");
+  assert.ok(rootDrop?.kind === "capbsetDrop");
+  assert.equal(rootDrop.caps.length, 17);
+  assert.ok(!rootDrop.caps.includes(21), "CAP_SYS_ADMIN kept");
+  assert.equal(root.some((op) => op.kind === "prctl" && op.option === PR.CAP_AMBIENT), false);
+
+  // --cap-add as a normal user: kept across execve as an ambient capability
+  const raw = plan(["--cap-add", "NET_RAW", "sh"]).ops;
+  const set = raw.find((op) => op.kind === "capset");
+  assert.ok(set?.kind === "capset");
+  assert.deepEqual([set.effective, set.permitted, set.inheritable], [[13], [13], [13]]);
+  const ambient = raw.filter((op) => op.kind === "prctl" && op.option === PR.CAP_AMBIENT);
+  assert.deepEqual(ambient.map((op) => op.kind === "prctl" && [op.arg2, op.arg3]), [[PR.CAP_AMBIENT_RAISE, 13]]);
 });
 
 Deno.test("buildPlan() sets no_new_privs and closes inherited descriptors last", () => {

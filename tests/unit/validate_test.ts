@@ -1,3 +1,4 @@
+import { CAPABILITIES, capabilityNumber, ROOT_DENIED } from "../../src/spec/capabilities.ts";
 import assert from "node:assert/strict";
 import { DEFAULT_HOSTNAME, normalizeAbsolute, quote, validate } from "../../src/spec/validate.ts";
 import { UsageError } from "../../src/errors.ts";
@@ -29,7 +30,14 @@ Deno.test("validate() gives the defaults for a bare command", () => {
   assert.deepEqual(s.env, { PATH: "/usr/bin:/bin", HOME: "/home/user", LANG: "C.UTF-8" });
   assert.deepEqual(s.cwd, { path: "/home/user", required: false });
   assert.deepEqual(s.share, []);
-  assert.deepEqual(s.identity, { mode: "user", hostUid: 1000, hostGid: 1000, subUids: null, subGids: null });
+  assert.deepEqual(s.identity, {
+    mode: "user",
+    hostUid: 1000,
+    hostGid: 1000,
+    capabilities: [],
+    subUids: null,
+    subGids: null,
+  });
   assert.equal(s.hostname, DEFAULT_HOSTNAME);
   assert.equal(DEFAULT_HOSTNAME, "nsbox");
   assert.equal(s.rootfs, null);
@@ -271,11 +279,26 @@ Deno.test("validate() refuses bad environment names and NUL in values", () => {
   );
 });
 
+Deno.test("validate() gives --root every capability but the deny-list, and applies --cap-drop then --cap-add", () => {
+  const root = spec(["--root", "id"]).identity.capabilities;
+  assert.equal(root.length, CAPABILITIES.length - ROOT_DENIED.length);
+  for (const denied of ROOT_DENIED) assert.ok(!root.includes(capabilityNumber(denied)!), denied);
+  assert.ok(root.includes(capabilityNumber("SYS_ADMIN")!));
+  assert.deepEqual(spec(["--root", "--cap-drop", "ALL", "--cap-add", "sys_admin", "id"]).identity.capabilities, [21]);
+  assert.deepEqual(spec(["--cap-add", "CAP_NET_RAW,net_bind_service", "id"]).identity.capabilities, [10, 13]);
+  assert.ok(!spec(["--root", "--cap-drop", "SYS_ADMIN", "id"]).identity.capabilities.includes(21));
+  assert.deepEqual(problems(runOptions(["--cap-add", "bogus", "--cap-drop", "nope", "id"])), [
+    "--cap-add: expected a capability name such as NET_ADMIN or CAP_SYS_ADMIN, got 'bogus'.",
+    "--cap-drop: expected a capability name such as NET_ADMIN or CAP_SYS_ADMIN, got 'nope'.",
+  ]);
+});
+
 Deno.test("validate() fills the identity from the host", () => {
   assert.deepEqual(spec(["id"], { uid: 1234, gid: 567 }).identity, {
     mode: "user",
     hostUid: 1234,
     hostGid: 567,
+    capabilities: [],
     subUids: null,
     subGids: null,
   });
@@ -294,7 +317,14 @@ Deno.test("validate() takes subordinate ranges with --map-users", () => {
     subGids: SUBGIDS,
     programs: ["newuidmap", "newgidmap"],
   });
-  assert.deepEqual(s.identity, { mode: "root", hostUid: 1000, hostGid: 1000, subUids: SUBUIDS, subGids: SUBGIDS });
+  assert.deepEqual({ ...s.identity, capabilities: undefined }, {
+    mode: "root",
+    hostUid: 1000,
+    hostGid: 1000,
+    capabilities: undefined,
+    subUids: SUBUIDS,
+    subGids: SUBGIDS,
+  });
 });
 
 Deno.test("validate() refuses --map-users without ranges or newuidmap/newgidmap", () => {
