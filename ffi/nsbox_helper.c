@@ -446,6 +446,9 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   (void)syscall(SYS_close_range, (unsigned)keep_hi + 1, ~0U, 0U);
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
   set_cmdline("nsbox-init");
+  /* The command must not ptrace PID 1, read its memory (a copy of nsbox's),
+   * or open the nsbox binary through /proc/1/exe. */
+  (void)prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
   send_msg(msg_fd, NSBOX_MSG_STARTED, 0, 0, cmd);
 
   sigset_t wanted;

@@ -10,7 +10,7 @@ set -eu
 cd "$NSBOX_ROOT"
 sh scripts/build_probe.sh
 
-if [ "$#" -eq 0 ]; then set -- tests/unit/ tests/integration/; fi
+if [ "$#" -eq 0 ]; then set -- tests/unit/ tests/integration/ tests/security/; fi
 
 if [ "$(id -u)" != 0 ]; then
   exec "$DENO" test -A --no-check --quiet "$@"

@@ -76,20 +76,30 @@ export interface SuperviseHooks {
   foreground?: boolean;
 }
 
-/** The pid (in nsbox's namespace) of the sandbox's command: the child of PID 1. */
-function commandPid(initPid: number): number | null {
-  try {
-    const first = Deno.readTextFileSync(`/proc/${initPid}/task/${initPid}/children`).trim().split(/\s+/)[0];
-    return first ? Number(first) : null;
-  } catch {
-    return null;
+/**
+ * The pid (in nsbox's namespace) of the sandbox's command, a child of PID 1.
+ * PID 1 is not dumpable (its task children lists are closed to us), so
+ * look for the process whose parent it is and whose pid inside is `nsPid`.
+ */
+export function commandPid(initPid: number, nsPid: number): number | null {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${e.name}/status`);
+      const ppid = /^PPid:\s+(\d+)$/m.exec(status)?.[1];
+      const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).at(-1);
+      if (Number(ppid) === initPid && Number(nspid) === nsPid) return Number(e.name);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
   }
+  return null;
 }
 
 interface ReportHandlers {
   onExit(): Promise<void>;
   onStop(): void;
-  onStarted(): void;
+  onStarted(nsPid: number): void;
 }
 
 async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
@@ -103,7 +113,7 @@ async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
     const kind = view.getInt32(0, true);
     if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
     else if (kind === MSG.STOPPED) on.onStop();
-    else if (kind === MSG.STARTED) on.onStarted();
+    else if (kind === MSG.STARTED) on.onStarted(view.getInt32(12, true));
     else if (kind === MSG.EXIT) {
       reports.exitStatus = view.getInt32(12, true);
       await on.onExit();
@@ -152,12 +162,20 @@ export async function supervise(
     if (holdFd !== null) libc.close(holdFd), holdFd = null; // lets PID 1 exit
   };
   try {
+    let commandNsPid = 0;
     const onStop = () => {
-      const cmd = commandPid(child.pid);
+      const cmd = commandPid(child.pid, commandNsPid);
       if (cmd !== null) stopLikeAJob(cmd); // its process group is its own pid
     };
     const [reports, waited] = await Promise.all([
-      readReports(child.msgFd, { onExit, onStop, onStarted: () => hooks.onCommandStarted?.() }),
+      readReports(child.msgFd, {
+        onExit,
+        onStop,
+        onStarted: (nsPid) => {
+          commandNsPid = nsPid;
+          hooks.onCommandStarted?.();
+        },
+      }),
       waitChild(child.pidfd),
     ]);
     if (!exitSeen) await onExit();
