@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <linux/sched.h>
+#include <linux/nsfs.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
 #include <limits.h>
@@ -242,6 +243,20 @@ static int run_op(const struct nsbox_op *op) {
     return unshare((int)op->n1);
   case NSBOX_OP_NEST_USERNS:
     return nest_userns(op);
+  case NSBOX_OP_SETNS:
+    return setns((int)op->n1, (int)op->n2);
+  case NSBOX_OP_NS_PARENT: {
+    int fd = ioctl((int)op->n1, NS_GET_PARENT);
+    if (fd < 0) return -1;
+    if (fd == (int)op->n3) return 0;
+    int r = dup2(fd, (int)op->n3);
+    close(fd);
+    return r < 0 ? -1 : 0;
+  }
+  case NSBOX_OP_CLOSE:
+    return close((int)op->n1);
+  case NSBOX_OP_SETSID:
+    return setsid() < 0 ? -1 : 0;
   case NSBOX_OP_DUP2:
     if (op->n1 == op->n2) return fcntl((int)op->n1, F_SETFD, 0);
     return dup2((int)op->n1, (int)op->n2) < 0 ? -1 : 0;

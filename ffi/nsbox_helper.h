@@ -73,6 +73,14 @@ enum nsbox_op_kind {
   NSBOX_OP_DUP2 = 19,
   /* open(b, n1, n2) as descriptor n3 (without close-on-exec) */
   NSBOX_OP_OPEN = 20,
+  /* setns(n1, n2): join the namespace open as descriptor n1 (n2: CLONE_NEW* or 0) */
+  NSBOX_OP_SETNS = 21,
+  /* ioctl(n1, NS_GET_PARENT) as descriptor n3: the parent of a user namespace */
+  NSBOX_OP_NS_PARENT = 22,
+  /* close(n1) */
+  NSBOX_OP_CLOSE = 23,
+  /* setsid() */
+  NSBOX_OP_SETSID = 24,
 };
 
 /* Op flags. */

@@ -82,6 +82,17 @@ export type SetupOp =
   }
   | { readonly kind: "dup2"; readonly from: number; readonly to: number; readonly what: string }
   | {
+    readonly kind: "setns";
+    /** A descriptor of the namespace (opened by an earlier "open" op). */
+    readonly fd: number;
+    /** The CLONE_NEW* type it must be, or 0. */
+    readonly nstype: number;
+    readonly what: string;
+  }
+  | { readonly kind: "nsParent"; readonly fd: number; readonly to: number; readonly what: string }
+  | { readonly kind: "close"; readonly fd: number; readonly what: string }
+  | { readonly kind: "setsid"; readonly what: string }
+  | {
     readonly kind: "open";
     readonly path: string;
     /** open(2) flags (O_*). */

@@ -33,6 +33,10 @@ export const OP = {
   NEST_USERNS: 18,
   DUP2: 19,
   OPEN: 20,
+  SETNS: 21,
+  NS_PARENT: 22,
+  CLOSE: 23,
+  SETSID: 24,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
@@ -205,6 +209,21 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       kind = OP.OPEN;
       str(B, op.path);
       a.u64(at + N1, BigInt(op.flags)), a.u64(at + N2, BigInt(op.mode)), a.u64(at + N3, BigInt(op.fd));
+      break;
+    case "setns":
+      kind = OP.SETNS;
+      a.u64(at + N1, BigInt(op.fd)), a.u64(at + N2, BigInt(op.nstype));
+      break;
+    case "nsParent":
+      kind = OP.NS_PARENT;
+      a.u64(at + N1, BigInt(op.fd)), a.u64(at + N3, BigInt(op.to));
+      break;
+    case "close":
+      kind = OP.CLOSE;
+      a.u64(at + N1, BigInt(op.fd));
+      break;
+    case "setsid":
+      kind = OP.SETSID;
       break;
     case "nestUserns":
       kind = OP.NEST_USERNS;

@@ -275,6 +275,14 @@ function expectedFields(op: SetupOp): RawOp {
       return { ...r, kind: OP.DUP2, n1: BigInt(op.from), n2: BigInt(op.to) };
     case "open":
       return { ...r, kind: OP.OPEN, b: op.path, n1: BigInt(op.flags), n2: BigInt(op.mode), n3: BigInt(op.fd) };
+    case "setns":
+      return { ...r, kind: OP.SETNS, n1: BigInt(op.fd), n2: BigInt(op.nstype) };
+    case "nsParent":
+      return { ...r, kind: OP.NS_PARENT, n1: BigInt(op.fd), n3: BigInt(op.to) };
+    case "close":
+      return { ...r, kind: OP.CLOSE, n1: BigInt(op.fd) };
+    case "setsid":
+      return { ...r, kind: OP.SETSID };
     case "seccomp":
       // a: the program (checked by checkEncoding), n1: its length, n2: seccomp flags
       return { ...r, kind: OP.SECCOMP, a: "<program>", n1: BigInt(op.program.length) };
@@ -455,6 +463,10 @@ Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () 
     },
     { kind: "seccomp", program: [[0x20, 0, 0, 4], [0x06, 0, 0, 0x7fff0000]], what: "w" },
     { kind: "writeFile", path: "/etc/hostname", data: "héllo\n", mode: 0o644, what: "w" },
+    { kind: "setns", fd: 1001, nstype: 0x40000000, what: "w" },
+    { kind: "nsParent", fd: 1000, to: 1007, what: "w" },
+    { kind: "close", fd: 1003, what: "w" },
+    { kind: "setsid", what: "w" },
   ];
   const d = checkEncoding({ ...base, ops });
   const at = d.ptr(16, 8)!;

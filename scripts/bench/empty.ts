@@ -1,0 +1,1 @@
+// Intentionally empty: the floor that `deno task bench` measures nsbox against (Deno start-up + exit).

@@ -1,0 +1,455 @@
+/**
+ * The measuring half of `deno task bench`: runs as the unprivileged user,
+ * checks that every contender works, times them all in one hyperfine run and
+ * samples their peak RSS with GNU time.
+ *
+ * @module
+ */
+import { capture, commandLine, gist, sleep, which } from "./exec.ts";
+
+/** What the measuring process needs; written by the driver as JSON. */
+export interface MeasureConfig {
+  /** The nsbox tree to measure (the checkout, or a copy the user can read). */
+  tree: string;
+  /** The Deno binary `scripts/nsbox` execs. */
+  deno: string;
+  /** A scratch directory the measuring user owns. */
+  workDir: string;
+  /** hyperfine `--runs` per round. */
+  runs: number;
+  /** How many hyperfine runs over all contenders to pool. */
+  rounds: number;
+  /** hyperfine `--warmup`. */
+  warmup: number;
+  /** How many `/usr/bin/time` samples to take per contender for peak RSS. */
+  rssRuns: number;
+  /** Where to write the {@linkcode MeasureResult} as JSON. */
+  resultPath: string;
+}
+
+/** hyperfine's statistics for one command, in milliseconds. */
+export interface Timing {
+  median: number;
+  mean: number;
+  stddev: number;
+  min: number;
+  max: number;
+  /** Mean user CPU time. */
+  user: number;
+  /** Mean system CPU time. */
+  system: number;
+  /** Every timed run. */
+  times: number[];
+}
+
+/** A contender that ran and was timed. */
+export interface Measured {
+  id: ContenderId;
+  name: string;
+  /** The exact command line hyperfine ran. */
+  command: string;
+  timing: Timing;
+  /** Peak RSS samples in KiB (GNU time's `%M`), or `null` when they could not be taken. */
+  rssKiB: number[] | null;
+  /** Anything worth saying about how it was run (e.g. a fallback variant). */
+  note?: string;
+}
+
+/** A contender that could not run here. */
+export interface Skipped {
+  id: ContenderId;
+  name: string;
+  /** The command(s) tried. */
+  command: string;
+  /** Why it was skipped: the failing command's own words. */
+  reason: string;
+}
+
+/** Everything the measuring process found out. */
+export interface MeasureResult {
+  user: string;
+  uid: number;
+  denoDir: string;
+  /** The hyperfine command line of one round (contenders elided). */
+  hyperfine: string;
+  measured: Measured[];
+  skipped: Skipped[];
+  /** Housekeeping the measurement did (e.g. stopping podman's pause process). */
+  notes: string[];
+}
+
+/** Stable identifiers of the contenders. */
+export type ContenderId =
+  | "nsbox"
+  | "nsbox-sh"
+  | "nsbox-help"
+  | "empty-deno"
+  | "true"
+  | "bwrap"
+  | "unshare"
+  | "firejail"
+  | "podman";
+
+interface Contender {
+  id: ContenderId;
+  name: string;
+  /** Ways to run it, tried in order; the first that exits 0 is timed. */
+  variants: { argv: string[]; note?: string }[];
+  /** Attempts per variant: nsbox's CLI may be briefly broken while src/ is edited. */
+  attempts: number;
+  /** Why it cannot even be tried (e.g. not installed). */
+  unavailable?: string;
+}
+
+const GNU_TIME = "/usr/bin/time";
+
+/** Builds the contender list for `config`; `podmanRoot` is a minimal root file system for podman. */
+function contenders(config: MeasureConfig, podmanRoot: string | null): Contender[] {
+  const { deno, tree } = config;
+  const tool = (name: string) => which(name);
+  const bwrap = tool("bwrap");
+  const unshare = tool("unshare");
+  const firejail = tool("firejail");
+  const podman = tool("podman");
+  const trueBin = tool("true") ?? "/usr/bin/true";
+  const missing = (name: string) => `${name} is not installed (not on PATH)`;
+  const podmanRun = (extra: string[]) =>
+    podman && podmanRoot
+      ? [podman, ...extra, "run", "--rm", "--network=none", "--rootfs", podmanRoot, "true"]
+      : ["podman", "run", "--rm", "--network=none", "--rootfs", "ROOTFS", "true"];
+  return [
+    {
+      id: "nsbox",
+      name: "nsbox",
+      variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "run", "--", "true"] }],
+      attempts: 6,
+    },
+    {
+      id: "nsbox-sh",
+      name: "nsbox via scripts/nsbox",
+      variants: [{ argv: [`${tree}/scripts/nsbox`, "run", "--", "true"] }],
+      attempts: 6,
+    },
+    {
+      id: "nsbox-help",
+      name: "nsbox --help (no sandbox)",
+      variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "--help"] }],
+      attempts: 6,
+    },
+    {
+      id: "empty-deno",
+      name: "empty deno run",
+      variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/scripts/bench/empty.ts`] }],
+      attempts: 1,
+    },
+    { id: "true", name: "plain true (no sandbox)", variants: [{ argv: [trueBin] }], attempts: 1 },
+    {
+      id: "bwrap",
+      name: "bubblewrap",
+      variants: [{
+        argv: [
+          bwrap ?? "bwrap",
+          ...["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"],
+          ...["--tmpfs", "/tmp", "true"],
+        ],
+      }],
+      attempts: 1,
+      unavailable: bwrap ? undefined : missing("bwrap"),
+    },
+    {
+      id: "unshare",
+      name: "unshare (util-linux)",
+      variants: [{ argv: [unshare ?? "unshare", "-Urpf", "--mount-proc", "true"] }],
+      attempts: 1,
+      unavailable: unshare ? undefined : missing("unshare"),
+    },
+    {
+      id: "firejail",
+      name: "firejail",
+      variants: [{ argv: [firejail ?? "firejail", "--quiet", "--noprofile", "true"] }],
+      attempts: 1,
+      unavailable: firejail ? undefined : missing("firejail"),
+    },
+    {
+      id: "podman",
+      name: "podman (rootless)",
+      variants: [
+        { argv: podmanRun([]) },
+        {
+          argv: podmanRun(["--runtime", which("runc") ?? "runc"]),
+          note: "run with runc: the default runtime (crun) failed here",
+        },
+      ],
+      attempts: 1,
+      unavailable: !podman ? missing("podman") : !podmanRoot ? "could not build a root file system for it" : undefined,
+    },
+  ];
+}
+
+/**
+ * Builds a minimal root file system for `podman run --rootfs`: `/usr/bin/true`
+ * and the libraries `ldd` says it needs. Rootless podman cannot use the host's
+ * `/` itself (it writes `/run/.containerenv` into the root it is given), and
+ * without network access no image can be pulled.
+ */
+async function buildPodmanRoot(dir: string): Promise<string | null> {
+  const trueBin = which("true");
+  if (!trueBin) return null;
+  const ldd = await capture(["ldd", trueBin]);
+  if (ldd.code !== 0) return null;
+  const libs = [...ldd.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]!);
+  for (const sub of ["usr/bin", "etc", "run", "tmp", "proc", "sys", "dev"]) {
+    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+  }
+  await Deno.copyFile(trueBin, `${dir}/usr/bin/true`);
+  await Deno.chmod(`${dir}/usr/bin/true`, 0o755);
+  for (const lib of libs) {
+    await Deno.mkdir(`${dir}${lib.slice(0, lib.lastIndexOf("/"))}`, { recursive: true });
+    await Deno.copyFile(lib, `${dir}${lib}`);
+  }
+  await Deno.symlink("usr/bin", `${dir}/bin`);
+  return dir;
+}
+
+/** Runs each variant of `c` until one exits 0; returns its argv, or the reason none did. */
+async function preflight(c: Contender, cwd: string): Promise<{ argv: string[]; note?: string } | { reason: string }> {
+  if (c.unavailable) return { reason: c.unavailable };
+  const failures: string[] = [];
+  for (const variant of c.variants) {
+    let last = "";
+    for (let attempt = 1; attempt <= c.attempts; attempt++) {
+      const out = await capture(variant.argv, { cwd, timeoutMs: 60_000 });
+      if (out.code === 0) {
+        const note = [variant.note, failures.length ? `earlier variant failed: ${failures.join("; ")}` : ""]
+          .filter((s) => s).join("; ");
+        return { argv: variant.argv, note: note || undefined };
+      }
+      last = `\`${commandLine(variant.argv)}\` exited ${out.code}: ${gist(out.stderr || out.stdout)}`;
+      if (attempt < c.attempts) {
+        console.error(`bench: ${c.name} failed (attempt ${attempt}/${c.attempts}), retrying in 10 s: ${last}`);
+        await sleep(10_000);
+      }
+    }
+    failures.push(last);
+  }
+  return { reason: failures.join("; ") };
+}
+
+/** Peak RSS samples (KiB) of `argv`, one `/usr/bin/time -f %M` run each; `null` if GNU time is unusable. */
+async function peakRss(argv: string[], runs: number, workDir: string, cwd: string): Promise<number[] | null> {
+  const out = `${workDir}/rss.txt`;
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await capture([GNU_TIME, "-f", "%M", "-o", out, ...argv], { cwd, timeoutMs: 60_000 });
+    const last = (await Deno.readTextFile(out).catch(() => "")).trim().split("\n").at(-1) ?? "";
+    const kib = Number(last);
+    if (r.code !== 0 || !Number.isFinite(kib) || last === "") return null;
+    samples.push(kib);
+  }
+  return samples;
+}
+
+interface HyperfineJson {
+  results: {
+    median: number;
+    mean: number;
+    stddev: number | null;
+    min: number;
+    max: number;
+    user: number;
+    system: number;
+    times: number[];
+  }[];
+}
+
+/** One hyperfine run over all `runnable` contenders at once; hyperfine's progress goes to stderr. */
+async function hyperfineRound(
+  config: MeasureConfig,
+  runnable: { name: string; argv: string[] }[],
+): Promise<HyperfineJson | { error: string }> {
+  const json = `${config.workDir}/hyperfine.json`;
+  const args = [
+    "-N",
+    "--warmup",
+    String(config.warmup),
+    "--runs",
+    String(config.runs),
+    "--style",
+    "basic",
+    "--export-json",
+    json,
+    ...runnable.flatMap((c) => ["--command-name", c.name, commandLine(c.argv)]),
+  ];
+  const child = new Deno.Command("hyperfine", {
+    args,
+    cwd: config.tree,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Progress on stderr so that stdout carries only the report.
+  const [status, , stderr] = await Promise.all([
+    child.status,
+    child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true }),
+    new Response(child.stderr).text(),
+  ]);
+  if (stderr.trim()) console.error(stderr.trimEnd());
+  if (!status.success) return { error: `hyperfine exited ${status.code}: ${gist(stderr)}` };
+  return JSON.parse(await Deno.readTextFile(json));
+}
+
+/** Pools the runs of several hyperfine rounds into one {@linkcode Timing} per command, in ms. */
+function pool(rounds: HyperfineJson[], index: number): Timing {
+  const results = rounds.map((r) => r.results[index]!);
+  const times = results.flatMap((r) => r.times).map((s) => s * 1000);
+  const sorted = [...times].sort((a, b) => a - b);
+  const n = sorted.length;
+  const mean = times.reduce((a, b) => a + b, 0) / n;
+  const variance = n > 1 ? times.reduce((a, t) => a + (t - mean) ** 2, 0) / (n - 1) : 0;
+  const weighted = (pick: (r: HyperfineJson["results"][number]) => number) =>
+    results.reduce((a, r) => a + pick(r) * r.times.length, 0) / n * 1000;
+  return {
+    median: n % 2 ? sorted[n >> 1]! : (sorted[(n >> 1) - 1]! + sorted[n >> 1]!) / 2,
+    mean,
+    stddev: Math.sqrt(variance),
+    min: sorted[0]!,
+    max: sorted[n - 1]!,
+    user: weighted((r) => r.user),
+    system: weighted((r) => r.system),
+    times,
+  };
+}
+
+/**
+ * Times all `runnable` contenders side by side: `config.rounds` hyperfine
+ * runs over all of them, pooled, so that a slow drift in the machine's speed
+ * is spread over every contender instead of landing on whichever hyperfine
+ * happened to be timing. A failed round is retried (nsbox's CLI may be
+ * briefly broken while src/ is edited).
+ */
+async function timeAll(config: MeasureConfig, runnable: { name: string; argv: string[] }[]): Promise<Timing[]> {
+  const rounds: HyperfineJson[] = [];
+  for (let round = 1; round <= config.rounds; round++) {
+    for (let attempt = 1;; attempt++) {
+      console.error(`bench: hyperfine round ${round}/${config.rounds}, ${runnable.length} commands ...`);
+      const out = await hyperfineRound(config, runnable);
+      if (!("error" in out)) {
+        rounds.push(out);
+        break;
+      }
+      if (attempt === 3) throw new Error(`timing failed: ${out.error}`);
+      console.error(`bench: ${out.error}; retrying in 10 s`);
+      await sleep(10_000);
+    }
+  }
+  return runnable.map((_, i) => pool(rounds, i));
+}
+
+/** The path of rootless podman's pause-process pid file for this user. */
+function podmanPausePidFile(): string {
+  const runtimeDir = Deno.env.get("XDG_RUNTIME_DIR") || `/tmp/podman-run-${Deno.uid()}`;
+  return `${runtimeDir}/libpod/tmp/pause.pid`;
+}
+
+/** The pid of a live podman pause process of ours, or `null`. */
+async function livePausePid(): Promise<number | null> {
+  const pid = Number((await Deno.readTextFile(podmanPausePidFile()).catch(() => "")).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+    return uid === Deno.uid() ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stops the pause process rootless podman leaves behind to hold its user
+ * namespace, if this benchmark started it (`before` is the pid that was
+ * running before, if any).
+ */
+async function stopPodmanPause(before: number | null): Promise<string | null> {
+  const pid = await livePausePid();
+  if (pid === null || pid === before) return null;
+  Deno.kill(pid, "SIGTERM");
+  for (let i = 0; i < 50 && await livePausePid() === pid; i++) await sleep(100);
+  return `stopped podman's pause process (pid ${pid}) that the podman runs started`;
+}
+
+/** Writes the scratch directory, which is deleted afterwards, as `$WORK`. */
+function hideWorkDir(text: string, config: MeasureConfig): string {
+  return text.replaceAll(config.workDir, "$WORK");
+}
+
+/** Measures every contender per `config` and writes the {@linkcode MeasureResult} to `config.resultPath`. */
+export async function measure(config: MeasureConfig): Promise<MeasureResult> {
+  const notes: string[] = [];
+  const pauseBefore = await livePausePid();
+  try {
+    const podmanRoot = which("podman") ? await buildPodmanRoot(`${config.workDir}/podman-rootfs`) : null;
+    const all = contenders(config, podmanRoot);
+    const runnable: { c: Contender; argv: string[]; note?: string }[] = [];
+    const skipped: Skipped[] = [];
+    for (const c of all) {
+      console.error(`bench: checking ${c.name} ...`);
+      const check = await preflight(c, config.tree);
+      if ("reason" in check) {
+        console.error(`bench: skipping ${c.name}: ${check.reason}`);
+        skipped.push({
+          id: c.id,
+          name: c.name,
+          command: hideWorkDir(c.variants.map((v) => commandLine(v.argv)).join("  |  "), config),
+          reason: hideWorkDir(check.reason, config),
+        });
+      } else {
+        runnable.push({ c, argv: check.argv, note: check.note });
+      }
+    }
+    if (!runnable.some((r) => r.c.id === "nsbox")) {
+      throw new Error(`nsbox itself does not run: ${skipped.find((s) => s.id === "nsbox")?.reason}`);
+    }
+
+    const timings = await timeAll(config, runnable.map((r) => ({ name: r.c.name, argv: r.argv })));
+
+    const haveTime = which(GNU_TIME) !== null;
+    if (!haveTime) notes.push(`${GNU_TIME} (GNU time) is missing: no peak RSS`);
+    const measured: Measured[] = [];
+    for (const [i, r] of runnable.entries()) {
+      if (haveTime) console.error(`bench: peak RSS of ${r.c.name} (${config.rssRuns} runs) ...`);
+      const rssKiB = haveTime ? await peakRss(r.argv, config.rssRuns, config.workDir, config.tree) : null;
+      measured.push({
+        id: r.c.id,
+        name: r.c.name,
+        command: hideWorkDir(commandLine(r.argv), config),
+        timing: timings[i]!,
+        rssKiB,
+        note: r.note && hideWorkDir(r.note, config),
+      });
+    }
+    const result: MeasureResult = {
+      user: Deno.env.get("USER") ?? String(Deno.uid()),
+      uid: Deno.uid() ?? -1,
+      denoDir: Deno.env.get("DENO_DIR") ?? "(Deno's default)",
+      hyperfine: `hyperfine -N --warmup ${config.warmup} --runs ${config.runs} --style basic ` +
+        `--export-json FILE --command-name NAME 'COMMAND' ...`,
+      measured,
+      skipped,
+      notes,
+    };
+    return result;
+  } finally {
+    const stopped = await stopPodmanPause(pauseBefore);
+    if (stopped) {
+      console.error(`bench: ${stopped}`);
+      notes.push(stopped);
+    }
+  }
+}
+
+/** Entry point of the measuring process: reads the config at `path`, writes the result where it says. */
+export async function measureFromFile(path: string): Promise<void> {
+  const config: MeasureConfig = JSON.parse(await Deno.readTextFile(path));
+  const result = await measure(config);
+  await Deno.writeTextFile(config.resultPath, JSON.stringify(result, null, 2));
+}
