@@ -53,6 +53,8 @@ export const LIBC_SYMBOLS = {
     parameters: ["i32", /* int */ "buffer", /* const sigset_t * */ "buffer" /* sigset_t * */],
     result: "i32",
   },
+  /** int pidfd_open(pid_t pid, unsigned int flags) */
+  pidfd_open: { parameters: ["i32", /* pid_t */ "u32" /* unsigned int */], result: "i32" },
   /** pid_t getpgrp(void) */
   getpgrp: { parameters: [], result: "i32" },
   /** int getrusage(int who, struct rusage *usage) */

@@ -10,7 +10,11 @@ set -eu
 cd "$NSBOX_ROOT"
 sh scripts/build_probe.sh
 
-if [ "$#" -eq 0 ]; then set -- tests/unit/ tests/integration/ tests/security/; fi
+default_selection=0
+if [ "$#" -eq 0 ]; then
+  set -- tests/unit/ tests/integration/ tests/security/
+  default_selection=1
+fi
 
 if [ "$(id -u)" != 0 ]; then
   exec "$DENO" test -A --no-check --quiet "$@"
@@ -83,3 +87,8 @@ deno=$tree${DENO#"$NSBOX_ROOT"}
 runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
   TERM="${TERM:-dumb}" DENO_DIR="$deno_dir" NO_COLOR=1 CI="${CI:-}" NSBOX_TEST_HOST="$testhost" \
   "$deno" test -A --no-check --quiet "$@"
+# Tests that need two users: root switches between them (every nsbox still
+# runs unprivileged). Only with the default selection of tests.
+if [ "$default_selection" = 1 ]; then
+  NO_COLOR=1 "$deno" test -A --no-check --quiet tests/multiuser/
+fi

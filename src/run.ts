@@ -14,17 +14,19 @@ import { outcomeResult, type RunResult, type RunStats } from "./report/report.ts
 import { placeInCgroup, routeFor, type SandboxCgroup } from "./cgroup/manager.ts";
 import { getLibc } from "../ffi/libc.ts";
 import { type NetworkHandle, startNetwork } from "./net/network.ts";
+import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
+import { EXIT, NsboxError } from "./errors.ts";
 
 /** Seams for tests and embedders. */
 export interface RunDeps {
   /** The host as validation sees it (default: the real one). */
   readonly host?: HostFacts;
-}
-
-/** A short random name for a sandbox (its scope is `nsbox-NAME.scope`). */
-export function generateName(): string {
-  const b = crypto.getRandomValues(new Uint8Array(4));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  /** The state store (default: the caller's, under $XDG_RUNTIME_DIR/nsbox). */
+  readonly store?: Store;
+  /** A directory already claimed for this sandbox (a detached sandbox's supervisor gets it from its parent). */
+  readonly claimed?: SandboxDir;
+  /** The sandbox runs detached: its record and log outlive it until `nsbox rm`. */
+  readonly detached?: boolean;
 }
 
 const RUSAGE_CHILDREN = -1;
@@ -61,7 +63,10 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   const plan = buildPlan(spec);
   // Decided before anything is spawned: a host that cannot enforce the limits is an error, never a silent run.
   const route = spec.limits ? routeFor(spec.limits) : null;
-  const name = generateName();
+  const store = deps.store ?? new Store();
+  const dir = deps.claimed ?? store.reserve(options.name ?? generateName());
+  const name = dir.name;
+  let state: SandboxState | null = null;
   let cgroup: SandboxCgroup | null = null;
   let network: NetworkHandle | null = null;
   let stats: RunStats | null = null;
@@ -73,21 +78,48 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
           cgroup = placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
         }
         network = await startNetwork(spec.network, pid);
+        const cg = cgroup as SandboxCgroup | null;
+        state = {
+          version: 1,
+          name,
+          pid,
+          pidStart: processStart(pid) ?? 0,
+          supervisorPid: Deno.pid,
+          commandNsPid: spec.init === "none" ? 1 : null,
+          namespaces: namespaceIds(pid),
+          cgroup: cg?.path ?? null,
+          unit: cg?.unit ?? null,
+          detached: deps.detached ?? false,
+          started: new Date().toISOString(),
+          spec,
+        };
+        dir.write(state);
       },
     });
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
       foreground: plan.foreground,
-      onCommandStarted: () => (cgroup as SandboxCgroup | null)?.adoptInit(child.pid),
+      commandIsPid1: spec.init === "none",
+      onCommandStarted: (nsPid) => {
+        if (spec.init !== "none") (cgroup as SandboxCgroup | null)?.adoptInit(child.pid);
+        const s = state as SandboxState | null;
+        if (s && s.commandNsPid !== nsPid) dir.write(state = { ...s, commandNsPid: nsPid });
+      },
       onCommandExit: () => {
         const cg = cgroup as SandboxCgroup | null;
         stats = cg ? { source: "cgroup", ...msStats(cg.stats()) } : null;
       },
     });
     stats ??= cgroup ? null : childrenUsage();
-    return outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
+    const result = outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
+    if (deps.detached) dir.writeExit(result.exitCode);
+    return result;
+  } catch (e) {
+    if (deps.detached) dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
+    throw e;
   } finally {
     await (network as NetworkHandle | null)?.stop();
     await (cgroup as SandboxCgroup | null)?.destroy();
+    if (!deps.detached) dir.remove();
   }
 }
 

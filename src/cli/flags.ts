@@ -48,6 +48,18 @@ export const RUN: CommandDef = {
     "is not one. Mount options apply in the order given, after the default view.",
   flags: [
     {
+      name: "name",
+      value: "NAME",
+      group: "Lifecycle",
+      help: "what nsbox ps, exec, kill and logs call it (default: 8 random hex digits)",
+    },
+    {
+      name: "detach",
+      short: "d",
+      group: "Lifecycle",
+      help: "run in the background: print the name and return; output goes to `nsbox logs NAME`",
+    },
+    {
       name: "share",
       value: "NS[,NS...]",
       repeatable: true,
@@ -180,9 +192,96 @@ export const RUN: CommandDef = {
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],
     ["nsbox run --net -- curl -sI https://deno.com", "outbound network through pasta"],
     ["nsbox run --net -p 8080:80 -- python3 -m http.server 80", "a server inside, at 127.0.0.1:8080 on the host"],
+    ["nsbox run -d --name web -- python3 -m http.server", "in the background; see nsbox ps, logs, exec, kill"],
     ["nsbox run --mem 100M --cpus 0.5 --pids 200 --stats -- make -j4", "a build held to 100M, half a CPU, 200 tasks"],
     ["nsbox run --json -- true", "ends with one JSON line on stderr: exit status, signal, wall time"],
   ],
+};
+
+const JSON_FLAG: FlagDef = { name: "json", group: "Output", help: "print JSON instead of a table" };
+
+/** `nsbox ps`. */
+export const PS: CommandDef = {
+  name: "ps",
+  usage: "nsbox ps [--all] [--json]",
+  summary: "list your running sandboxes",
+  description: "Lists your sandboxes: NAME, PID (its PID 1), COMMAND, UPTIME, memory limit and network.\n" +
+    "Records of sandboxes that are gone (nsbox killed with SIGKILL) are cleaned up on the way.",
+  flags: [
+    { name: "all", short: "a", group: "Output", help: "also list detached sandboxes that have ended (see nsbox rm)" },
+    JSON_FLAG,
+    HELP_FLAG,
+  ],
+  examples: [["nsbox ps", "NAME, PID, COMMAND, UPTIME, MEMORY, NET"], ["nsbox ps --json | jq '.[].name'", "names"]],
+};
+
+/** `nsbox exec`. */
+export const EXEC: CommandDef = {
+  name: "exec",
+  usage: "nsbox exec [OPTIONS] NAME [--] COMMAND [ARGS...]",
+  summary: "run a command in a running sandbox",
+  description: "Runs COMMAND inside the running sandbox NAME: in its namespaces, cgroup, root and\n" +
+    "working directory, as its user, with its environment, capabilities and seccomp filter.",
+  flags: [
+    { name: "chdir", value: "DIR", group: "Process", help: "working directory inside (default: the sandbox's)" },
+    { name: "setenv", value: "NAME=VALUE", repeatable: true, group: "Process", help: "set a variable" },
+    { name: "unsetenv", value: "NAME", repeatable: true, group: "Process", help: "remove a variable" },
+    {
+      name: "root",
+      group: "Process",
+      help: "say you expect uid 0 (refused when the sandbox was not started with --root)",
+    },
+    { name: "json", group: "Output", help: "print a JSON report of the run on stderr when it ends" },
+    HELP_FLAG,
+  ],
+  examples: [
+    ["nsbox exec web -- ps -e", "the sandbox's processes"],
+    ["nsbox exec web -- sh", "a shell in it"],
+  ],
+};
+
+/** `nsbox kill`. */
+export const KILL: CommandDef = {
+  name: "kill",
+  usage: "nsbox kill [-s SIGNAL] [--timeout SECS] NAME... | --all",
+  summary: "stop running sandboxes",
+  description: "Sends SIGNAL (default TERM) to the command of each sandbox named; with --timeout, sends\n" +
+    "KILL to whatever is still running after SECS seconds. Waits until each has ended.",
+  flags: [
+    { name: "signal", short: "s", value: "SIGNAL", group: "Signal", help: "TERM, INT, HUP, KILL, USR1... or a number" },
+    {
+      name: "timeout",
+      value: "SECS",
+      group: "Signal",
+      help: "then KILL after SECS seconds (default: 10; 0 waits for ever)",
+    },
+    { name: "all", group: "Signal", help: "every sandbox of yours" },
+    HELP_FLAG,
+  ],
+  examples: [["nsbox kill web", "TERM, then KILL after 10 s"], ["nsbox kill --all -s KILL", "everything, now"]],
+};
+
+/** `nsbox logs`. */
+export const LOGS: CommandDef = {
+  name: "logs",
+  usage: "nsbox logs [-f] NAME",
+  summary: "print what a detached sandbox wrote",
+  description: "Prints the output (stdout and stderr) of a sandbox started with --detach.",
+  flags: [
+    { name: "follow", short: "f", group: "Output", help: "keep printing until the sandbox ends" },
+    HELP_FLAG,
+  ],
+  examples: [["nsbox logs -f web", "follow it"]],
+};
+
+/** `nsbox rm`. */
+export const RM: CommandDef = {
+  name: "rm",
+  usage: "nsbox rm NAME... | --all",
+  summary: "forget detached sandboxes that have ended",
+  description: "Removes the record and log of detached sandboxes that have ended (nsbox ps --all).",
+  flags: [{ name: "all", group: "Output", help: "every ended one" }, HELP_FLAG],
+  examples: [["nsbox rm web", "its log is gone too"]],
 };
 
 /** `nsbox completions`. */
@@ -196,4 +295,4 @@ export const COMPLETIONS: CommandDef = {
 };
 
 /** Every subcommand. */
-export const COMMANDS: readonly CommandDef[] = [RUN, COMPLETIONS];
+export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, COMPLETIONS];

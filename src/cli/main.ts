@@ -12,6 +12,16 @@ import { bashCompletion, commandHelp, mainHelp } from "./help.ts";
 import { has, parseArgs } from "./parse.ts";
 import { runOptionsFromArgs } from "./run_command.ts";
 import { realHost } from "../spec/host.ts";
+import { Store } from "../state/store.ts";
+import {
+  DETACHED_ENV,
+  detachRun,
+  execCommand,
+  killCommand,
+  logsCommand,
+  psCommand,
+  rmCommand,
+} from "./lifecycle_commands.ts";
 
 function printError(e: NsboxError) {
   for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
@@ -31,6 +41,16 @@ async function runCommand(args: readonly string[]): Promise<number> {
     if (has(parsed, "help")) {
       console.log(commandHelp(RUN));
       return 0;
+    }
+    if (has(parsed, "detach")) return await detachRun(parsed);
+    const detachedName = Deno.env.get(DETACHED_ENV);
+    if (detachedName !== undefined) {
+      // This is a detached sandbox's supervisor: its parent claimed the name.
+      Deno.env.delete(DETACHED_ENV);
+      const store = new Store();
+      const options = runOptionsFromArgs(parsed, realHost());
+      result = await run(options, { store, claimed: store.dir(detachedName), detached: true });
+      return result.exitCode;
     }
     result = await run(runOptionsFromArgs(parsed, realHost()));
     const oom = oomLine(result);
@@ -73,6 +93,16 @@ export async function main(args: readonly string[]): Promise<number> {
         return await runCommand(rest);
       case "completions":
         return completionsCommand(rest);
+      case "ps":
+        return psCommand(rest);
+      case "exec":
+        return await execCommand(rest);
+      case "kill":
+        return await killCommand(rest);
+      case "logs":
+        return await logsCommand(rest);
+      case "rm":
+        return rmCommand(rest);
       case undefined:
       case "help":
       case "--help":

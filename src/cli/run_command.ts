@@ -78,6 +78,7 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
   const share = values(parsed, "share").flatMap((s) => s.split(",")).map((s) => s.trim()) as ShareableNamespace[];
   const options: RunOptions = {
     command: parsed.operands,
+    name: value(parsed, "name"),
     share,
     root: has(parsed, "root"),
     mapUsers: has(parsed, "map-users"),

@@ -274,6 +274,51 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   return ops;
 }
 
+/**
+ * The last ops before the command runs, for `run` and `exec` alike:
+ * no_new_privs, the command's capabilities (the bounding set keeps only
+ * them; a command that is not uid 0 inside keeps them across execve as
+ * ambient capabilities), the seccomp filter, and close-on-exec for every
+ * inherited descriptor above stdio.
+ */
+export function commandOps(spec: SandboxSpec): SetupOp[] {
+  const ops: SetupOp[] = [];
+  ops.push({ kind: "prctl", option: PR.SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, what: "cannot set no_new_privs" });
+  const caps = spec.identity.capabilities;
+  const dropped = Array.from({ length: CAP_LAST + 1 }, (_, i) => i).filter((c) => !caps.includes(c));
+  if (dropped.length > 0) {
+    ops.push({ kind: "capbsetDrop", caps: dropped, what: "cannot drop from the capability bounding set" });
+  }
+  ops.push({
+    kind: "capset",
+    effective: caps,
+    permitted: caps,
+    inheritable: caps,
+    clearAmbient: true,
+    what: "cannot set the command's capabilities",
+  });
+  if (spec.identity.mode === "user") {
+    for (const cap of caps) {
+      ops.push({
+        kind: "prctl",
+        option: PR.CAP_AMBIENT,
+        arg2: PR.CAP_AMBIENT_RAISE,
+        arg3: cap,
+        what: `cannot raise ambient capability ${cap}`,
+      });
+    }
+  }
+  if (spec.seccomp.mode === "default" && spec.seccomp.arch !== null) {
+    ops.push({
+      kind: "seccomp",
+      program: buildSeccompFilter(spec.seccomp.arch, { allowUserns: spec.seccomp.allowUserns }),
+      what: "cannot install the seccomp filter",
+    });
+  }
+  ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });
+  return ops;
+}
+
 /** Builds the child's plan for `spec`. */
 export function buildPlan(spec: SandboxSpec): ChildPlan {
   const shared = new Set(spec.share);
@@ -320,41 +365,7 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
   if (shared.has("pid") && spec.init === "reaper") {
     ops.push({ kind: "prctl", option: PR.SET_CHILD_SUBREAPER, arg2: 1, arg3: 0, what: "cannot become a subreaper" });
   }
-  ops.push({ kind: "prctl", option: PR.SET_NO_NEW_PRIVS, arg2: 1, arg3: 0, what: "cannot set no_new_privs" });
-  // Capabilities: the bounding set keeps only the command's; a command that
-  // is not uid 0 inside keeps them across execve as ambient capabilities.
-  const caps = spec.identity.capabilities;
-  const dropped = Array.from({ length: CAP_LAST + 1 }, (_, i) => i).filter((c) => !caps.includes(c));
-  if (dropped.length > 0) {
-    ops.push({ kind: "capbsetDrop", caps: dropped, what: "cannot drop from the capability bounding set" });
-  }
-  ops.push({
-    kind: "capset",
-    effective: caps,
-    permitted: caps,
-    inheritable: caps,
-    clearAmbient: true,
-    what: "cannot set the command's capabilities",
-  });
-  if (spec.identity.mode === "user") {
-    for (const cap of caps) {
-      ops.push({
-        kind: "prctl",
-        option: PR.CAP_AMBIENT,
-        arg2: PR.CAP_AMBIENT_RAISE,
-        arg3: cap,
-        what: `cannot raise ambient capability ${cap}`,
-      });
-    }
-  }
-  if (spec.seccomp.mode === "default" && spec.seccomp.arch !== null) {
-    ops.push({
-      kind: "seccomp",
-      program: buildSeccompFilter(spec.seccomp.arch, { allowUserns: spec.seccomp.allowUserns }),
-      what: "cannot install the seccomp filter",
-    });
-  }
-  ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });
+  ops.push(...commandOps(spec));
 
   const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   return {

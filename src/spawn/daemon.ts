@@ -34,6 +34,10 @@ export interface DaemonOptions {
   readonly logFile?: string;
   /** Descriptors of nsbox's to pass on: [nsbox's fd, the number it gets]. */
   readonly passFds?: ReadonlyArray<readonly [number, number]>;
+  /** Outlive nsbox: no PR_SET_PDEATHSIG, a session of its own (a detached sandbox's supervisor). */
+  readonly detach?: boolean;
+  /** Extra environment variables. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts `argv` (looked up in nsbox's PATH) as a helper process. */
@@ -51,6 +55,7 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
   for (const [from, to] of opts.passFds ?? []) {
     ops.push({ kind: "dup2", from, to, what: `cannot pass descriptor ${from}` });
   }
+  if (opts.detach) ops.push({ kind: "setsid", what: "cannot start a new session" });
   const highest = Math.max(2, ...(opts.passFds ?? []).map(([, to]) => to));
   ops.push({ kind: "cloexecFrom", fd: highest + 1, what: "cannot close inherited file descriptors" });
   const plan: ChildPlan = {
@@ -60,12 +65,12 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
     exec: {
       file: name,
       argv,
-      env: Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`),
+      env: Object.entries({ ...Deno.env.toObject(), ...opts.env }).map(([k, v]) => `${k}=${v}`),
       searchPath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
     },
     init: "none",
     forwardSignals: [],
-    pdeathsig: SIGNALS.SIGKILL!,
+    pdeathsig: opts.detach ? 0 : SIGNALS.SIGKILL!,
     holdExit: false,
     foreground: false,
     killOrphans: false,

@@ -40,6 +40,8 @@ export type EnvEdit =
 export interface RunOptions {
   /** The command and its arguments (after `--`). */
   readonly command: readonly string[];
+  /** `--name`: what `nsbox ps`, `exec`, `kill` call it (default: 8 random hex digits). */
+  readonly name?: string;
   /** `--share`: host namespaces to keep. */
   readonly share?: readonly ShareableNamespace[];
   /** `--root`: uid and gid 0 inside, with the namespace's capabilities. */

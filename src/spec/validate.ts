@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
 import { seccompArch } from "../plan/seccomp.ts";
+import { NAME_RE } from "../state/store.ts";
 import { capabilityNumber, capabilitySet } from "./capabilities.ts";
 import { NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
 import type { LimitsSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
@@ -69,6 +70,14 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     problems.push("No command given: expected `nsbox run [OPTIONS] -- CMD [ARGS...]`.");
   }
   if (command.some((a) => a.includes("\0"))) problems.push("The command contains a NUL byte.");
+
+  if (options.name !== undefined && !NAME_RE.test(options.name)) {
+    problems.push(
+      `--name: expected 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit, got ${
+        quote(options.name)
+      }.`,
+    );
+  }
 
   // namespaces
   const share: ShareableNamespace[] = [];

@@ -70,8 +70,10 @@ export interface SuperviseHooks {
    * holds on, see ChildPlan.holdExit); or after the wait when nothing holds.
    */
   onCommandExit?(): void | Promise<void>;
-  /** PID 1 has forked the command (not called with --as-pid-1). */
-  onCommandStarted?(): void;
+  /** The command runs: PID 1 has forked it (`nsPid` is its pid inside), or, with --as-pid-1, it was executed (1). */
+  onCommandStarted?(nsPid: number): void;
+  /** The command is PID 1 itself (--as-pid-1). */
+  commandIsPid1?: boolean;
   /** The command was given the terminal: take it back at the end. */
   foreground?: boolean;
 }
@@ -100,6 +102,8 @@ interface ReportHandlers {
   onExit(): Promise<void>;
   onStop(): void;
   onStarted(nsPid: number): void;
+  /** End of file without an error means the command runs as PID 1 (no init to say so). */
+  readonly eofIsStart: boolean;
 }
 
 async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
@@ -109,7 +113,11 @@ async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
   const reports: Reports = { error: null, exitStatus: null };
   for (;;) {
     const n = await libc.read(fd, buf, BigInt(MSG_SIZE));
-    if (n !== BigInt(MSG_SIZE)) break; // end of file (or a torn record: the child is gone)
+    if (n !== BigInt(MSG_SIZE)) {
+      // end of file (or a torn record: the child is gone)
+      if (on.eofIsStart && !reports.error) on.onStarted(1);
+      break;
+    }
     const kind = view.getInt32(0, true);
     if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
     else if (kind === MSG.STOPPED) on.onStop();
@@ -173,8 +181,9 @@ export async function supervise(
         onStop,
         onStarted: (nsPid) => {
           commandNsPid = nsPid;
-          hooks.onCommandStarted?.();
+          hooks.onCommandStarted?.(nsPid);
         },
+        eofIsStart: hooks.commandIsPid1 ?? false,
       }),
       waitChild(child.pidfd),
     ]);

@@ -9,9 +9,9 @@ function completionWords(cmd: string): string[] {
   return m[1]!.split(" ");
 }
 
-/** The help line of flag `name`: the one where `--name` stands as a whole word. */
+/** The help line of flag `name`: an option line (indented) that starts with it or its short form. */
 function flagLine(help: string, name: string): string | undefined {
-  return help.split("\n").find((l) => new RegExp(`(^|[\\s,])--${name}($|[\\s=\\[])`).test(l));
+  return help.split("\n").find((l) => new RegExp(`^\\s+(-\\w, )?--${name}($|[\\s=\\[])`).test(l));
 }
 
 Deno.test("commandHelp() shows every flag of every command", () => {

@@ -1,0 +1,176 @@
+/**
+ * `nsbox ps`, `exec`, `kill`, `logs`, `rm`, and `run --detach`.
+ *
+ * @module
+ */
+import { EXIT, NsboxError, UsageError } from "../errors.ts";
+import { exec } from "../exec.ts";
+import { jsonReport, type RunResult } from "../report/report.ts";
+import { realHost } from "../spec/host.ts";
+import { validate } from "../spec/validate.ts";
+import { killSandbox, listSandboxes, parseSignal, printLogs, psTable, removeSandboxes } from "../state/lifecycle.ts";
+import { generateName, isAlive, Store } from "../state/store.ts";
+import { startDaemon } from "../spawn/daemon.ts";
+import { EXEC, KILL, LOGS, PS, RM } from "./flags.ts";
+import { commandHelp } from "./help.ts";
+import { has, parseArgs, type Parsed, value } from "./parse.ts";
+import { runOptionsFromArgs } from "./run_command.ts";
+import type { EnvEdit } from "../spec/options.ts";
+
+function help(cmd: typeof PS, parsed: Parsed): boolean {
+  if (!has(parsed, "help")) return false;
+  console.log(commandHelp(cmd));
+  return true;
+}
+
+/** `nsbox ps`. */
+export function psCommand(args: readonly string[]): number {
+  const parsed = parseArgs(PS, args);
+  if (help(PS, parsed)) return 0;
+  if (parsed.operands.length) throw new UsageError([`ps: takes no arguments, got '${parsed.operands[0]}'.`]);
+  const rows = listSandboxes({ all: has(parsed, "all") });
+  console.log(has(parsed, "json") ? JSON.stringify(rows, null, 2) : psTable(rows, has(parsed, "all")));
+  return 0;
+}
+
+/** `nsbox exec`. */
+export async function execCommand(args: readonly string[]): Promise<number> {
+  const parsed = parseArgs(EXEC, args);
+  if (help(EXEC, parsed)) return 0;
+  const [name, ...rest] = parsed.operands;
+  // `nsbox exec NAME -- CMD`: the name is the first operand, the command follows an optional `--`.
+  const command = rest[0] === "--" ? rest.slice(1) : rest;
+  if (name === undefined) throw new UsageError(["exec: expected a sandbox name (see nsbox ps)."]);
+  const envEdits: EnvEdit[] = [];
+  const problems: string[] = [];
+  for (const u of parsed.uses) {
+    if (typeof u.value !== "string") continue;
+    if (u.flag.name === "setenv") {
+      const eq = u.value.indexOf("=");
+      if (eq <= 0) problems.push(`--setenv: expected NAME=VALUE, got '${u.value}'.`);
+      else envEdits.push({ kind: "set", name: u.value.slice(0, eq), value: u.value.slice(eq + 1) });
+    } else if (u.flag.name === "unsetenv") envEdits.push({ kind: "unset", name: u.value });
+  }
+  if (problems.length) throw new UsageError(problems);
+  const json = has(parsed, "json");
+  let result: RunResult;
+  try {
+    result = await exec({ name, command, chdir: value(parsed, "chdir"), envEdits, root: has(parsed, "root") });
+  } catch (e) {
+    if (json && e instanceof NsboxError) {
+      console.error(JSON.stringify(jsonReport(null, e)));
+      return e.exitCode;
+    }
+    throw e;
+  }
+  if (json) console.error(JSON.stringify(jsonReport(result, null)));
+  return result.exitCode;
+}
+
+/** `nsbox kill`. */
+export async function killCommand(args: readonly string[]): Promise<number> {
+  const parsed = parseArgs(KILL, args);
+  if (help(KILL, parsed)) return 0;
+  const problems: string[] = [];
+  const sigText = value(parsed, "signal") ?? "TERM";
+  const signal = parseSignal(sigText);
+  if (signal === null) {
+    problems.push(`--signal: expected a signal name such as TERM or KILL, or a number, got '${sigText}'.`);
+  }
+  const timeoutText = value(parsed, "timeout") ?? "10";
+  const timeout = /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : null;
+  if (timeout === null) problems.push(`--timeout: expected a number of seconds, got '${timeoutText}'.`);
+  const all = has(parsed, "all");
+  if (all && parsed.operands.length) problems.push("--all: cannot be used with sandbox names.");
+  if (!all && parsed.operands.length === 0) problems.push("kill: expected sandbox names, or --all.");
+  if (problems.length) throw new UsageError(problems);
+  const store = new Store();
+  const names = all ? listSandboxes({ store }).map((s) => s.name) : parsed.operands;
+  if (!all) { for (const n of names) store.find(n); // every name must exist before anything is killed
+   }
+  await Promise.all(names.map((n) => killSandbox(n, signal!, timeout! * 1000, store)));
+  return 0;
+}
+
+/** `nsbox logs`. */
+export async function logsCommand(args: readonly string[]): Promise<number> {
+  const parsed = parseArgs(LOGS, args);
+  if (help(LOGS, parsed)) return 0;
+  if (parsed.operands.length !== 1) throw new UsageError(["logs: expected one sandbox name."]);
+  await printLogs(parsed.operands[0]!, has(parsed, "follow"));
+  return 0;
+}
+
+/** `nsbox rm`. */
+export function rmCommand(args: readonly string[]): number {
+  const parsed = parseArgs(RM, args);
+  if (help(RM, parsed)) return 0;
+  const all = has(parsed, "all");
+  if (!all && parsed.operands.length === 0) throw new UsageError(["rm: expected sandbox names, or --all."]);
+  removeSandboxes(all ? "all" : parsed.operands);
+  return 0;
+}
+
+/** The command line that starts this nsbox again (a compiled binary, or `deno run ... main.ts`). */
+function selfCommand(): string[] {
+  const exe = Deno.execPath();
+  const base = exe.split("/").pop() ?? "";
+  if (!/^deno/.test(base)) return [exe];
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  return [exe, "run", "-A", "--unstable-raw-imports", "--quiet", main];
+}
+
+/** The env variable that tells a detached sandbox's supervisor its name is claimed for it. */
+export const DETACHED_ENV = "NSBOX_DETACHED_NAME";
+
+/**
+ * `nsbox run --detach`: checks the options, claims the name, and starts a
+ * supervisor (this program again, in a session of its own, stdout and stderr
+ * in the sandbox's log); returns once the sandbox runs, printing its name.
+ */
+export async function detachRun(parsed: Parsed): Promise<number> {
+  const host = realHost();
+  const options = runOptionsFromArgs(parsed, host);
+  validate(options, host); // every problem now, not in a log file
+  const store = new Store();
+  const dir = store.reserve(options.name ?? generateName());
+  // The same command line, minus --detach, with the name made explicit.
+  const argv = ["run", `--name=${dir.name}`];
+  for (const u of parsed.uses) {
+    if (u.flag.name === "detach" || u.flag.name === "name") continue;
+    argv.push(u.value === true ? `--${u.flag.name}` : `--${u.flag.name}=${u.value}`);
+  }
+  argv.push("--", ...parsed.operands);
+  try {
+    const daemon = await startDaemon([...selfCommand(), ...argv], {
+      detach: true,
+      logFile: dir.logFile,
+      env: { [DETACHED_ENV]: dir.name },
+    });
+    const deadline = performance.now() + 60_000;
+    for (;;) {
+      const s = dir.state();
+      if (s && isAlive(s)) break;
+      if (daemon.exited() || performance.now() > deadline) {
+        const log = (() => {
+          try {
+            return Deno.readTextFileSync(dir.logFile).trim();
+          } catch {
+            return "";
+          }
+        })();
+        const code = dir.exit()?.exitCode ?? EXIT.NSBOX;
+        if (log) console.error(log);
+        else console.error(`nsbox: the detached sandbox '${dir.name}' did not start`);
+        dir.remove();
+        return code;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch (e) {
+    dir.remove();
+    throw e;
+  }
+  console.log(dir.name);
+  return 0;
+}

@@ -1,0 +1,77 @@
+/**
+ * {@linkcode exec}: run a command in a running sandbox — find it in the
+ * store, plan the joining (src/plan/exec_plan.ts), spawn, supervise.
+ *
+ * @module
+ */
+import { NsboxError, UsageError } from "./errors.ts";
+import { buildExecPlan } from "./plan/exec_plan.ts";
+import { FORWARDED_SIGNALS } from "./plan/plan.ts";
+import { outcomeResult, type RunResult } from "./report/report.ts";
+import { spawnChild } from "./spawn/spawn.ts";
+import type { EnvEdit } from "./spec/options.ts";
+import { type HostFacts, realHost } from "./spec/host.ts";
+import { normalizeAbsolute } from "./spec/validate.ts";
+import { namespaceIds, Store } from "./state/store.ts";
+import { commandPid, supervise } from "./supervise/supervise.ts";
+
+/** Options of {@linkcode exec}, mirroring `nsbox exec`'s flags. */
+export interface ExecOptions {
+  readonly name: string;
+  readonly command: readonly string[];
+  /** `--chdir`. */
+  readonly chdir?: string;
+  /** `--setenv`, `--unsetenv`, in order, applied to the sandbox's environment. */
+  readonly envEdits?: readonly EnvEdit[];
+  /** `--root`: refuse unless the sandbox runs as uid 0. */
+  readonly root?: boolean;
+}
+
+function highestOpenFd(): number {
+  let max = 2;
+  for (const e of Deno.readDirSync("/proc/self/fd")) max = Math.max(max, Number(e.name) || 0);
+  return max;
+}
+
+/**
+ * Runs a command in the running sandbox `options.name`, with stdio
+ * inherited, and resolves when it ends (as {@linkcode run} does).
+ */
+export async function exec(options: ExecOptions, deps: { store?: Store; host?: HostFacts } = {}): Promise<RunResult> {
+  const problems: string[] = [];
+  if (options.command.length === 0) problems.push("No command given: expected `nsbox exec NAME -- CMD [ARGS...]`.");
+  if (options.chdir !== undefined && normalizeAbsolute(options.chdir) === null) {
+    problems.push(`--chdir: expected an absolute path without '..', got '${options.chdir}'.`);
+  }
+  if (problems.length) throw new UsageError(problems);
+
+  const { state } = (deps.store ?? new Store()).find(options.name);
+  const spec = state.spec;
+  if (options.root && spec.identity.mode !== "root") {
+    throw new UsageError([`--root: the sandbox '${options.name}' was not started with --root.`]);
+  }
+  const cmd = commandPid(state.pid, state.commandNsPid ?? 0) ?? (spec.init === "none" ? state.pid : null);
+  if (cmd === null) throw new NsboxError(`the sandbox '${options.name}' has no command running to join`);
+  // The process found must live in the sandbox's PID namespace (pids get reused).
+  if (!spec.share.includes("pid") && namespaceIds(cmd).pid !== state.namespaces.pid) {
+    throw new NsboxError(`the sandbox '${options.name}' is ending`);
+  }
+  const env: Record<string, string> = { ...spec.env };
+  for (const e of options.envEdits ?? []) {
+    if (e.kind === "set") env[e.name] = e.value;
+    else delete env[e.name];
+  }
+  const host = deps.host ?? realHost();
+  const plan = buildExecPlan(spec, cmd, { command: options.command, chdir: options.chdir, env }, {
+    fdBase: highestOpenFd() + 16,
+    foreground: host.foregroundTerminal,
+  });
+  const started = performance.now();
+  const child = await spawnChild(plan, {
+    beforeRelease: (pid) => {
+      if (state.cgroup) Deno.writeTextFileSync(`${state.cgroup}/cgroup.procs`, String(pid));
+    },
+  });
+  const outcome = await supervise(child, FORWARDED_SIGNALS, { foreground: plan.foreground });
+  return outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats: null, limits: null });
+}

@@ -1,0 +1,181 @@
+/**
+ * What `nsbox ps`, `kill`, `logs` and `rm` do with the store.
+ *
+ * @module
+ */
+import { getLibc } from "../../ffi/libc.ts";
+import { NsboxError, UsageError } from "../errors.ts";
+import { SIGNALS } from "../plan/linux.ts";
+import { formatSize } from "../spec/units.ts";
+import { isAlive, type SandboxDir, type SandboxState, Store } from "./store.ts";
+
+/** One row of `nsbox ps`. */
+export interface SandboxInfo {
+  readonly name: string;
+  /** PID 1 of the sandbox (null once a detached one has ended). */
+  readonly pid: number | null;
+  readonly command: readonly string[];
+  readonly started: string | null;
+  readonly uptimeSeconds: number | null;
+  readonly memoryMax: number | null;
+  readonly net: string;
+  readonly detached: boolean;
+  /** "running", or "exited N" for a detached sandbox that ended. */
+  readonly status: string;
+}
+
+function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
+  if (!state) {
+    const exit = dir.exit();
+    return {
+      name: dir.name,
+      pid: null,
+      command: [],
+      started: null,
+      uptimeSeconds: null,
+      memoryMax: null,
+      net: "-",
+      detached: true,
+      status: `exited ${exit?.exitCode ?? "?"}`,
+    };
+  }
+  return {
+    name: dir.name,
+    pid: state.pid,
+    command: state.spec.command,
+    started: state.started,
+    uptimeSeconds: Math.max(0, Math.round((Date.now() - Date.parse(state.started)) / 1000)),
+    memoryMax: state.spec.limits?.memoryMax ?? null,
+    net: state.spec.network.mode,
+    detached: state.detached,
+    status: "running",
+  };
+}
+
+/** The caller's sandboxes (running; with `all`, detached ones that ended too). */
+export function listSandboxes(opts: { all?: boolean; store?: Store } = {}): SandboxInfo[] {
+  return (opts.store ?? new Store()).list({ includeEnded: opts.all }).map(({ dir, state }) => info(dir, state));
+}
+
+function uptime(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** `nsbox ps` as a table. */
+export function psTable(rows: readonly SandboxInfo[], all = false): string {
+  const head = ["NAME", "PID", "COMMAND", "UPTIME", "MEMORY", "NET", ...(all ? ["STATUS"] : [])];
+  const body = rows.map((r) => [
+    r.name,
+    r.pid === null ? "-" : String(r.pid),
+    (r.command.join(" ") || "-").slice(0, 40),
+    r.uptimeSeconds === null ? "-" : uptime(r.uptimeSeconds),
+    r.memoryMax === null ? "-" : formatSize(r.memoryMax),
+    r.net,
+    ...(all ? [r.status] : []),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  return [head, ...body].map((cols) => cols.map((c, i) => i === cols.length - 1 ? c : c.padEnd(widths[i]!)).join("  "))
+    .join("\n");
+}
+
+/** A signal by name ("TERM", "SIGTERM") or number; null if unknown. */
+export function parseSignal(text: string): number | null {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    return n >= 1 && n <= 64 ? n : null;
+  }
+  const name = text.toUpperCase().startsWith("SIG") ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
+  return SIGNALS[name] ?? null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends `signal` to the sandbox `name` (its PID 1 passes it to the command),
+ * then SIGKILL after `timeoutMs` (0: never), and waits until it has ended
+ * and its record is gone.
+ */
+export async function killSandbox(
+  name: string,
+  signal: number,
+  timeoutMs: number,
+  store = new Store(),
+): Promise<void> {
+  const { dir, state } = store.find(name);
+  const libc = getLibc();
+  const pidfd = libc.pidfd_open(state.pid, 0);
+  if (pidfd < 0 || !isAlive(state)) return; // ended meanwhile
+  try {
+    if (libc.pidfd_send_signal(pidfd, signal, null, 0) < 0) {
+      throw new NsboxError(`cannot signal the sandbox '${name}'`);
+    }
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    let killed = signal === SIGNALS.SIGKILL;
+    while (isAlive(state)) {
+      if (!killed && performance.now() > deadline) {
+        libc.pidfd_send_signal(pidfd, SIGNALS.SIGKILL!, null, 0);
+        killed = true;
+      }
+      await sleep(10);
+    }
+  } finally {
+    libc.close(pidfd);
+  }
+  // Its nsbox removes the record as it ends; a detached one leaves exit.json and its log.
+  for (let i = 0; i < 500 && dir.state() !== null; i++) await sleep(10);
+  if (dir.state() !== null) dir.remove(); // its nsbox is gone too (killed with it): clean up for it
+}
+
+/** Prints a detached sandbox's log; with `follow`, until it ends. */
+export async function printLogs(name: string, follow: boolean, store = new Store()): Promise<void> {
+  const dir = store.dir(name);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(dir.logFile);
+  } catch {
+    const running = store.list().some((x) => x.dir.name === name);
+    throw new NsboxError(
+      running
+        ? `the sandbox '${name}' was not started with --detach: it has no log`
+        : `no sandbox named '${name}' (see nsbox ps)`,
+    );
+  }
+  const buf = new Uint8Array(65536);
+  try {
+    for (;;) {
+      const n = await file.read(buf);
+      if (n !== null && n > 0) {
+        await Deno.stdout.write(buf.subarray(0, n));
+        continue;
+      }
+      const s = dir.state();
+      if (!follow || s === null || !isAlive(s)) {
+        // one last read: what it wrote just before it ended
+        const m = await file.read(buf);
+        if (m) await Deno.stdout.write(buf.subarray(0, m));
+        if (!follow || dir.exit() !== null || s === null) return;
+      }
+      await sleep(100);
+    }
+  } finally {
+    file.close();
+  }
+}
+
+/** Removes the records of detached sandboxes that ended; running ones are refused. */
+export function removeSandboxes(names: readonly string[] | "all", store = new Store()): string[] {
+  const all = store.list({ includeEnded: true });
+  const targets = names === "all" ? all.filter((x) => x.state === null).map((x) => x.dir.name) : names;
+  const problems: string[] = [];
+  for (const name of targets) {
+    const found = all.find((x) => x.dir.name === name);
+    if (!found) problems.push(`no sandbox named '${name}' (see nsbox ps --all).`);
+    else if (found.state) problems.push(`the sandbox '${name}' is running: stop it first (nsbox kill ${name}).`);
+  }
+  if (problems.length) throw new UsageError(problems);
+  for (const name of targets) store.dir(name).remove();
+  return [...targets];
+}
