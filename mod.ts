@@ -10,10 +10,20 @@
  * @module
  */
 export { run, type RunDeps } from "./src/run.ts";
-export type { EnvEdit, MountOption, RunOptions, ShareableNamespace } from "./src/spec/options.ts";
+export { exec, type ExecOptions } from "./src/exec.ts";
+export { killSandbox, listSandboxes, type SandboxInfo } from "./src/state/lifecycle.ts";
+export type {
+  EnvEdit,
+  LimitOptions,
+  MountOption,
+  NetMode,
+  PublishOption,
+  RunOptions,
+  ShareableNamespace,
+} from "./src/spec/options.ts";
 export { SHAREABLE_NAMESPACES } from "./src/spec/options.ts";
 export type { IdentitySpec, MountSpec, SandboxSpec } from "./src/spec/spec.ts";
-export type { RunResult } from "./src/report/report.ts";
+export type { RunResult, RunStats } from "./src/report/report.ts";
 export { EXIT, NsboxError, OsError, UsageError } from "./src/errors.ts";
 export { validate } from "./src/spec/validate.ts";
 export { buildPlan } from "./src/plan/plan.ts";

@@ -191,7 +191,7 @@ export const RUN: CommandDef = {
     ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],
     ["nsbox run --net -- curl -sI https://deno.com", "outbound network through pasta"],
-    ["nsbox run --net -p 8080:80 -- python3 -m http.server 80", "a server inside, at 127.0.0.1:8080 on the host"],
+    ["nsbox run --net -p 8080:8000 -- python3 -m http.server", "a server inside, at 127.0.0.1:8080 on the host"],
     ["nsbox run -d --name web -- python3 -m http.server", "in the background; see nsbox ps, logs, exec, kill"],
     ["nsbox run --mem 100M --cpus 0.5 --pids 200 --stats -- make -j4", "a build held to 100M, half a CPU, 200 tasks"],
     ["nsbox run --json -- true", "ends with one JSON line on stderr: exit status, signal, wall time"],

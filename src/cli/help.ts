@@ -10,6 +10,22 @@ function flagLabel(f: FlagDef): string {
   return f.short ? `-${f.short}, ${long}` : `    ${long}`;
 }
 
+const WIDTH = 100;
+
+/** Words of `text` in lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines;
+}
+
 /** The help of one command. */
 export function commandHelp(cmd: CommandDef): string {
   const width = Math.max(...cmd.flags.map((f) => flagLabel(f).length)) + 2;
@@ -18,7 +34,11 @@ export function commandHelp(cmd: CommandDef): string {
   for (const g of groups) {
     lines.push("", `${g}:`);
     for (const f of cmd.flags.filter((x) => x.group === g)) {
-      lines.push(`  ${flagLabel(f).padEnd(width)}${f.help}${f.repeatable ? " (repeatable)" : ""}`);
+      const text = wrap(`${f.help}${f.repeatable ? " (repeatable)" : ""}`, Math.max(40, WIDTH - width - 2));
+      lines.push(
+        `  ${flagLabel(f).padEnd(width)}${text[0]}`,
+        ...text.slice(1).map((t) => `  ${" ".repeat(width)}${t}`),
+      );
     }
   }
   lines.push("", "Examples:");

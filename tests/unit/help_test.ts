@@ -14,11 +14,23 @@ function flagLine(help: string, name: string): string | undefined {
   return help.split("\n").find((l) => new RegExp(`^\\s+(-\\w, )?--${name}($|[\\s=\\[])`).test(l));
 }
 
+/** The flag's line and the wrapped lines of its help after it, as one line with single spaces. */
+function flagBlock(help: string, name: string): string | undefined {
+  const lines = help.split("\n");
+  const first = flagLine(help, name);
+  if (first === undefined) return undefined;
+  const block = [first];
+  for (let i = lines.indexOf(first) + 1; i < lines.length && /^\s{10,}\S/.test(lines[i]!); i++) {
+    block.push(lines[i]!);
+  }
+  return block.map((l) => l.trim()).join(" ").replace(/\s+/g, " ");
+}
+
 Deno.test("commandHelp() shows every flag of every command", () => {
   for (const cmd of COMMANDS) {
     const help = commandHelp(cmd);
     for (const f of cmd.flags) {
-      const line = flagLine(help, f.name);
+      const line = flagBlock(help, f.name);
       assert.ok(line, `nsbox ${cmd.name} --help lacks --${f.name}`);
       assert.ok(line.includes(f.help), `nsbox ${cmd.name} --help: --${f.name} lacks its help text`);
       if (f.value) assert.ok(line.includes(f.value), `nsbox ${cmd.name} --help: --${f.name} lacks ${f.value}`);
@@ -38,7 +50,7 @@ Deno.test("commandHelp() shows each flag group once, with its flags under it", (
       const line = help.indexOf(flagLine(help.join("\n"), f.name) ?? "");
       assert.ok(line > at, `--${f.name} is not under ${group}:`);
       assert.ok(
-        help.slice(at + 1, line).every((l) => l.trim() !== "" && !l.endsWith(":")),
+        help.slice(at + 1, line).every((l) => l.trim() !== "" && !/^\S.*:$/.test(l)),
         `--${f.name} not in ${group}`,
       );
     }
