@@ -35,7 +35,7 @@ done
 # and UDP echo server. Removed when the tests end.
 th_ns=nsbox-testhost th_pid=
 testhost_down() {
-  [ -n "$th_pid" ] && kill "$th_pid" 2>/dev/null
+  [ -n "$th_pid" ] && kill $th_pid 2>/dev/null
   ip netns del "$th_ns" 2>/dev/null || true
   ip link del nsbox-th0 2>/dev/null || true
 }
@@ -53,6 +53,9 @@ testhost_up() {
   ip netns exec "$th_ns" "$DENO" run -A --unstable-net --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
     echo-server 198.51.100.2 7 </dev/null >/dev/null 2>&1 &
   th_pid=$!
+  ip netns exec "$th_ns" "$DENO" run -A --unstable-net --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
+    dns-server 198.51.100.2 53 198.51.100.7 </dev/null >/dev/null 2>&1 &
+  th_pid="$th_pid $!"
 }
 testhost=
 if testhost_up; then
@@ -84,9 +87,26 @@ fi
 [ -n "$tree_copy" ] || trap testhost_down EXIT
 cd "$tree"
 deno=$tree${DENO#"$NSBOX_ROOT"}
-runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-  TERM="${TERM:-dumb}" DENO_DIR="$deno_dir" NO_COLOR=1 CI="${CI:-}" NSBOX_TEST_HOST="$testhost" \
+# With the test host, the tests see a resolv.conf that names its DNS server
+# (in a mount namespace of their own: the host's file is untouched), so DNS
+# through pasta and slirp4netns is tested without leaving the machine.
+set -- runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" \
+  PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin TERM="${TERM:-dumb}" DENO_DIR="$deno_dir" NO_COLOR=1 \
+  CI="${CI:-}" NSBOX_TEST_HOST="$testhost" NSBOX_TEST_DNS="${testhost:+198.51.100.7}" \
   "$deno" test -A --no-check --quiet "$@"
+if [ -n "$testhost" ]; then
+  resolv=$(mktemp /tmp/nsbox-test-resolv.XXXXXX)
+  echo "nameserver $testhost" >"$resolv"
+  chmod 644 "$resolv"
+  rc=0
+  # shellcheck disable=SC2016
+  unshare -m --propagation private sh -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$resolv" "$@" ||
+    rc=$?
+  rm -f "$resolv"
+  [ "$rc" = 0 ] || exit "$rc"
+else
+  "$@"
+fi
 # Tests that need two users: root switches between them (every nsbox still
 # runs unprivileged). Only with the default selection of tests.
 if [ "$default_selection" = 1 ]; then

@@ -7,6 +7,7 @@
  *   _net_tool.ts tcp HOST PORT TEXT           send TEXT, print the reply (exit 1: error name on stderr)
  *   _net_tool.ts udp HOST PORT TEXT           the same over UDP (2 s timeout)
  *   _net_tool.ts gateway                      print the IPv4 default gateway
+ *   _net_tool.ts dns-server HOST PORT IP      answer every DNS query for an A record with IP
  *
  * Needs --unstable-net for UDP.
  *
@@ -87,6 +88,21 @@ switch (cmd) {
       sock.close();
     } catch (e) {
       fail(e);
+    }
+    break;
+  }
+  case "dns-server": {
+    const sock = Deno.listenDatagram({ hostname: args[0]!, port: Number(args[1]), transport: "udp" });
+    const ip = args[2]!.split(".").map(Number);
+    for await (const [q, addr] of sock) {
+      if (q.length < 12) continue;
+      let end = 12; // the question's name: labels up to a zero byte
+      while (end < q.length && q[end] !== 0) end += q[end]! + 1;
+      const question = q.subarray(12, end + 5); // name, 0, type, class
+      const qtype = (q[end + 1]! << 8) | q[end + 2]!;
+      const answer = qtype === 1 ? [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...ip] : [];
+      const header = [q[0]!, q[1]!, 0x81, 0x80, 0, 1, 0, answer.length ? 1 : 0, 0, 0, 0, 0];
+      await sock.send(new Uint8Array([...header, ...question, ...answer]), addr);
     }
     break;
   }

@@ -239,3 +239,22 @@ Deno.test("net: --net=host shares the host's interfaces", async () => {
   const host = lines(Deno.readTextFileSync("/proc/net/dev")).slice(2).map((l) => l.split(":")[0]!.trim()).sort();
   assert.deepEqual(inside, host);
 });
+
+const TEST_DNS = Deno.env.get("NSBOX_TEST_DNS") || null;
+
+for (const helper of HELPERS) {
+  Deno.test({
+    name: `net: --net=${helper} forwards DNS to the host's resolver`,
+    ignore: !TEST_DNS,
+    async fn() {
+      // scripts/test.sh points the host's resolv.conf (in the tests' own mount namespace) at the test host's DNS
+      // server, which answers every A query with NSBOX_TEST_DNS.
+      const r = await nsbox(["run", `--net=${helper}`, "--", "getent", "ahostsv4", "box.nsbox.test"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^${TEST_DNS!.replaceAll(".", "\\.")}\\s`, "m"));
+      const none = await nsbox(["run", "--", "getent", "ahostsv4", "box.nsbox.test"]);
+      assert.equal(none.code, 2, "no DNS without --net");
+      assertNoHelperLeft();
+    },
+  });
+}
