@@ -353,12 +353,15 @@ static void take_foreground(void) {
   }
 }
 
-__attribute__((noreturn)) static void exec_command(const struct nsbox_plan *p, int msg_fd) {
+/* Execs the command; on failure reports it on msg_fd (and, when it is not
+ * -1, on exec_fd, a close-on-exec pipe to PID 1) and exits. */
+__attribute__((noreturn)) static void exec_command(const struct nsbox_plan *p, int msg_fd, int exec_fd) {
   if (p->flags & NSBOX_PLAN_FOREGROUND) take_foreground();
   reset_signals();
   exec_search(PTR(p->file), (char *const *)(uintptr_t)p->argv, (char *const *)(uintptr_t)p->envp,
               PTR(p->search_path));
   int e = errno;
+  if (exec_fd >= 0) (void)!write(exec_fd, &e, sizeof e);
   fail(msg_fd, NSBOX_STEP_EXEC, e, e == ENOENT ? NSBOX_EXIT_NOT_FOUND : NSBOX_EXIT_CANNOT_EXEC);
 }
 
@@ -444,9 +447,27 @@ static void kill_orphans(void) {
  * stay blocked here (inherited from nsbox_spawn) and are taken with
  * sigwaitinfo: a blocked signal is queued even for a namespace's init. */
 __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int msg_fd, int hold_fd) {
+  /* Not dumpable before the command exists: it must never be able to ptrace
+   * PID 1, read its memory (a copy of nsbox's) or open the nsbox binary
+   * through /proc/1/exe. The command gets a dumpable mm again at execve. */
+  (void)prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+  /* A close-on-exec pipe tells PID 1 whether the command was executed:
+   * end of file means it was; an errno means it was not. */
+  int execp[2];
+  if (pipe2(execp, O_CLOEXEC) < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
   pid_t cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
   if (cmd < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
-  if (cmd == 0) exec_command(p, msg_fd);
+  if (cmd == 0) {
+    close(execp[0]);
+    exec_command(p, msg_fd, execp[1]);
+  }
+  close(execp[1]);
+  int exec_err = 0;
+  ssize_t got;
+  do {
+    got = read(execp[0], &exec_err, sizeof exec_err);
+  } while (got < 0 && errno == EINTR);
+  close(execp[0]);
 
   /* Keep only stdio and the pipes to the parent: init never execs, so
    * close-on-exec alone would leave it holding every descriptor the parent
@@ -461,10 +482,7 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   (void)syscall(SYS_close_range, (unsigned)keep_hi + 1, ~0U, 0U);
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
   set_cmdline("nsbox-init");
-  /* The command must not ptrace PID 1, read its memory (a copy of nsbox's),
-   * or open the nsbox binary through /proc/1/exe. */
-  (void)prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
-  send_msg(msg_fd, NSBOX_MSG_STARTED, 0, 0, cmd);
+  if (got == 0) send_msg(msg_fd, NSBOX_MSG_STARTED, 0, 0, cmd);
 
   sigset_t wanted;
   sigemptyset(&wanted);
@@ -529,7 +547,7 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
     fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
   }
   if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd, hold ? sync_rd : -1);
-  exec_command(p, msg_fd);
+  exec_command(p, msg_fd, -1);
 }
 
 /* ---------------------------------------------------------------- parent */

@@ -151,7 +151,7 @@ enum nsbox_msg_kind {
   NSBOX_MSG_ERROR = 1, /* step and err are set; the child exits */
   NSBOX_MSG_EXIT = 2, /* from init: value is the command's wait status */
   NSBOX_MSG_STOPPED = 3, /* from init: the command stopped; value is the signal */
-  NSBOX_MSG_STARTED = 4, /* from init: the command is forked; value is its pid inside */
+  NSBOX_MSG_STARTED = 4, /* from init: the command was executed; value is its pid inside */
 };
 
 struct nsbox_msg {

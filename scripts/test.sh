@@ -20,6 +20,14 @@ if [ "$(id -u)" != 0 ]; then
   exec "$DENO" test -A --no-check --quiet "$@"
 fi
 
+# One run at a time on a machine: runs share the test users, the test host's
+# network namespace and addresses.
+exec 9>/tmp/nsbox-test.lock
+if ! flock -n 9; then
+  echo "test: waiting for another scripts/test.sh run to finish ..." >&2
+  flock 9
+fi
+
 user=${NSBOX_TEST_USER:-nsbox-test}
 if ! id "$user" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/sh "$user"

@@ -11,9 +11,9 @@ import { buildPlan, FORWARDED_SIGNALS } from "./plan/plan.ts";
 import { spawnChild } from "./spawn/spawn.ts";
 import { supervise } from "./supervise/supervise.ts";
 import { outcomeResult, type RunResult, type RunStats } from "./report/report.ts";
-import { placeInCgroup, routeFor, type SandboxCgroup } from "./cgroup/manager.ts";
+import type { SandboxCgroup } from "./cgroup/manager.ts";
 import { getLibc } from "../ffi/libc.ts";
-import { type NetworkHandle, startNetwork } from "./net/network.ts";
+import type { NetworkHandle } from "./net/network.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
 import { EXIT, NsboxError } from "./errors.ts";
 
@@ -62,7 +62,12 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   const spec = validate(options, deps.host ?? realHost());
   const plan = buildPlan(spec);
   // Decided before anything is spawned: a host that cannot enforce the limits is an error, never a silent run.
-  const route = spec.limits ? routeFor(spec.limits) : null;
+  // Cgroups and networking load only when asked for: most runs need neither.
+  const cgroups = spec.limits ? await import("./cgroup/manager.ts") : null;
+  const route = spec.limits ? cgroups!.routeFor(spec.limits) : null;
+  const net = spec.network.mode === "pasta" || spec.network.mode === "slirp4netns"
+    ? await import("./net/network.ts")
+    : null;
   const store = deps.store ?? new Store();
   const dir = deps.claimed ?? store.reserve(options.name ?? generateName());
   const name = dir.name;
@@ -75,9 +80,9 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     const child = await spawnChild(plan, {
       beforeRelease: async (pid) => {
         if (route && spec.limits) {
-          cgroup = placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
+          cgroup = cgroups!.placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
         }
-        network = await startNetwork(spec.network, pid);
+        network = net ? await net.startNetwork(spec.network, pid) : null;
         const cg = cgroup as SandboxCgroup | null;
         state = {
           version: 1,
@@ -85,7 +90,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
           pid,
           pidStart: processStart(pid) ?? 0,
           supervisorPid: Deno.pid,
-          commandNsPid: spec.init === "none" ? 1 : null,
+          commandNsPid: null, // until the command was executed
           namespaces: namespaceIds(pid),
           cgroup: cg?.path ?? null,
           unit: cg?.unit ?? null,
@@ -93,9 +98,10 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
           started: new Date().toISOString(),
           spec,
         };
-        dir.write(state);
       },
     });
+    // Written while the child sets itself up, not before it may start.
+    if (state) dir.write(state);
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
       foreground: plan.foreground,
       commandIsPid1: spec.init === "none",

@@ -120,8 +120,7 @@ function selfCommand(): string[] {
   return [exe, "run", "-A", "--unstable-raw-imports", "--quiet", main];
 }
 
-/** The env variable that tells a detached sandbox's supervisor its name is claimed for it. */
-export const DETACHED_ENV = "NSBOX_DETACHED_NAME";
+import { DETACHED_ENV } from "./detached.ts";
 
 /**
  * `nsbox run --detach`: checks the options, claims the name, and starts a
@@ -150,7 +149,7 @@ export async function detachRun(parsed: Parsed): Promise<number> {
     const deadline = performance.now() + 60_000;
     for (;;) {
       const s = dir.state();
-      if (s && isAlive(s)) break;
+      if (s && isAlive(s) && s.commandNsPid !== null) break; // its command was executed
       if (daemon.exited() || performance.now() > deadline) {
         const log = (() => {
           try {

@@ -13,15 +13,7 @@ import { has, parseArgs } from "./parse.ts";
 import { runOptionsFromArgs } from "./run_command.ts";
 import { realHost } from "../spec/host.ts";
 import { Store } from "../state/store.ts";
-import {
-  DETACHED_ENV,
-  detachRun,
-  execCommand,
-  killCommand,
-  logsCommand,
-  psCommand,
-  rmCommand,
-} from "./lifecycle_commands.ts";
+import { DETACHED_ENV } from "./detached.ts";
 
 function printError(e: NsboxError) {
   for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
@@ -42,7 +34,7 @@ async function runCommand(args: readonly string[]): Promise<number> {
       console.log(commandHelp(RUN));
       return 0;
     }
-    if (has(parsed, "detach")) return await detachRun(parsed);
+    if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
     const detachedName = Deno.env.get(DETACHED_ENV);
     if (detachedName !== undefined) {
       // This is a detached sandbox's supervisor: its parent claimed the name.
@@ -94,15 +86,15 @@ export async function main(args: readonly string[]): Promise<number> {
       case "completions":
         return completionsCommand(rest);
       case "ps":
-        return psCommand(rest);
+        return (await import("./lifecycle_commands.ts")).psCommand(rest);
       case "exec":
-        return await execCommand(rest);
+        return await (await import("./lifecycle_commands.ts")).execCommand(rest);
       case "kill":
-        return await killCommand(rest);
+        return await (await import("./lifecycle_commands.ts")).killCommand(rest);
       case "logs":
-        return await logsCommand(rest);
+        return await (await import("./lifecycle_commands.ts")).logsCommand(rest);
       case "rm":
-        return rmCommand(rest);
+        return (await import("./lifecycle_commands.ts")).rmCommand(rest);
       case undefined:
       case "help":
       case "--help":

@@ -57,6 +57,8 @@ const PLAN_SIZE = 80;
 export const PLAN = { HOLD_EXIT: 0x1, FOREGROUND: 0x2, KILL_ORPHANS: 0x4 } as const;
 const OP_SIZE = 64;
 
+const ENCODER = new TextEncoder();
+
 /** A buffer of C structures whose pointers refer into the buffer itself. */
 class Arena {
   #bytes = new Uint8Array(4096);
@@ -75,7 +77,7 @@ class Arena {
   string(s: string): number {
     const known = this.#strings.get(s);
     if (known !== undefined) return known;
-    const bytes = new TextEncoder().encode(s);
+    const bytes = ENCODER.encode(s);
     const off = this.alloc(bytes.length + 1, 1);
     this.#bytes.set(bytes, off);
     this.#strings.set(s, off);
@@ -199,7 +201,7 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
     case "writeFile":
       kind = OP.WRITE_FILE;
       str(A, op.data), str(B, op.path);
-      a.u64(at + N1, BigInt(new TextEncoder().encode(op.data).length)), a.u64(at + N2, BigInt(op.mode));
+      a.u64(at + N1, BigInt(ENCODER.encode(op.data).length)), a.u64(at + N2, BigInt(op.mode));
       break;
     case "dup2":
       kind = OP.DUP2;
