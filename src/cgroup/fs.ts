@@ -64,7 +64,8 @@ export function cgroup2Root(mountinfo = readText("/proc/self/mountinfo") ?? ""):
     const [pre, post] = line.split(" - ");
     if (!pre || !post || !post.startsWith("cgroup2 ")) continue;
     const mountPoint = pre.split(" ")[4];
-    if (mountPoint) return mountPoint.replace(/\\040/g, " ");
+    // mountinfo escapes space, tab, newline and backslash as octal
+    if (mountPoint) return mountPoint.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   }
   return null;
 }

@@ -165,9 +165,9 @@ export const RUN: CommandDef = {
     },
     {
       name: "seccomp",
-      value: "MODE",
+      value: "MODE|FILE",
       group: "Security",
-      help: "default: nsbox's syscall filter (see README); unconfined: none",
+      help: "default: nsbox's syscall filter (see README); unconfined: none; FILE: an OCI (Docker, podman) profile",
     },
     { name: "allow-userns", group: "Security", help: "let the sandbox create user namespaces (nested sandboxes)" },
     {

@@ -28,9 +28,10 @@ export function pastaArgs(net: NetworkSpec, pid: number, logFile: string): strin
   const args = ["pasta", "--config-net", "--quiet", "--foreground", "--mtu", "65520"];
   const tcp = net.publish.filter((p) => p.protocol === "tcp");
   const udp = net.publish.filter((p) => p.protocol === "udp");
-  const spec = (ps: readonly PublishSpec[]) =>
-    ps.length === 0 ? "none" : ps.map((p) => `${p.hostIp}/${p.hostPort}:${p.port}`).join(",");
-  args.push("--tcp-ports", spec(tcp), "--udp-ports", spec(udp));
+  // One option per port: pasta reads an ADDR/ prefix once per option.
+  const ports = (flag: string, ps: readonly PublishSpec[]) =>
+    ps.length === 0 ? [flag, "none"] : ps.flatMap((p) => [flag, `${p.hostIp}/${p.hostPort}:${p.port}`]);
+  args.push(...ports("--tcp-ports", tcp), ...ports("--udp-ports", udp));
   // Nothing from the sandbox's loopback to the host's; the gateway address
   // reaches the host's loopback only when asked for.
   args.push("--tcp-ns", "none", "--udp-ns", "none");

@@ -16,10 +16,19 @@ export interface PublishSpec {
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
+function validIpv6(ip: string): boolean {
+  const halves = ip.split("::");
+  if (halves.length > 2) return false;
+  const groups = halves.map((h) => (h === "" ? [] : h.split(":")));
+  if (!groups.every((g) => g.every((x) => /^[0-9a-fA-F]{1,4}$/.test(x)))) return false;
+  const n = groups.reduce((sum, g) => sum + g.length, 0);
+  return halves.length === 2 ? n <= 7 : n === 8;
+}
+
 function validIp(ip: string): boolean {
   const m = IPV4.exec(ip);
   if (m) return m.slice(1).every((o) => Number(o) <= 255);
-  return /^[0-9a-fA-F:]+$/.test(ip) && ip.includes(":");
+  return validIpv6(ip);
 }
 
 function port(text: string): number | null {
@@ -59,7 +68,9 @@ export function parsePublish(spec: string): PublishSpec | null {
     else if (parts.length !== 2) return null;
     rest = parts.join(":");
   }
-  const [h, c] = rest.split(":");
+  const parts = rest.split(":");
+  if (parts.length !== 2) return null;
+  const [h, c] = parts;
   const hostPort = port(h ?? ""), inner = port(c ?? "");
   if (hostPort === null || inner === null || !validIp(hostIp)) return null;
   return { hostIp, hostPort, port: inner, protocol };

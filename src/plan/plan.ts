@@ -13,7 +13,7 @@ import type { SandboxSpec } from "../spec/spec.ts";
 import { idMapPlan, nestedMapText } from "./idmap.ts";
 import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "./linux.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
-import { buildSeccompFilter } from "./seccomp.ts";
+import { buildProfileFilter, buildSeccompFilter } from "./seccomp.ts";
 
 /** The PATH used to find the command when the environment has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -308,11 +308,16 @@ export function commandOps(spec: SandboxSpec): SetupOp[] {
       });
     }
   }
-  if (spec.seccomp.mode === "default" && spec.seccomp.arch !== null) {
+  const { mode, arch, profile } = spec.seccomp;
+  if (mode !== "unconfined" && arch !== null) {
     ops.push({
       kind: "seccomp",
-      program: buildSeccompFilter(spec.seccomp.arch, { allowUserns: spec.seccomp.allowUserns }),
-      what: "cannot install the seccomp filter",
+      program: mode === "profile" && profile
+        ? buildProfileFilter(arch, profile)
+        : buildSeccompFilter(arch, { allowUserns: spec.seccomp.allowUserns }),
+      what: mode === "profile"
+        ? `cannot install the seccomp profile ${profile?.source}`
+        : "cannot install the seccomp filter",
     });
   }
   ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });

@@ -15,6 +15,8 @@
  * @module
  */
 
+import type { ArgComparison, ResolvedProfile, SeccompAction, SyscallRule } from "../spec/seccomp_profile.ts";
+
 /** One BPF instruction: [code, jt, jf, k]. */
 export type BpfInsn = readonly [code: number, jt: number, jf: number, k: number];
 
@@ -159,4 +161,123 @@ export function buildSeccompFilter(arch: SeccompArch, policy: SeccompPolicy): Bp
   }
   p.push(ret(RET_ALLOW));
   return p;
+}
+
+// ---------------------------------------------------------------- OCI profiles
+
+const JA = 0x05, JGT_K = 0x25, AND_K = 0x54;
+const RET_KILL_THREAD = 0x00000000, RET_TRAP = 0x00030000, RET_LOG = 0x7ffc0000;
+
+function actionValue(a: SeccompAction): number {
+  switch (a.kind) {
+    case "allow":
+      return RET_ALLOW;
+    case "errno":
+      return RET_ERRNO | (a.errno & 0xffff);
+    case "kill_process":
+      return RET_KILL_PROCESS;
+    case "kill_thread":
+      return RET_KILL_THREAD;
+    case "trap":
+      return RET_TRAP;
+    case "log":
+      return RET_LOG;
+  }
+}
+
+/** A tiny assembler: instructions whose jumps name labels, resolved forward. */
+class Assembler {
+  readonly #code: Array<{ insn: [number, number | string, number | string, number] }> = [];
+  readonly #labels = new Map<string, number>();
+  #next = 0;
+
+  label(): string {
+    return `L${this.#next++}`;
+  }
+  place(label: string) {
+    this.#labels.set(label, this.#code.length);
+  }
+  emit(code: number, jt: number | string, jf: number | string, k: number) {
+    this.#code.push({ insn: [code, jt, jf, k >>> 0] });
+  }
+  /** Resolves labels; conditional jumps must stay within 255 instructions. */
+  finish(): BpfInsn[] {
+    return this.#code.map(({ insn: [code, jt, jf, k] }, i) => {
+      const off = (t: number | string) => {
+        if (typeof t === "number") return t;
+        const at = this.#labels.get(t);
+        if (at === undefined || at <= i) throw new Error(`seccomp: bad jump to ${t}`);
+        return at - i - 1;
+      };
+      if (code === JA) return [code, 0, 0, off(typeof jt === "string" ? jt : k)] as BpfInsn;
+      const [t, f] = [off(jt), off(jf)];
+      if (t > 255 || f > 255) throw new Error("seccomp: a conditional jump is too long");
+      return [code, t, f, k] as BpfInsn;
+    });
+  }
+}
+
+/** Emits a test of one 64-bit argument: on success falls through, on failure jumps to `fail`. */
+function emitComparison(as: Assembler, c: ArgComparison, fail: string) {
+  const v = BigInt(c.value), two = BigInt(c.valueTwo);
+  const hi = (x: bigint) => Number((x >> 32n) & 0xffffffffn), lo = (x: bigint) => Number(x & 0xffffffffn);
+  const HI = 20 + 8 * c.index, LO = 16 + 8 * c.index;
+  const pass = as.label();
+  switch (c.op) {
+    case "EQ":
+      as.emit(LD_W_ABS, 0, 0, HI), as.emit(JEQ_K, 0, fail, hi(v));
+      as.emit(LD_W_ABS, 0, 0, LO), as.emit(JEQ_K, 0, fail, lo(v));
+      break;
+    case "NE":
+      as.emit(LD_W_ABS, 0, 0, HI), as.emit(JEQ_K, 0, pass, hi(v));
+      as.emit(LD_W_ABS, 0, 0, LO), as.emit(JEQ_K, fail, 0, lo(v));
+      break;
+    case "MASKED_EQ": // (arg & value) == valueTwo
+      as.emit(LD_W_ABS, 0, 0, HI), as.emit(AND_K, 0, 0, hi(v)), as.emit(JEQ_K, 0, fail, hi(two));
+      as.emit(LD_W_ABS, 0, 0, LO), as.emit(AND_K, 0, 0, lo(v)), as.emit(JEQ_K, 0, fail, lo(two));
+      break;
+    case "GT":
+    case "GE":
+      as.emit(LD_W_ABS, 0, 0, HI), as.emit(JGT_K, pass, 0, hi(v)), as.emit(JEQ_K, 0, fail, hi(v));
+      as.emit(LD_W_ABS, 0, 0, LO), as.emit(c.op === "GT" ? JGT_K : JGE_K, 0, fail, lo(v));
+      break;
+    case "LT":
+    case "LE":
+      as.emit(LD_W_ABS, 0, 0, HI), as.emit(JGE_K, 0, pass, hi(v)), as.emit(JEQ_K, 0, fail, hi(v));
+      as.emit(LD_W_ABS, 0, 0, LO), as.emit(c.op === "LT" ? JGE_K : JGT_K, fail, 0, lo(v));
+      break;
+  }
+  as.place(pass);
+}
+
+/**
+ * Compiles a resolved OCI profile for `arch`: the same architecture checks as
+ * the default filter, then per syscall its rules in order (the first whose
+ * comparisons all hold decides), else the default action.
+ */
+export function buildProfileFilter(arch: SeccompArch, profile: ResolvedProfile): BpfInsn[] {
+  const as = new Assembler();
+  const def = actionValue(profile.defaultAction);
+  as.emit(LD_W_ABS, 0, 0, OFF_ARCH);
+  as.emit(JEQ_K, 1, 0, AUDIT_ARCH[arch]);
+  as.emit(RET_K, 0, 0, RET_KILL_PROCESS);
+  as.emit(LD_W_ABS, 0, 0, OFF_NR);
+  if (arch === "x86_64") as.emit(JGE_K, 0, 1, X32_SYSCALL_BIT), as.emit(RET_K, 0, 0, errno(ENOSYS));
+  const byNr = new Map<number, SyscallRule[]>();
+  for (const r of profile.rules) byNr.set(r.nr, [...(byNr.get(r.nr) ?? []), r]);
+  for (const [nr, rules] of byNr) {
+    const next = as.label();
+    as.emit(JEQ_K, 1, 0, nr);
+    as.emit(JA, next, 0, 0); // another syscall: A still holds its number
+    for (const rule of rules) {
+      const fail = as.label();
+      for (const c of rule.args) emitComparison(as, c, fail);
+      as.emit(RET_K, 0, 0, actionValue(rule.action));
+      as.place(fail);
+    }
+    as.emit(RET_K, 0, 0, def);
+    as.place(next);
+  }
+  as.emit(RET_K, 0, 0, def);
+  return as.finish();
 }

@@ -33,6 +33,10 @@ export interface HostFacts {
   inspect(path: string): PathInfo;
   /** The caller's first range in /etc/subuid or /etc/subgid, or null. */
   subIds(kind: "uid" | "gid"): SubIdRange | null;
+  /** The text of a host file, or null when it cannot be read. */
+  readText(path: string): string | null;
+  /** The running kernel's release (uname -r). */
+  readonly kernelRelease: string;
   /** Whether an executable is on the host's PATH (for newuidmap, newgidmap). */
   hasProgram(name: string): boolean;
 }
@@ -85,6 +89,8 @@ export function realHost(): HostFacts {
       return name();
     },
     arch: Deno.build.arch,
+    kernelRelease: Deno.osRelease(),
+    readText,
     get foregroundTerminal() {
       return terminalForeground();
     },

@@ -76,8 +76,8 @@ export interface RunOptions {
   readonly capAdd?: readonly string[];
   /** `--cap-drop`: capabilities to take away, or "ALL". */
   readonly capDrop?: readonly string[];
-  /** `--seccomp`: "default" (nsbox's filter) or "unconfined" (none). */
-  readonly seccomp?: "default" | "unconfined";
+  /** `--seccomp`: "default" (nsbox's filter), "unconfined" (none), or the path of an OCI profile. */
+  readonly seccomp?: string;
   /** `--allow-userns`: let the sandbox create user namespaces. */
   readonly allowUserns?: boolean;
   /** Resource limits (`--mem`, `--swap`, `--cpus`, `--pids`, `--io-weight`). */

@@ -7,6 +7,7 @@
  */
 import type { ShareableNamespace } from "./options.ts";
 import type { SeccompArch } from "../plan/seccomp.ts";
+import type { ResolvedProfile } from "./seccomp_profile.ts";
 import type { PublishSpec } from "../net/publish.ts";
 
 /** A range of ids: `count` ids from `inside` map to ids from `outside`. */
@@ -93,7 +94,9 @@ export interface NetworkSpec {
 
 /** Which seccomp filter the sandbox gets. */
 export interface SeccompSpec {
-  readonly mode: "default" | "unconfined";
+  /** "default": nsbox's filter; "unconfined": none; "profile": `profile`, from an OCI file. */
+  readonly mode: "default" | "unconfined" | "profile";
+  readonly profile: ResolvedProfile | null;
   /** Let the sandbox create user namespaces. */
   readonly allowUserns: boolean;
   /** The architecture the filter is built for (null with "unconfined" on an unknown one). */

@@ -29,10 +29,14 @@ export function parseSize(text: string): number | null {
  * `formatSize(104857600)` is `"100M"`.
  */
 export function formatSize(bytes: number): string {
-  for (const [unit, size] of [["T", 1024 ** 4], ["G", 1024 ** 3], ["M", 1024 ** 2], ["k", 1024]] as const) {
-    if (bytes >= size) {
-      return `${Number((bytes / size).toFixed(1))}${unit}`;
-    }
+  const units = [["k", 1024], ["M", 1024 ** 2], ["G", 1024 ** 3], ["T", 1024 ** 4]] as const;
+  for (let i = units.length - 1; i >= 0; i--) {
+    const [unit, size] = units[i]!;
+    if (bytes < size) continue;
+    const v = Number((bytes / size).toFixed(1));
+    // 1023.96k rounds to "1024k": say "1M" instead
+    if (v >= 1024 && i + 1 < units.length) return `${Number((bytes / units[i + 1]![1]).toFixed(1))}${units[i + 1]![0]}`;
+    return `${v}${unit}`;
   }
   return `${bytes}`;
 }

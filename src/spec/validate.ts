@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
 import { seccompArch } from "../plan/seccomp.ts";
+import { type ResolvedProfile, resolveProfile } from "./seccomp_profile.ts";
 import { NAME_RE } from "../state/store.ts";
 import { capabilityNumber, capabilitySet } from "./capabilities.ts";
 import { NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
@@ -202,12 +203,19 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
 
   const limits = validateLimits(options.limits, problems);
 
-  const seccompMode = options.seccomp ?? "default";
+  const seccompArg = options.seccomp ?? "default";
   const arch = seccompArch(host.arch);
-  if (seccompMode !== "default" && seccompMode !== "unconfined") {
-    problems.push(`--seccomp: expected 'default' or 'unconfined', got ${quote(String(seccompMode))}.`);
-  } else if (seccompMode === "default" && arch === null) {
+  const seccompMode = seccompArg === "default" || seccompArg === "unconfined" ? seccompArg : "profile";
+  let profile: ResolvedProfile | null = null;
+  if (seccompMode !== "unconfined" && arch === null) {
     problems.push(`--seccomp: nsbox has no syscall table for ${host.arch}: use --seccomp=unconfined.`);
+  } else if (seccompMode === "profile") {
+    const text = host.readText(absoluteFrom(host.cwd, seccompArg));
+    if (text === null) {
+      problems.push(`--seccomp: expected default, unconfined or a readable OCI profile, got ${quote(seccompArg)}.`);
+    } else {
+      profile = resolveProfile(text, seccompArg, { arch: arch!, capabilities, kernel: host.kernelRelease }, problems);
+    }
   }
 
   if (problems.length > 0) throw new UsageError(problems);
@@ -230,7 +238,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     init: options.asPid1 ? "none" : "reaper",
     foreground: host.foregroundTerminal,
     network,
-    seccomp: { mode: seccompMode, allowUserns: options.allowUserns ?? false, arch },
+    seccomp: { mode: seccompMode, profile, allowUserns: options.allowUserns ?? false, arch },
     limits,
   };
 }

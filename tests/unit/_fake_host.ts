@@ -27,6 +27,9 @@ export interface FakeHostInit {
   subUids?: SubIdRange | null;
   subGids?: SubIdRange | null;
   programs?: readonly string[];
+  /** Host files readText() returns (absolute path → text). */
+  files?: Record<string, string>;
+  kernelRelease?: string;
 }
 
 /** Lexically resolves `.` and `..` in an absolute path. */
@@ -81,6 +84,10 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
     hasProgram(name: string): boolean {
       return (init.programs ?? []).includes(name);
     },
+    readText(path: string): string | null {
+      return init.files?.[lexical(path)] ?? null;
+    },
+    kernelRelease: init.kernelRelease ?? "6.1.0-test",
   };
   return host;
 }

@@ -1,0 +1,324 @@
+/**
+ * The sandbox store (src/state/store.ts) and what `nsbox ps` and `rm` do
+ * with it, against a temporary directory: never the caller's real store.
+ * A "live" record names this test process (its pid and start time); a dead
+ * one names pid 2147483647, which no process has.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { NsboxError, UsageError } from "../../src/errors.ts";
+import { listSandboxes, removeSandboxes } from "../../src/state/lifecycle.ts";
+import {
+  generateName,
+  isAlive,
+  NAME_RE,
+  processStart,
+  SandboxDir,
+  type SandboxState,
+  Store,
+} from "../../src/state/store.ts";
+import { validate } from "../../src/spec/validate.ts";
+import { fakeHost, runOptions } from "./_fake_host.ts";
+
+const DEAD_PID = 2147483647;
+
+Deno.test("NAME_RE accepts names of letters, digits, _ . and -", () => {
+  for (const name of ["a", "web", "Web-1", "a.b_c-d", "0", "9lives", "x".repeat(63), "a..", "a-"]) {
+    assert.ok(NAME_RE.test(name), name);
+  }
+});
+
+Deno.test("NAME_RE refuses empty, long, hidden, path-like and odd names", () => {
+  for (
+    const name of ["", "x".repeat(64), ".", "..", ".hidden", "-x", "_x", "a/b", "/a", "a b", "a\nb", "é", "a:b", "a*"]
+  ) {
+    assert.ok(!NAME_RE.test(name), JSON.stringify(name));
+  }
+});
+
+Deno.test("generateName() makes 8 hex digits that NAME_RE accepts", () => {
+  const names = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const name = generateName();
+    assert.match(name, /^[0-9a-f]{8}$/);
+    assert.ok(NAME_RE.test(name));
+    names.add(name);
+  }
+  assert.ok(names.size > 1);
+});
+
+Deno.test("processStart() reads this process's start time and null for a pid that does not exist", () => {
+  const start = processStart(Deno.pid);
+  assert.ok(start !== null && Number.isInteger(start) && start > 0, String(start));
+  assert.equal(processStart(Deno.pid), start);
+  assert.equal(processStart(DEAD_PID), null);
+  assert.equal(isAlive({ pid: Deno.pid, pidStart: start }), true);
+  assert.equal(isAlive({ pid: Deno.pid, pidStart: start + 1 }), false);
+  assert.equal(isAlive({ pid: DEAD_PID, pidStart: start }), false);
+});
+
+const SPEC = validate(runOptions(["--mem", "100M", "sleep", "100"]), fakeHost());
+
+function state(name: string, init: Partial<SandboxState> = {}): SandboxState {
+  return {
+    version: 1,
+    name,
+    pid: Deno.pid,
+    pidStart: processStart(Deno.pid)!,
+    supervisorPid: Deno.pid,
+    commandNsPid: 2,
+    namespaces: { user: 4026531837, pid: 4026531836 },
+    cgroup: null,
+    unit: null,
+    detached: false,
+    started: new Date(Date.now() - 90_000).toISOString(),
+    spec: SPEC,
+    ...init,
+  };
+}
+const dead = (name: string, init: Partial<SandboxState> = {}) =>
+  state(name, { pid: DEAD_PID, pidStart: 12345, ...init });
+
+/** Runs `fn` with a store in a fresh temporary directory, removed afterwards. */
+async function withStore(fn: (store: Store, root: string) => void | Promise<void>) {
+  const root = await Deno.makeTempDir({ prefix: "nsbox-store-test-" });
+  try {
+    await fn(new Store(root), root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+const exists = (path: string) => {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Makes `path`'s modification time `seconds` ago. */
+const age = (path: string, seconds: number) => {
+  const t = new Date(Date.now() - seconds * 1000);
+  Deno.utimeSync(path, t, t);
+};
+
+Deno.test("Store.reserve() claims a name with a private directory", async () => {
+  await withStore((store, root) => {
+    const dir = store.reserve("web");
+    assert.ok(dir instanceof SandboxDir);
+    assert.equal(dir.name, "web");
+    assert.equal(dir.path, `${root}/web`);
+    assert.equal(dir.logFile, `${root}/web/log`);
+    const st = Deno.statSync(dir.path);
+    assert.ok(st.isDirectory);
+    assert.equal((st.mode ?? 0) & 0o077, 0);
+    assert.equal(dir.state(), null);
+    assert.equal(dir.exit(), null);
+  });
+});
+
+Deno.test("Store.reserve() refuses a name whose sandbox is running", async () => {
+  await withStore((store) => {
+    store.reserve("x").write(state("x"));
+    assert.throws(
+      () => store.reserve("x"),
+      (e: unknown) => e instanceof NsboxError && e.message.startsWith("--name: a sandbox named 'x' is running already"),
+    );
+    assert.throws(() => store.reserve("x", "--detach"), /^NsboxError: --detach: a sandbox named 'x' is running/);
+    // the running sandbox's record is untouched
+    assert.equal(store.dir("x").state()?.pid, Deno.pid);
+  });
+});
+
+Deno.test("Store.reserve() refuses a name another nsbox has just reserved", async () => {
+  await withStore((store) => {
+    store.reserve("fresh");
+    assert.throws(() => store.reserve("fresh"), /a sandbox named 'fresh' is running already/);
+  });
+});
+
+Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () => {
+  await withStore((store) => {
+    // PID 1 is gone
+    const a = store.reserve("a");
+    a.write(dead("a"));
+    Deno.writeTextFileSync(a.logFile, "old output\n");
+    const again = store.reserve("a");
+    assert.equal(again.state(), null);
+    assert.ok(!exists(again.logFile), "the old sandbox's log is left");
+    // its pid now belongs to another process
+    store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
+    assert.equal(store.reserve("b").state(), null);
+    // a detached sandbox that ended
+    const c = store.reserve("c");
+    c.write(state("c", { detached: true }));
+    c.writeExit(0);
+    assert.equal(store.reserve("c").exit(), null);
+    // a reservation that never started
+    store.reserve("d");
+    age(store.dir("d").path, 120);
+    assert.ok(store.reserve("d"));
+  });
+});
+
+Deno.test("SandboxDir.write() replaces state.json atomically and leaves no temporary file", async () => {
+  await withStore((store) => {
+    const dir = store.reserve("w");
+    const s = state("w", { detached: true });
+    dir.write(s);
+    assert.deepEqual(dir.state(), s);
+    dir.write({ ...s, commandNsPid: 7 });
+    assert.equal(dir.state()?.commandNsPid, 7);
+    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["state.json"]);
+    assert.equal((Deno.statSync(`${dir.path}/state.json`).mode ?? 0) & 0o077, 0);
+    assert.ok(Deno.readTextFileSync(`${dir.path}/state.json`).endsWith("}\n"));
+  });
+});
+
+Deno.test("SandboxDir.state() is null for a missing or unreadable record", async () => {
+  await withStore((store) => {
+    const dir = store.reserve("bad");
+    assert.equal(dir.state(), null);
+    Deno.writeTextFileSync(`${dir.path}/state.json`, "{ not json");
+    assert.equal(dir.state(), null);
+  });
+});
+
+Deno.test("SandboxDir.writeExit() records the exit, drops state.json and keeps the log", async () => {
+  await withStore((store) => {
+    const dir = store.reserve("d");
+    dir.write(state("d", { detached: true }));
+    Deno.writeTextFileSync(dir.logFile, "hello\n");
+    const before = Date.now();
+    dir.writeExit(3);
+    assert.equal(dir.state(), null);
+    assert.ok(!exists(`${dir.path}/state.json`));
+    assert.equal(Deno.readTextFileSync(dir.logFile), "hello\n");
+    const exit = dir.exit();
+    assert.equal(exit?.exitCode, 3);
+    assert.ok(Date.parse(exit!.ended) >= before - 1000);
+    // twice is harmless
+    dir.writeExit(4);
+    assert.equal(dir.exit()?.exitCode, 4);
+  });
+});
+
+Deno.test("SandboxDir.remove() removes everything and tolerates a missing directory", async () => {
+  await withStore((store) => {
+    const dir = store.reserve("r");
+    dir.write(state("r"));
+    Deno.writeTextFileSync(dir.logFile, "x");
+    dir.remove();
+    assert.ok(!exists(dir.path));
+    dir.remove();
+  });
+});
+
+Deno.test("Store.list() returns running sandboxes by name and removes stale records", async () => {
+  await withStore((store, root) => {
+    store.reserve("zeta").write(state("zeta"));
+    store.reserve("alpha").write(state("alpha"));
+    store.reserve("stale").write(dead("stale"));
+    store.reserve("reused").write(state("reused", { pidStart: processStart(Deno.pid)! + 1 }));
+    const list = store.list();
+    assert.deepEqual(list.map((x) => x.dir.name), ["alpha", "zeta"]);
+    assert.ok(list.every((x) => x.state?.pid === Deno.pid));
+    assert.ok(!exists(`${root}/stale`));
+    assert.ok(!exists(`${root}/reused`));
+  });
+});
+
+Deno.test("Store.list() lists ended detached sandboxes only when asked", async () => {
+  await withStore((store, root) => {
+    store.reserve("run").write(state("run"));
+    const ended = store.reserve("ended");
+    ended.write(state("ended", { detached: true }));
+    ended.writeExit(1);
+    assert.deepEqual(store.list().map((x) => x.dir.name), ["run"]);
+    const all = store.list({ includeEnded: true });
+    assert.deepEqual(all.map((x) => [x.dir.name, x.state === null]), [["ended", true], ["run", false]]);
+    assert.ok(exists(`${root}/ended/exit.json`), "an ended sandbox's record was removed");
+  });
+});
+
+Deno.test("Store.list() keeps a fresh reservation, drops an old one and ignores foreign entries", async () => {
+  await withStore((store, root) => {
+    store.reserve("fresh");
+    store.reserve("old");
+    age(`${root}/old`, 120);
+    Deno.mkdirSync(`${root}/.hidden`);
+    Deno.mkdirSync(`${root}/-dash`);
+    Deno.writeTextFileSync(`${root}/file`, "x");
+    assert.deepEqual(store.list({ includeEnded: true }), []);
+    assert.ok(exists(`${root}/fresh`));
+    assert.ok(!exists(`${root}/old`));
+    for (const e of [".hidden", "-dash", "file"]) assert.ok(exists(`${root}/${e}`), e);
+  });
+});
+
+Deno.test("Store.list() of a missing root is empty", () => {
+  assert.deepEqual(new Store("/nonexistent/nsbox-store-test").list(), []);
+});
+
+Deno.test("Store.find() returns a running sandbox and names a missing one", async () => {
+  await withStore((store) => {
+    store.reserve("web").write(state("web"));
+    store.reserve("gone").write(dead("gone"));
+    assert.equal(store.find("web").state.name, "web");
+    assert.throws(() => store.find("gone"), /^NsboxError: no sandbox named 'gone' \(see nsbox ps\)$/);
+    assert.throws(() => store.find("nope"), /no sandbox named 'nope'/);
+  });
+});
+
+Deno.test("listSandboxes() describes running and ended sandboxes", async () => {
+  await withStore((store) => {
+    store.reserve("web").write(state("web", { detached: true }));
+    const ended = store.reserve("old");
+    ended.write(state("old", { detached: true }));
+    ended.writeExit(7);
+    const [web, ...rest] = listSandboxes({ store });
+    assert.equal(rest.length, 0);
+    assert.equal(web?.name, "web");
+    assert.equal(web?.pid, Deno.pid);
+    assert.deepEqual(web?.command, ["sleep", "100"]);
+    assert.equal(web?.memoryMax, 104857600);
+    assert.equal(web?.net, "none");
+    assert.equal(web?.status, "running");
+    assert.ok(web!.uptimeSeconds! >= 89 && web!.uptimeSeconds! <= 120, String(web?.uptimeSeconds));
+    const all = listSandboxes({ store, all: true });
+    assert.deepEqual(all.map((x) => [x.name, x.status, x.pid]), [["old", "exited 7", null], [
+      "web",
+      "running",
+      Deno.pid,
+    ]]);
+  });
+});
+
+Deno.test("removeSandboxes() removes ended sandboxes and refuses running and unknown ones", async () => {
+  await withStore((store, root) => {
+    store.reserve("run").write(state("run"));
+    for (const name of ["e1", "e2"]) {
+      const d = store.reserve(name);
+      d.write(state(name, { detached: true }));
+      Deno.writeTextFileSync(d.logFile, "log\n");
+      d.writeExit(0);
+    }
+    assert.throws(
+      () => removeSandboxes(["e1", "run", "nope"], store),
+      (e: unknown) =>
+        e instanceof UsageError && e.problems.length === 2 &&
+        e.problems[0] === "the sandbox 'run' is running: stop it first (nsbox kill run)." &&
+        e.problems[1] === "no sandbox named 'nope' (see nsbox ps --all).",
+    );
+    assert.ok(exists(`${root}/e1`), "removed something although it refused");
+    assert.deepEqual(removeSandboxes(["e1"], store), ["e1"]);
+    assert.ok(!exists(`${root}/e1`));
+    assert.deepEqual(removeSandboxes("all", store), ["e2"]);
+    assert.ok(!exists(`${root}/e2`));
+    assert.ok(exists(`${root}/run/state.json`));
+    assert.deepEqual(removeSandboxes("all", store), []);
+  });
+});
