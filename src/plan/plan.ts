@@ -36,6 +36,11 @@ const DEV_LINKS: ReadonlyArray<[string, string]> = [
   ["pts/ptmx", "ptmx"],
 ];
 
+/** Whether `path` is an absolute path below /run without `..`. */
+function normalizedUnderRun(path: string): boolean {
+  return /^\/run\/[^\0]+$/.test(path) && !path.split("/").includes("..");
+}
+
 /** Ops that create `path` (inside the new root) and its missing parents. */
 function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   const parts = path.split("/").filter(Boolean);
@@ -220,6 +225,26 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   ops.push(...procMaskOps());
   ops.push(...mountPoint("/dev", "directory"), ...devOps());
   ops.push(...mountPoint("/tmp", "directory"), tmpfs("/tmp", "1777", MS.NOSUID | MS.NODEV));
+  // The host's /run holds the sockets that lead out of any sandbox (the D-Bus
+  // session and system buses, systemd's, docker.sock), and connect() needs no
+  // write access to the filesystem: a fresh, empty /run instead, and a
+  // private /var/tmp like /tmp. Skipped where a --rootfs lacks them.
+  ops.push(
+    { ...tmpfs("/run", "0755", MS.NOSUID | MS.NODEV), ignoreMissing: true },
+    { ...tmpfs("/var/tmp", "1777", MS.NOSUID | MS.NODEV), ignoreMissing: true },
+  );
+  const runtimeDir = spec.env.XDG_RUNTIME_DIR;
+  if (runtimeDir && normalizedUnderRun(runtimeDir)) {
+    // An empty runtime directory of the sandbox's own where the environment says it is.
+    const made = mountPoint(runtimeDir, "directory");
+    const last = made.pop()!;
+    ops.push(...made, { ...last, mode: 0o700, what: `cannot create ${runtimeDir}` } as SetupOp);
+  }
+  if (spec.network.hostResolvConf) {
+    // --net=host on a host whose resolv.conf lives in /run (systemd-resolved): the same file, read-only.
+    const f = spec.network.hostResolvConf;
+    ops.push(...mountPoint(f, "file"), bind(f, f), readOnly(f));
+  }
   if (spec.limits !== null) {
     // The sandbox's own cgroup (its namespace root), limits readable, read-only.
     // The host's cgroup2 mount is there already, and the kernel refuses to

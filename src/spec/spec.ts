@@ -90,6 +90,8 @@ export interface NetworkSpec {
   readonly allowHostLoopback: boolean;
   /** The nameserver written to the sandbox's resolv.conf, and where it is bound (inside), or null. */
   readonly dns: { readonly nameserver: string; readonly target: string } | null;
+  /** With the host's network: its resolv.conf when it lives in /run (bound read-only into the private /run). */
+  readonly hostResolvConf: string | null;
 }
 
 /** Which seccomp filter the sandbox gets. */

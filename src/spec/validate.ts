@@ -304,10 +304,12 @@ function validateNetwork(
   if (options.allowHostLoopback && !userMode) {
     problems.push("--allow-host-loopback: needs --net (pasta or slirp4netns).");
   }
+  const hostResolv = mode === "host" && rootfs === null ? resolvTarget(null, host) : null;
   return {
     mode,
     publish,
     allowHostLoopback: options.allowHostLoopback ?? false,
+    hostResolvConf: hostResolv !== null && hostResolv.startsWith("/run/") ? hostResolv : null,
     dns: userMode ? { nameserver: NAMESERVERS[mode as "pasta"], target: resolvTarget(rootfs, host) } : null,
   };
 }
