@@ -13,10 +13,16 @@ nsbox_find_deno() {
   return 1
 }
 
-if ! DENO=$(nsbox_find_deno) || [ "$NSBOX_ROOT/package-lock.json" -nt "$NSBOX_ROOT/node_modules/.package-lock.json" ]; then
-  echo "nsbox: installing Deno from the npm registry (npm ci) ..." >&2
-  (cd "$NSBOX_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
-  DENO=$(nsbox_find_deno) || { echo "nsbox: npm ci did not install a Deno binary" >&2; exit 125; }
+# node_modules is (re)installed when package.json changed since the last
+# install: the versions are pinned exactly there. Not `npm ci`: npm configured
+# with omit-lockfile-registry-resolved (as on these machines) writes a lock
+# without the other platforms' optional packages, which `npm ci` then refuses.
+stamp="$NSBOX_ROOT/node_modules/.nsbox-installed"
+if ! DENO=$(nsbox_find_deno) || ! cmp -s "$NSBOX_ROOT/package.json" "$stamp"; then
+  echo "nsbox: installing Deno from the npm registry (npm install) ..." >&2
+  (cd "$NSBOX_ROOT" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >&2)
+  DENO=$(nsbox_find_deno) || { echo "nsbox: npm install did not install a Deno binary" >&2; exit 125; }
+  cp "$NSBOX_ROOT/package.json" "$stamp"
 fi
 export DENO
 
