@@ -138,7 +138,7 @@ Deno.test("formatPublish() and parsePublish() round-trip", () => {
 // pasta and slirp4netns command lines
 
 function net(init: Partial<NetworkSpec> = {}): NetworkSpec {
-  return { mode: "pasta", publish: [], allowHostLoopback: false, dns: null, ...init };
+  return { mode: "pasta", publish: [], allowHostLoopback: false, dns: null, hostResolvConf: null, ...init };
 }
 
 const DNS = { nameserver: "169.254.1.1", target: "/etc/resolv.conf" };
