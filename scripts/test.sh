@@ -12,7 +12,7 @@ sh scripts/build_probe.sh
 
 default_selection=0
 if [ "$#" -eq 0 ]; then
-  set -- tests/unit/ tests/integration/ tests/security/
+  for d in tests/unit/ tests/integration/ tests/security/; do [ -d "$d" ] && set -- "$@" "$d"; done
   default_selection=1
 fi
 
