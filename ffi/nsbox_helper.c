@@ -119,17 +119,22 @@ static int link_up(const char *name) {
   return r;
 }
 
-/* Writes `text` to /proc/PID/NAME. */
+/* Writes `text` to /proc/PID/NAME (PID 0: /proc/self/NAME). */
 static int write_proc(pid_t pid, const char *name, const char *text) {
   char path[64] = "/proc/";
   size_t n = strlen(path);
-  char digits[16];
-  int d = 0;
-  do {
-    digits[d++] = (char)('0' + pid % 10);
-    pid /= 10;
-  } while (pid > 0);
-  while (d > 0) path[n++] = digits[--d];
+  if (pid == 0) {
+    memcpy(path + n, "self", 4);
+    n += 4;
+  } else {
+    char digits[16];
+    int d = 0;
+    do {
+      digits[d++] = (char)('0' + pid % 10);
+      pid /= 10;
+    } while (pid > 0);
+    while (d > 0) path[n++] = digits[--d];
+  }
   path[n++] = '/';
   size_t len = strlen(name);
   if (n + len + 1 > sizeof path) {
@@ -151,6 +156,13 @@ static int write_proc(pid_t pid, const char *name, const char *text) {
 }
 
 static int nest_userns(const struct nsbox_op *op) {
+  if (op->flags & NSBOX_OPF_SELF_MAP) {
+    /* Maps of one id, our own: a process may write those for itself. */
+    if (unshare(CLONE_NEWUSER | (int)op->n1) < 0) return -1;
+    if (op->c && write_proc(0, "setgroups", PTR(op->c)) < 0) return -1;
+    if (write_proc(0, "uid_map", PTR(op->a)) < 0) return -1;
+    return write_proc(0, "gid_map", PTR(op->b));
+  }
   int go[2];
   if (pipe2(go, O_CLOEXEC) < 0) return -1;
   pid_t self = getpid();
@@ -320,9 +332,13 @@ static void exec_search(const char *file, char *const argv[], char *const envp[]
       memcpy(buf + dlen + 1, file, flen + 1);
       execve(buf, argv, envp);
       switch (errno) {
-      case EACCES:
-        denied = 1;
+      case EACCES: {
+        /* a file that is there but not executable; not a directory on PATH
+         * that we may not search (execvp would say EACCES for both) */
+        struct stat st;
+        if (stat(buf, &st) == 0) denied = 1;
         break;
+      }
       case ENOENT:
       case ENOTDIR:
       case ESTALE:
@@ -404,6 +420,22 @@ static void set_cmdline(const char *name) {
   memcpy(start, name, want);
 }
 
+/* What the command's child needs, for clone(). */
+struct command_start {
+  const struct nsbox_plan *plan;
+  int msg_fd, exec_rd, exec_wr;
+};
+
+/* The stack the command's child runs on until it execs (one at a time: the
+ * parent waits, CLONE_VFORK). */
+static char command_stack[64 * 1024] __attribute__((aligned(16)));
+
+static int start_command(void *arg) {
+  struct command_start *s = arg;
+  close(s->exec_rd);
+  exec_command(s->plan, s->msg_fd, s->exec_wr);
+}
+
 /* Kills and reaps every child left; their children come to us as their
  * subreaper, so repeat until there are none. */
 static void kill_orphans(void) {
@@ -455,12 +487,11 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
    * end of file means it was; an errno means it was not. */
   int execp[2];
   if (pipe2(execp, O_CLOEXEC) < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
-  pid_t cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  /* vfork-style: the child borrows our memory on a stack of its own until it
+   * execs, so the address space copied from Deno is not copied again. */
+  struct command_start start = {p, msg_fd, execp[0], execp[1]};
+  pid_t cmd = clone(start_command, command_stack + sizeof command_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (cmd < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
-  if (cmd == 0) {
-    close(execp[0]);
-    exec_command(p, msg_fd, execp[1]);
-  }
   close(execp[1]);
   int exec_err = 0;
   ssize_t got;

@@ -65,8 +65,8 @@ enum nsbox_op_kind {
   NSBOX_OP_UNSHARE = 17,
   /* unshare(CLONE_NEWUSER | n1) into a user namespace nested in the current
    * one, whose maps a forked helper (still holding this namespace's
-   * capabilities) writes: a = uid_map text, b = gid_map text, c = setgroups
-   * text or 0 to leave it. With CLONE_NEWNS in n1 every mount made so far
+   * capabilities) writes, or the caller itself with NSBOX_OPF_SELF_MAP:
+   * a = uid_map text, b = gid_map text, c = setgroups text or 0 to leave it. With CLONE_NEWNS in n1 every mount made so far
    * becomes locked: the sandbox cannot remount, move or unmount it. */
   NSBOX_OP_NEST_USERNS = 18,
   /* dup2(n1, n2), the copy without close-on-exec (also when n1 == n2) */
@@ -88,6 +88,9 @@ enum nsbox_op_kind {
 #define NSBOX_OPF_CLEAR_AMBIENT 0x2u
 /* any op: ENOENT counts as success (masking paths a kernel may not have) */
 #define NSBOX_OPF_IGNORE_MISSING 0x4u
+/* NSBOX_OP_NEST_USERNS: the maps map one id, the caller's own; it writes them
+ * itself after unshare (no helper process) */
+#define NSBOX_OPF_SELF_MAP 0x8u
 
 struct nsbox_op {
   uint32_t kind;  /* enum nsbox_op_kind */

@@ -71,6 +71,8 @@ export type SetupOp =
     readonly setgroups: "deny" | null;
     /** Other CLONE_NEW* flags unshared with it (CLONE_NEWNS locks the mounts). */
     readonly flags: number;
+    /** The maps map one id, the caller's own: it writes them itself, no helper process. */
+    readonly selfMap: boolean;
     readonly what: string;
   }
   | {

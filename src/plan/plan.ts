@@ -387,6 +387,7 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     gidMap: nestedMapText(idMaps.gid),
     setgroups: idMaps.setgroups === "deny" ? "deny" : null,
     flags: CLONE.NEWNS | (shared.has("uts") ? 0 : CLONE.NEWUTS),
+    selfMap: idMaps.uid.length === 1 && idMaps.gid.length === 1,
     what: "cannot create the sandbox's inner user namespace",
   });
   if (spec.hostname !== null) {

@@ -42,6 +42,7 @@ export const OP = {
 const OPF_IGNORE_EXISTS = 0x1;
 const OPF_CLEAR_AMBIENT = 0x2;
 const OPF_IGNORE_MISSING = 0x4;
+const OPF_SELF_MAP = 0x8;
 
 /** Phases of the child that are not an op (NSBOX_STEP_*). */
 export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
@@ -231,6 +232,7 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       kind = OP.NEST_USERNS;
       str(A, op.uidMap), str(B, op.gidMap), str(C, op.setgroups);
       a.u64(at + N1, BigInt(op.flags));
+      if (op.selfMap) flags |= OPF_SELF_MAP;
       break;
     case "seccomp": {
       kind = OP.SECCOMP;

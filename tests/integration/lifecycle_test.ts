@@ -76,8 +76,9 @@ Deno.test("lifecycle: a detached sandbox is listed, joined by exec, logged, and 
         return false;
       }
     }, "the log");
-    const [procs, host, tmp, logs] = await Promise.all([
-      nsbox(["exec", name, "--", "ps", "-e", "-o", "comm="]),
+    // ps alone: a concurrent exec would be among what it lists
+    const procs = await nsbox(["exec", name, "--", "ps", "-e", "-o", "comm="]);
+    const [host, tmp, logs] = await Promise.all([
       nsbox(["exec", name, "--", "hostname"]),
       nsbox(["exec", name, "--", "cat", "/tmp/marker"]),
       nsbox(["logs", name]),

@@ -199,6 +199,7 @@ interface RawOp {
 const IGNORE_EXISTS = define("NSBOX_OPF_IGNORE_EXISTS");
 const CLEAR_AMBIENT = define("NSBOX_OPF_CLEAR_AMBIENT");
 const IGNORE_MISSING = define("NSBOX_OPF_IGNORE_MISSING");
+const SELF_MAP = define("NSBOX_OPF_SELF_MAP");
 
 /** What the header says an op's fields hold, with NSBOX_OPF_IGNORE_MISSING for any op that may be missing. */
 function expectedOp(op: SetupOp): RawOp {
@@ -261,7 +262,15 @@ function expectedFields(op: SetupOp): RawOp {
     case "unshare":
       return { ...r, kind: OP.UNSHARE, n1: BigInt(op.flags) };
     case "nestUserns":
-      return { ...r, kind: OP.NEST_USERNS, a: op.uidMap, b: op.gidMap, c: op.setgroups, n1: BigInt(op.flags) };
+      return {
+        ...r,
+        kind: OP.NEST_USERNS,
+        flags: r.flags | (op.selfMap ? SELF_MAP : 0),
+        a: op.uidMap,
+        b: op.gidMap,
+        c: op.setgroups,
+        n1: BigInt(op.flags),
+      };
     case "writeFile":
       return {
         ...r,
@@ -459,6 +468,7 @@ Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () 
       gidMap: "0 1000 1\n",
       setgroups: "deny",
       flags: 0x20000,
+      selfMap: true,
       what: "w",
     },
     { kind: "seccomp", program: [[0x20, 0, 0, 4], [0x06, 0, 0, 0x7fff0000]], what: "w" },
