@@ -487,6 +487,9 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
    * end of file means it was; an errno means it was not. */
   int execp[2];
   if (pipe2(execp, O_CLOEXEC) < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
+  /* Named before the command exists, so it never sees PID 1 as "deno". */
+  (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
+  set_cmdline("nsbox-init");
   /* vfork-style: the child borrows our memory on a stack of its own until it
    * execs, so the address space copied from Deno is not copied again. */
   struct command_start start = {p, msg_fd, execp[0], execp[1]};
@@ -511,8 +514,6 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   if (keep_lo > 3) (void)syscall(SYS_close_range, 3U, (unsigned)keep_lo - 1, 0U);
   if (keep_hi > keep_lo + 1) (void)syscall(SYS_close_range, (unsigned)keep_lo + 1, (unsigned)keep_hi - 1, 0U);
   (void)syscall(SYS_close_range, (unsigned)keep_hi + 1, ~0U, 0U);
-  (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
-  set_cmdline("nsbox-init");
   if (got == 0) send_msg(msg_fd, NSBOX_MSG_STARTED, 0, 0, cmd);
 
   sigset_t wanted;
