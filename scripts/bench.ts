@@ -1,11 +1,17 @@
 /**
- * `deno task bench`: measures the start-up + teardown of a trivial sandboxed
- * command (`true`) for nsbox and for other sandboxes side by side in one
- * hyperfine run, as an unprivileged user, plus each contender's peak RSS.
- * Prints a Markdown table to stdout and (on a full run) writes
+ * `deno task bench`: measures, as an unprivileged user,
+ *
+ * - the start-up + teardown of a trivial sandboxed command (`true`) for nsbox
+ *   and for other sandboxes side by side in one hyperfine run, plus each
+ *   contender's peak RSS;
+ * - TCP throughput with iperf3 through `--net=pasta` and `--net=slirp4netns`
+ *   in both directions, against the host's loopback as the ceiling;
+ * - the cost of nsbox's default seccomp filter on a syscall-heavy loop.
+ *
+ * Prints Markdown tables to stdout and (on a full run) writes
  * `docs/benchmarks.md`.
  *
- *     deno task bench [--quick] [--runs N] [--out FILE | --no-write]
+ *     deno task bench [--quick] [--runs N] [--only PARTS] [--out FILE | --no-write]
  *
  * When run as root it creates the user `nsbox-test` if missing and re-runs
  * itself as that user (with `runuser`) for every measurement, so the numbers
@@ -14,20 +20,35 @@
  * @module
  */
 import { capture, commandLine, firstLine, gist, which } from "./bench/exec.ts";
-import { type MeasureConfig, measureFromFile, type MeasureResult } from "./bench/measure.ts";
-import { type Environment, renderDoc, resultsTable, verdict } from "./bench/report.ts";
+import { type MeasureConfig, measureFromFile, type MeasureResult, type Part, PARTS } from "./bench/measure.ts";
+import {
+  type Environment,
+  netTables,
+  netVerdict,
+  renderDoc,
+  resultsTable,
+  seccompTable,
+  seccompVerdict,
+  verdict,
+} from "./bench/report.ts";
 
-const USAGE = `Usage: deno task bench [--quick] [--runs N] [--rounds N] [--out FILE | --no-write]
+const USAGE = `Usage: deno task bench [--quick] [--runs N] [--rounds N] [--only PARTS] [--out FILE | --no-write]
 
-Times start-up + teardown of \`true\` under nsbox, an empty \`deno run\`,
-bubblewrap, unshare, firejail and rootless podman side by side with hyperfine,
-as an unprivileged user, plus their peak RSS; prints a Markdown table and
-writes docs/benchmarks.md.
+As an unprivileged user: times start-up + teardown of \`true\` under nsbox, an
+empty \`deno run\`, bubblewrap, unshare, firejail and rootless podman side by
+side with hyperfine, plus their peak RSS (part "startup"); measures TCP
+throughput with iperf3 over the host's loopback and through --net=pasta and
+--net=slirp4netns, both directions (part "net"); times a syscall-heavy dd with
+nsbox's default seccomp filter, with --seccomp=unconfined and bare (part
+"seccomp"). Prints Markdown tables and writes docs/benchmarks.md.
 
-  --quick       smoke test: 1 round of 5 runs, 1 warm-up, 2 RSS samples;
-                writes no file unless --out
-  --runs N      hyperfine --runs per round (default 30)
-  --rounds N    hyperfine runs over all contenders, pooled (default 4)
+  --quick       smoke test: start-up 1 round of 5 runs, 1 warm-up, 2 RSS
+                samples; iperf3 tests of 2 s; seccomp with smaller counts and
+                3 runs; writes no file unless --out
+  --runs N      start-up: hyperfine --runs per round (default 30)
+  --rounds N    start-up: hyperfine runs over all contenders, pooled (default 4)
+  --only PARTS  comma-separated subset of startup,net,seccomp; writes no file
+                unless --out
   --out FILE    write the report to FILE (default docs/benchmarks.md on a full run)
   --no-write    print only
   -h, --help    this text`;
@@ -39,10 +60,13 @@ const SAFE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 interface Options {
   quick: boolean;
+  parts: Part[];
   runs: number;
   rounds: number;
   warmup: number;
   rssRuns: number;
+  net: MeasureConfig["net"];
+  seccomp: MeasureConfig["seccomp"];
   out: string | null;
 }
 
@@ -51,15 +75,20 @@ function parseOptions(args: string[]): Options {
   let runs: number | null = null;
   let rounds: number | null = null;
   let out: string | null | undefined;
+  let parts: Part[] | null = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--quick") quick = true;
     else if (a === "--no-write") out = null;
-    else if (a === "--runs" || a === "--rounds" || a === "--out") {
+    else if (a === "--runs" || a === "--rounds" || a === "--out" || a === "--only") {
       const v = args[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
       if (a === "--out") out = v;
-      else if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`${a} needs a positive integer, got '${v}'`);
+      else if (a === "--only") {
+        const bad = v.split(",").filter((p) => !(PARTS as readonly string[]).includes(p));
+        if (bad.length || v === "") throw new UsageError(`--only takes a list of ${PARTS.join(",")}, got '${v}'`);
+        parts = PARTS.filter((p) => v.split(",").includes(p));
+      } else if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`${a} needs a positive integer, got '${v}'`);
       else if (a === "--runs") runs = Number(v);
       else rounds = Number(v);
     } else if (a === "-h" || a === "--help") {
@@ -69,11 +98,16 @@ function parseOptions(args: string[]): Options {
   }
   return {
     quick,
+    parts: parts ?? [...PARTS],
     runs: runs ?? (quick ? 5 : 30),
     rounds: rounds ?? (quick ? 1 : 4),
     warmup: quick ? 1 : 3,
     rssRuns: quick ? 2 : 15,
-    out: out === undefined ? (quick ? null : `${ROOT}/docs/benchmarks.md`) : out,
+    net: { seconds: quick ? 2 : 5, repeats: 3, interval: 0.5 },
+    seccomp: quick
+      ? { counts: [500_000, 1_500_000], runs: 3, rounds: 1, warmup: 0 }
+      : { counts: [2_000_000, 6_000_000], runs: 2, rounds: 6, warmup: 0 },
+    out: out === undefined ? (quick || parts ? null : `${ROOT}/docs/benchmarks.md`) : out,
   };
 }
 
@@ -102,6 +136,15 @@ async function nsboxDeno(): Promise<string> {
 /** apt-installs `pkg` (as root), updating the package lists once if the first try fails. */
 async function aptInstall(pkg: string, why: string): Promise<void> {
   console.error(`bench: installing ${pkg} with apt-get (${why}) ...`);
+  if (pkg === "iperf3") {
+    // Debian's iperf3 asks whether to start a system-wide server (on every address): no.
+    const preseed = new Deno.Command("debconf-set-selections", { stdin: "piped", stdout: "null", stderr: "null" })
+      .spawn();
+    const w = preseed.stdin.getWriter();
+    await w.write(new TextEncoder().encode("iperf3 iperf3/start_daemon boolean false\n"));
+    await w.close();
+    await preseed.status.catch(() => {});
+  }
   const install = ["apt-get", "install", "-y", "-qq", pkg];
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   if ((await capture(install, { env, timeoutMs: 600_000 })).code === 0) return;
@@ -130,7 +173,8 @@ async function ensureUser(user: string): Promise<{ uid: number; gid: number; hom
 
 /** Runs the measurement as `BENCH_USER` (we are root) and returns its result and the exact drop command. */
 async function measureAsUser(opts: Options, deno: string): Promise<{ result: MeasureResult; drop: string }> {
-  if (!which("/usr/bin/time")) await aptInstall("time", "for peak RSS");
+  if (opts.parts.includes("startup") && !which("/usr/bin/time")) await aptInstall("time", "for peak RSS");
+  if (opts.parts.includes("net") && !which("iperf3")) await aptInstall("iperf3", "for network throughput");
   if (which("podman") && !which("runc") && !(await exists("/sys/fs/cgroup/cgroup.controllers"))) {
     await aptInstall("runc", "rootless podman's default runtime crun refuses hybrid cgroup hierarchies");
   }
@@ -147,6 +191,9 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
       console.error(`bench: checkout not readable by ${BENCH_USER}; measuring a copy in ${tree}`);
     }
     const config: MeasureConfig = {
+      parts: opts.parts,
+      net: opts.net,
+      seccomp: opts.seccomp,
       tree,
       deno: deno.startsWith(`${ROOT}/`) ? tree + deno.slice(ROOT.length) : deno,
       workDir,
@@ -200,10 +247,15 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
 
 /** Measures in this process (we are not root); returns the result. */
 async function measureHere(opts: Options, deno: string): Promise<MeasureResult> {
-  if (!which("/usr/bin/time")) console.error("bench: /usr/bin/time (GNU time) is missing: no peak RSS");
+  if (opts.parts.includes("startup") && !which("/usr/bin/time")) {
+    console.error("bench: /usr/bin/time (GNU time) is missing: no peak RSS");
+  }
   const workDir = await Deno.makeTempDir({ prefix: "nsbox-bench." });
   try {
     const config: MeasureConfig = {
+      parts: opts.parts,
+      net: opts.net,
+      seccomp: opts.seccomp,
       tree: ROOT,
       deno,
       workDir,
@@ -235,6 +287,13 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
+/** `slirp4netns --version`'s version and libslirp lines, on one line. */
+async function slirpVersion(): Promise<string> {
+  const out = await capture(["slirp4netns", "--version"], { timeoutMs: 30_000 });
+  if (out.code !== 0) return "n/a";
+  return out.stdout.split("\n").filter((l) => /^(slirp4netns version|libslirp)/.test(l)).join(", ") || "n/a";
+}
+
 /** Collects the machine description and tool versions for the report. */
 async function environment(
   opts: Options,
@@ -260,6 +319,10 @@ async function environment(
     ["podman", await v(["podman", "--version"])],
     ["runc", await v(["runc", "--version"])],
     ["crun", await v(["crun", "--version"])],
+    ["iperf3", await v(["iperf3", "--version"])],
+    ["passt (pasta)", await v(["dpkg-query", "-W", "-f", "passt ${Version}", "passt"])],
+    ["slirp4netns", await slirpVersion()],
+    ["dd", await v(["dd", "--version"])],
   ];
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
@@ -269,6 +332,8 @@ async function environment(
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
     memory: Number.isFinite(memKiB) ? `${(memKiB / 1024 / 1024).toFixed(1)} GiB` : "unknown",
     os: /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? "unknown",
+    specStoreBypass: (await Deno.readTextFile("/sys/devices/system/cpu/vulnerabilities/spec_store_bypass")
+      .catch(() => "unknown")).trim(),
     cgroups: (await exists("/sys/fs/cgroup/cgroup.controllers"))
       ? "v2 (unified)"
       : (await exists("/sys/fs/cgroup/unified"))
@@ -310,11 +375,15 @@ async function main(args: string[]): Promise<number> {
   }
   const env = await environment(opts, deno, drop, [loadBefore, await loadAverage()], revisionBefore);
   if (env.revision !== revisionBefore) console.error(`bench: warning: nsbox revision ${env.revision}`);
-  console.log(resultsTable(result));
-  console.log();
-  console.log(verdict(result));
-  for (const s of result.skipped) console.log(`\nSkipped ${s.name}: ${s.reason}`);
-  for (const m of result.measured) if (m.note) console.log(`\nNote on ${m.name}: ${m.note}`);
+  if (opts.parts.includes("startup")) {
+    console.log(resultsTable(result));
+    console.log();
+    console.log(verdict(result));
+    for (const s of result.skipped) console.log(`\nSkipped ${s.name}: ${s.reason}`);
+    for (const m of result.measured) if (m.note) console.log(`\nNote on ${m.name}: ${m.note}`);
+  }
+  if (result.net) console.log(`\n${netTables(result.net)}\n\n${netVerdict(result.net)}`);
+  if (result.seccomp) console.log(`\n${seccompTable(result.seccomp)}\n\n${seccompVerdict(result.seccomp)}`);
   if (opts.out) {
     await Deno.writeTextFile(opts.out, renderDoc(result, env));
     console.error(`bench: wrote ${opts.out}`);

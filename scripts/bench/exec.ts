@@ -114,3 +114,91 @@ export function gist(text: string, lines = 4, max = 600): string {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** What the network and seccomp parts of the benchmark need from the driver. */
+export interface PartContext {
+  /** The argv prefix that runs nsbox (`deno run -A --quiet …/main.ts`). */
+  nsbox: string[];
+  /** The nsbox tree: the working directory of every command. */
+  tree: string;
+  /** A scratch directory the measuring user owns (deleted afterwards; written `$WORK` in reports). */
+  workDir: string;
+}
+
+/** The status and output of a process started with {@linkcode Proc}. */
+export interface ProcExit {
+  code: number;
+  signal: Deno.Signal | null;
+}
+
+/**
+ * A child process whose output is collected as it comes, so that a caller
+ * can wait for a line (e.g. a server's "listening") and stop it by its pid.
+ */
+export class Proc {
+  readonly argv: readonly string[];
+  readonly child: Deno.ChildProcess;
+  stdout = "";
+  stderr = "";
+  /** Set once the process has exited and its output is drained. */
+  exit: ProcExit | null = null;
+  /** Resolves when the process has exited and its output is drained. */
+  readonly done: Promise<ProcExit>;
+
+  constructor(argv: readonly string[], cwd: string) {
+    this.argv = argv;
+    this.child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const drain = async (stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[into] += text;
+    };
+    this.done = Promise.all([
+      this.child.status,
+      drain(this.child.stdout, "stdout"),
+      drain(this.child.stderr, "stderr"),
+    ]).then(([s]) => (this.exit = { code: s.code, signal: s.signal }));
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Resolves to whether `pattern` appeared on standard output within `ms` (false at once if the process exits without it). */
+  async waitFor(pattern: RegExp, ms: number): Promise<boolean> {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      if (pattern.test(this.stdout)) return true;
+      if (this.exit || performance.now() > deadline) return false;
+      await sleep(10);
+    }
+  }
+
+  /** Resolves to whether the process exited within `ms`. */
+  async exited(ms: number): Promise<boolean> {
+    return await Promise.race([this.done.then(() => true), sleep(ms).then(() => false)]);
+  }
+
+  /**
+   * Stops the process if it still runs: SIGTERM, then SIGKILL after
+   * `graceMs`. Resolves to a description of what had to be done, or `null`
+   * when it had already exited.
+   */
+  async stop(graceMs = 3000): Promise<string | null> {
+    if (this.exit) return null;
+    const kill = (signal: Deno.Signal) => {
+      try {
+        this.child.kill(signal);
+      } catch { /* it exited meanwhile */ }
+    };
+    kill("SIGTERM");
+    if (await this.exited(graceMs)) return `stopped ${this.argv[0]} (pid ${this.pid}) with SIGTERM`;
+    kill("SIGKILL");
+    await this.done;
+    return `killed ${this.argv[0]} (pid ${this.pid}) with SIGKILL`;
+  }
+}

@@ -6,9 +6,24 @@
  * @module
  */
 import { capture, commandLine, gist, sleep, which } from "./exec.ts";
+import { timeAll, type Timing } from "./hyperfine.ts";
+import { measureNet, type NetConfig, type NetResult } from "./net.ts";
+import { measureSeccomp, type SeccompConfig, type SeccompResult } from "./seccomp.ts";
+
+/** The parts of the benchmark. */
+export type Part = "startup" | "net" | "seccomp";
+
+/** Every part, in the order they run. */
+export const PARTS: readonly Part[] = ["startup", "net", "seccomp"];
 
 /** What the measuring process needs; written by the driver as JSON. */
 export interface MeasureConfig {
+  /** Which parts to measure. */
+  parts: Part[];
+  /** Network throughput settings (the `net` part). */
+  net: NetConfig;
+  /** Seccomp cost settings (the `seccomp` part). */
+  seccomp: SeccompConfig;
   /** The nsbox tree to measure (the checkout, or a copy the user can read). */
   tree: string;
   /** The Deno binary `scripts/nsbox` execs. */
@@ -27,20 +42,7 @@ export interface MeasureConfig {
   resultPath: string;
 }
 
-/** hyperfine's statistics for one command, in milliseconds. */
-export interface Timing {
-  median: number;
-  mean: number;
-  stddev: number;
-  min: number;
-  max: number;
-  /** Mean user CPU time. */
-  user: number;
-  /** Mean system CPU time. */
-  system: number;
-  /** Every timed run. */
-  times: number[];
-}
+export type { Timing };
 
 /** A contender that ran and was timed. */
 export interface Measured {
@@ -76,6 +78,10 @@ export interface MeasureResult {
   skipped: Skipped[];
   /** Housekeeping the measurement did (e.g. stopping podman's pause process). */
   notes: string[];
+  /** Network throughput, when measured. */
+  net?: NetResult;
+  /** Seccomp cost, when measured. */
+  seccomp?: SeccompResult;
 }
 
 /** Stable identifiers of the contenders. */
@@ -249,102 +255,6 @@ async function peakRss(argv: string[], runs: number, workDir: string, cwd: strin
   return samples;
 }
 
-interface HyperfineJson {
-  results: {
-    median: number;
-    mean: number;
-    stddev: number | null;
-    min: number;
-    max: number;
-    user: number;
-    system: number;
-    times: number[];
-  }[];
-}
-
-/** One hyperfine run over all `runnable` contenders at once; hyperfine's progress goes to stderr. */
-async function hyperfineRound(
-  config: MeasureConfig,
-  runnable: { name: string; argv: string[] }[],
-): Promise<HyperfineJson | { error: string }> {
-  const json = `${config.workDir}/hyperfine.json`;
-  const args = [
-    "-N",
-    "--warmup",
-    String(config.warmup),
-    "--runs",
-    String(config.runs),
-    "--style",
-    "basic",
-    "--export-json",
-    json,
-    ...runnable.flatMap((c) => ["--command-name", c.name, commandLine(c.argv)]),
-  ];
-  const child = new Deno.Command("hyperfine", {
-    args,
-    cwd: config.tree,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // Progress on stderr so that stdout carries only the report.
-  const [status, , stderr] = await Promise.all([
-    child.status,
-    child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true }),
-    new Response(child.stderr).text(),
-  ]);
-  if (stderr.trim()) console.error(stderr.trimEnd());
-  if (!status.success) return { error: `hyperfine exited ${status.code}: ${gist(stderr)}` };
-  return JSON.parse(await Deno.readTextFile(json));
-}
-
-/** Pools the runs of several hyperfine rounds into one {@linkcode Timing} per command, in ms. */
-function pool(rounds: HyperfineJson[], index: number): Timing {
-  const results = rounds.map((r) => r.results[index]!);
-  const times = results.flatMap((r) => r.times).map((s) => s * 1000);
-  const sorted = [...times].sort((a, b) => a - b);
-  const n = sorted.length;
-  const mean = times.reduce((a, b) => a + b, 0) / n;
-  const variance = n > 1 ? times.reduce((a, t) => a + (t - mean) ** 2, 0) / (n - 1) : 0;
-  const weighted = (pick: (r: HyperfineJson["results"][number]) => number) =>
-    results.reduce((a, r) => a + pick(r) * r.times.length, 0) / n * 1000;
-  return {
-    median: n % 2 ? sorted[n >> 1]! : (sorted[(n >> 1) - 1]! + sorted[n >> 1]!) / 2,
-    mean,
-    stddev: Math.sqrt(variance),
-    min: sorted[0]!,
-    max: sorted[n - 1]!,
-    user: weighted((r) => r.user),
-    system: weighted((r) => r.system),
-    times,
-  };
-}
-
-/**
- * Times all `runnable` contenders side by side: `config.rounds` hyperfine
- * runs over all of them, pooled, so that a slow drift in the machine's speed
- * is spread over every contender instead of landing on whichever hyperfine
- * happened to be timing. A failed round is retried (nsbox's CLI may be
- * briefly broken while src/ is edited).
- */
-async function timeAll(config: MeasureConfig, runnable: { name: string; argv: string[] }[]): Promise<Timing[]> {
-  const rounds: HyperfineJson[] = [];
-  for (let round = 1; round <= config.rounds; round++) {
-    for (let attempt = 1;; attempt++) {
-      console.error(`bench: hyperfine round ${round}/${config.rounds}, ${runnable.length} commands ...`);
-      const out = await hyperfineRound(config, runnable);
-      if (!("error" in out)) {
-        rounds.push(out);
-        break;
-      }
-      if (attempt === 3) throw new Error(`timing failed: ${out.error}`);
-      console.error(`bench: ${out.error}; retrying in 10 s`);
-      await sleep(10_000);
-    }
-  }
-  return runnable.map((_, i) => pool(rounds, i));
-}
-
 /** The path of rootless podman's pause-process pid file for this user. */
 function podmanPausePidFile(): string {
   const runtimeDir = Deno.env.get("XDG_RUNTIME_DIR") || `/tmp/podman-run-${Deno.uid()}`;
@@ -382,8 +292,8 @@ function hideWorkDir(text: string, config: MeasureConfig): string {
   return text.replaceAll(config.workDir, "$WORK");
 }
 
-/** Measures every contender per `config` and writes the {@linkcode MeasureResult} to `config.resultPath`. */
-export async function measure(config: MeasureConfig): Promise<MeasureResult> {
+/** Measures every contender per `config` (the start-up part). */
+export async function measureStartup(config: MeasureConfig): Promise<MeasureResult> {
   const notes: string[] = [];
   const pauseBefore = await livePausePid();
   try {
@@ -410,7 +320,7 @@ export async function measure(config: MeasureConfig): Promise<MeasureResult> {
       throw new Error(`nsbox itself does not run: ${skipped.find((s) => s.id === "nsbox")?.reason}`);
     }
 
-    const timings = await timeAll(config, runnable.map((r) => ({ name: r.c.name, argv: r.argv })));
+    const timings = await timeAll(config, runnable.map((r) => ({ name: r.c.name, argv: r.argv })), notes);
 
     const haveTime = which(GNU_TIME) !== null;
     if (!haveTime) notes.push(`${GNU_TIME} (GNU time) is missing: no peak RSS`);
@@ -445,6 +355,27 @@ export async function measure(config: MeasureConfig): Promise<MeasureResult> {
       notes.push(stopped);
     }
   }
+}
+
+/** Measures the parts `config.parts` names, in order: start-up, network, seccomp. */
+export async function measure(config: MeasureConfig): Promise<MeasureResult> {
+  const result: MeasureResult = config.parts.includes("startup") ? await measureStartup(config) : {
+    user: Deno.env.get("USER") ?? String(Deno.uid()),
+    uid: Deno.uid() ?? -1,
+    denoDir: Deno.env.get("DENO_DIR") ?? "(Deno's default)",
+    hyperfine: "",
+    measured: [],
+    skipped: [],
+    notes: [],
+  };
+  const nsbox = [config.deno, "run", "-A", "--quiet", `${config.tree}/main.ts`];
+  if (config.parts.includes("net")) {
+    result.net = await measureNet(config.net, { nsbox, tree: config.tree, workDir: config.workDir });
+  }
+  if (config.parts.includes("seccomp")) {
+    result.seccomp = await measureSeccomp(config.seccomp, { nsbox, tree: config.tree, workDir: config.workDir });
+  }
+  return result;
 }
 
 /** Entry point of the measuring process: reads the config at `path`, writes the result where it says. */
