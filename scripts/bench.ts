@@ -20,6 +20,7 @@
  * @module
  */
 import { capture, commandLine, firstLine, gist, which } from "./bench/exec.ts";
+import { CpuMonitor, type ForeignUse } from "./bench/monitor.ts";
 import { type MeasureConfig, measureFromFile, type MeasureResult, type Part, PARTS } from "./bench/measure.ts";
 import {
   type Environment,
@@ -350,6 +351,8 @@ async function environment(
     rounds: opts.rounds,
     warmup: opts.warmup,
     rssRuns: opts.rssRuns,
+    foreign: [],
+    timeline: [],
   };
 }
 
@@ -361,19 +364,33 @@ async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
   if (!which("hyperfine")) throw new Error("hyperfine is not installed (apt-get install hyperfine)");
   const deno = await nsboxDeno();
-  let result: MeasureResult;
+  let result: MeasureResult | undefined;
+  let foreign: ForeignUse[] = [];
   let drop: string | null = null;
   const loadBefore = await loadAverage();
   const revisionBefore = await revision();
   if (Number(loadBefore.split(" ")[0]) >= 0.5) {
     console.error(`bench: warning: the machine is busy (load average ${loadBefore}); the numbers will be noisy`);
   }
-  if (Deno.uid() === 0) {
-    ({ result, drop } = await measureAsUser(opts, deno));
-  } else {
-    result = await measureHere(opts, deno);
+  const monitor = new CpuMonitor();
+  monitor.start();
+  try {
+    if (Deno.uid() === 0) {
+      ({ result, drop } = await measureAsUser(opts, deno));
+    } else {
+      result = await measureHere(opts, deno);
+    }
+  } finally {
+    foreign = monitor.stop(result?.timeline ?? []);
   }
   const env = await environment(opts, deno, drop, [loadBefore, await loadAverage()], revisionBefore);
+  env.foreign = foreign;
+  env.timeline = result.timeline ?? [];
+  for (const f of foreign) {
+    console.error(
+      `bench: warning: other work during the run: ${f.comm} (pid ${f.pid}) used ${f.cpuSeconds.toFixed(0)} s CPU`,
+    );
+  }
   if (env.revision !== revisionBefore) console.error(`bench: warning: nsbox revision ${env.revision}`);
   if (opts.parts.includes("startup")) {
     console.log(resultsTable(result));

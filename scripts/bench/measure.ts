@@ -7,6 +7,7 @@
  */
 import { capture, commandLine, gist, sleep, which } from "./exec.ts";
 import { timeAll, type Timing } from "./hyperfine.ts";
+import type { PartWindow } from "./monitor.ts";
 import { measureNet, type NetConfig, type NetResult } from "./net.ts";
 import { measureSeccomp, type SeccompConfig, type SeccompResult } from "./seccomp.ts";
 
@@ -82,6 +83,8 @@ export interface MeasureResult {
   net?: NetResult;
   /** Seccomp cost, when measured. */
   seccomp?: SeccompResult;
+  /** When each part ran (milliseconds since the epoch). */
+  timeline?: PartWindow[];
 }
 
 /** Stable identifiers of the contenders. */
@@ -359,6 +362,8 @@ export async function measureStartup(config: MeasureConfig): Promise<MeasureResu
 
 /** Measures the parts `config.parts` names, in order: start-up, network, seccomp. */
 export async function measure(config: MeasureConfig): Promise<MeasureResult> {
+  const timeline: PartWindow[] = [];
+  const started = Date.now();
   const result: MeasureResult = config.parts.includes("startup") ? await measureStartup(config) : {
     user: Deno.env.get("USER") ?? String(Deno.uid()),
     uid: Deno.uid() ?? -1,
@@ -368,13 +373,19 @@ export async function measure(config: MeasureConfig): Promise<MeasureResult> {
     skipped: [],
     notes: [],
   };
+  if (config.parts.includes("startup")) timeline.push({ part: "startup", start: started, end: Date.now() });
   const nsbox = [config.deno, "run", "-A", "--quiet", `${config.tree}/main.ts`];
   if (config.parts.includes("net")) {
+    const start = Date.now();
     result.net = await measureNet(config.net, { nsbox, tree: config.tree, workDir: config.workDir });
+    timeline.push({ part: "net", start, end: Date.now() });
   }
   if (config.parts.includes("seccomp")) {
+    const start = Date.now();
     result.seccomp = await measureSeccomp(config.seccomp, { nsbox, tree: config.tree, workDir: config.workDir });
+    timeline.push({ part: "seccomp", start, end: Date.now() });
   }
+  result.timeline = timeline;
   return result;
 }
 

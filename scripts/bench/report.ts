@@ -5,6 +5,7 @@
  * @module
  */
 import type { Measured, MeasureResult } from "./measure.ts";
+import type { ForeignUse, PartWindow } from "./monitor.ts";
 import { median, medianDiffCI } from "./stats.ts";
 import { netSection, netTables, netVerdict } from "./report_net.ts";
 import { seccompSection, seccompTable, seccompVerdict } from "./report_seccomp.ts";
@@ -42,6 +43,10 @@ export interface Environment {
   rounds: number;
   warmup: number;
   rssRuns: number;
+  /** Processes outside the benchmark that used CPU while it ran. */
+  foreign: ForeignUse[];
+  /** When each part ran. */
+  timeline: PartWindow[];
 }
 
 const f1 = (ms: number) => ms.toFixed(1);
@@ -230,6 +235,41 @@ function startupSection(result: MeasureResult, env: Environment): string[] {
   return lines;
 }
 
+const PART_NAMES: Record<string, string> = { startup: "start-up", net: "network", seccomp: "seccomp" };
+
+/** The timeline of the parts and what else used the CPUs meanwhile. */
+function otherWork(env: Environment): string[] {
+  const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+  const out: string[] = [];
+  if (env.timeline.length) {
+    out.push(
+      `- Parts ran (UTC): ${
+        env.timeline.map((w) => `${PART_NAMES[w.part] ?? w.part} ${hhmm(w.start)}–${hhmm(w.end)}`).join(", ")
+      }`,
+    );
+  }
+  if (!env.foreign.length) {
+    out.push(
+      "- Other work during the run: no process outside the benchmark's own process tree used 1 s of CPU or more " +
+        "(all processes' CPU time sampled every 2 s from `/proc`)",
+    );
+    return out;
+  }
+  out.push(
+    "- Other work during the run (processes outside the benchmark's own process tree with 1 s of CPU or more, " +
+      "sampled every 2 s from `/proc`; they competed with the measurements for the CPUs):",
+    "",
+    `  | process | uid | CPU s | ${env.timeline.map((w) => `during ${PART_NAMES[w.part] ?? w.part}`).join(" | ")} |`,
+    `  | --- | ---: | ---: | ${env.timeline.map(() => "---:").join(" | ")} |`,
+    ...env.foreign.map((f) =>
+      `  | ${f.comm} (pid ${f.pid}) | ${f.uid} | ${f.cpuSeconds.toFixed(1)} | ${
+        env.timeline.map((w) => (f.byPart[w.part] ?? 0).toFixed(1)).join(" | ")
+      } |`
+    ),
+  );
+  return out;
+}
+
 /** The whole `docs/benchmarks.md` page. */
 export function renderDoc(result: MeasureResult, env: Environment): string {
   const lines: string[] = [];
@@ -277,6 +317,7 @@ export function renderDoc(result: MeasureResult, env: Environment): string {
     `- Speculative Store Bypass (\`/sys/devices/system/cpu/vulnerabilities/spec_store_bypass\`): ${env.specStoreBypass}`,
     `- Load average (1, 5, 15 min) before / after the measurement: ${env.load[0]} / ${env.load[1]} ` +
       `(the benchmark itself keeps about one of the ${env.nproc} CPUs busy, and both during the network tests)`,
+    ...otherWork(env),
     "",
     "## Versions",
     "",
