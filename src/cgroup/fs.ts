@@ -5,6 +5,7 @@
  * @module
  */
 import type { LimitsSpec } from "../spec/spec.ts";
+import { readText } from "../spec/host.ts";
 
 /** Statistics read from a sandbox's cgroup before it goes away. */
 export interface CgroupStats {
@@ -48,14 +49,6 @@ export function limitFiles(limits: LimitsSpec): Array<[file: string, value: stri
   if (limits.pidsMax !== null) files.push(["pids.max", String(limits.pidsMax)]);
   if (limits.ioWeight !== null) files.push(["io.weight", `default ${limits.ioWeight}`]);
   return files;
-}
-
-function readText(path: string): string | null {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return null;
-  }
 }
 
 /** The mount point of the cgroup v2 hierarchy, when it is the unified one at /sys/fs/cgroup or elsewhere. */

@@ -142,13 +142,29 @@ function moveInto(dir: string, pid: number) {
   Deno.writeTextFileSync(`${dir}/cgroup.procs`, String(pid));
 }
 
-function makeLeaf(parent: string, pid: number, limits: LimitsSpec, wanted: readonly string[]): string {
-  const leaf = `${parent}/sandbox`;
-  Deno.mkdirSync(leaf);
-  Deno.writeTextFileSync(`${leaf}/cgroup.procs`, String(pid));
-  enableControllers(parent, wanted);
-  writeLimits(leaf, limits);
-  return leaf;
+/**
+ * The cgroup of a sandbox whose leaf `sandbox` (and PID 1's sibling `init`)
+ * live under `parent`; `cleanUp` runs after both are removed.
+ */
+function leafCgroup(
+  kind: SandboxCgroup["kind"],
+  unit: string | null,
+  parent: string,
+  cleanUp: () => Promise<void> = () => Promise.resolve(),
+): SandboxCgroup {
+  const leaf = `${parent}/sandbox`, init = `${parent}/init`;
+  return {
+    kind,
+    unit,
+    path: leaf,
+    stats: () => readStats(leaf),
+    adoptInit: (initPid) => moveInto(init, initPid),
+    destroy: async () => {
+      await removeCgroup(leaf);
+      await removeCgroup(init);
+      await cleanUp();
+    },
+  };
 }
 
 function systemdCgroup(
@@ -163,20 +179,11 @@ function systemdCgroup(
   const scope = `${route.root}${cgroupOf(pid)}`;
   const wanted = controllersFor(limits);
   checkControllers(scope, limits);
-  const leaf = makeLeaf(scope, pid, limits, wanted);
-  const init = `${scope}/init`;
-  return {
-    kind: "systemd" as const,
-    unit,
-    path: leaf,
-    stats: () => readStats(leaf),
-    adoptInit: (initPid) => moveInto(init, initPid),
-    destroy: async () => {
-      await removeCgroup(leaf);
-      await removeCgroup(init);
-      // the scope goes when it is empty (CollectMode=inactive-or-failed)
-    },
-  };
+  const cgroup = leafCgroup("systemd", unit, scope); // the scope goes when empty (CollectMode=inactive-or-failed)
+  moveInto(cgroup.path, pid);
+  enableControllers(scope, wanted);
+  writeLimits(cgroup.path, limits);
+  return cgroup;
 }
 
 function delegatedCgroup(route: CgroupRoute, name: string, pid: number, limits: LimitsSpec): SandboxCgroup {
@@ -191,37 +198,26 @@ function delegatedCgroup(route: CgroupRoute, name: string, pid: number, limits: 
   const moved = !wanted.every((c) => enabled.includes(c));
   if (moved) moveInto(supervisor, Deno.pid);
   const base = `${own}/nsbox-${name}`;
-  const leaf = `${base}/sandbox`;
   Deno.mkdirSync(base);
-  moveInto(leaf, pid);
+  const cgroup = leafCgroup("delegated", null, base, async () => {
+    await removeCgroup(base);
+    if (!moved) return;
+    // Back to where nsbox was: the controllers it enabled go first, or the
+    // "no internal processes" rule refuses the move.
+    try {
+      Deno.writeTextFileSync(`${own}/cgroup.subtree_control`, wanted.map((c) => `-${c}`).join(" "));
+      Deno.writeTextFileSync(`${own}/cgroup.procs`, String(Deno.pid));
+      await removeCgroup(supervisor);
+    } catch {
+      // someone else uses the controllers now: nsbox stays in its supervisor cgroup, which goes with it
+    }
+  });
+  moveInto(cgroup.path, pid);
   if (moved) enableControllers(own, wanted);
   enableControllers(base, wanted);
   writeLimits(base, limits);
-  writeLimits(leaf, limits);
-  const init = `${base}/init`;
-  return {
-    kind: "delegated" as const,
-    unit: null,
-    path: leaf,
-    stats: () => readStats(leaf),
-    adoptInit: (initPid) => moveInto(init, initPid),
-    destroy: async () => {
-      await removeCgroup(leaf);
-      await removeCgroup(init);
-      await removeCgroup(base);
-      if (moved) {
-        // Back to where nsbox was: the controllers it enabled go first, or
-        // the "no internal processes" rule refuses the move.
-        try {
-          Deno.writeTextFileSync(`${own}/cgroup.subtree_control`, wanted.map((c) => `-${c}`).join(" "));
-          Deno.writeTextFileSync(`${own}/cgroup.procs`, String(Deno.pid));
-          await removeCgroup(supervisor);
-        } catch {
-          // someone else uses the controllers now: nsbox stays in its supervisor cgroup, which goes with it
-        }
-      }
-    },
-  };
+  writeLimits(cgroup.path, limits);
+  return cgroup;
 }
 
 /** Puts `pid` in a cgroup with `limits` along `route`. */

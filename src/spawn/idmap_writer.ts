@@ -7,6 +7,7 @@
  */
 import { NsboxError, OsError } from "../errors.ts";
 import type { IdMapLine, IdMapPlan } from "../plan/ops.ts";
+import { readText } from "../spec/host.ts";
 
 /** The text of a uid_map/gid_map file. */
 export function mapText(lines: readonly IdMapLine[]): string {
@@ -61,11 +62,7 @@ export function writeIdMaps(pid: number, maps: IdMapPlan) {
 }
 
 function readSysctl(path: string): string | null {
-  try {
-    return Deno.readTextFileSync(path).trim();
-  } catch {
-    return null;
-  }
+  return readText(path)?.trim() ?? null;
 }
 
 /** What the host does to stop unprivileged user namespaces, and the fix. */

@@ -53,7 +53,8 @@ export function parseSubIds(text: string, name: string | null, id: number): SubI
   return null;
 }
 
-function readText(path: string): string | null {
+/** The text of a file, or null when it cannot be read. */
+export function readText(path: string): string | null {
   try {
     return Deno.readTextFileSync(path);
   } catch {
