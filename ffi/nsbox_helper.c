@@ -16,6 +16,7 @@
 #include <linux/nsfs.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -33,7 +34,24 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-_Static_assert(sizeof(struct nsbox_op) == 64, "nsbox_op layout");
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#define FSMOUNT_CLOEXEC 0x00000001
+#define FSCONFIG_SET_FLAG 0
+#define FSCONFIG_SET_STRING 1
+#define FSCONFIG_CMD_CREATE 6
+#endif
+
+_Static_assert(sizeof(struct nsbox_op) == 72, "nsbox_op layout");
 _Static_assert(sizeof(struct nsbox_plan) == 80, "nsbox_plan layout");
 _Static_assert(sizeof(struct nsbox_spawn_result) == 16, "nsbox_spawn_result layout");
 _Static_assert(sizeof(struct nsbox_msg) == 16, "nsbox_msg layout");
@@ -204,25 +222,200 @@ static int nest_userns(const struct nsbox_op *op) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- slots */
+
+static int slots[NSBOX_SLOTS];
+
+static void slots_init(void) {
+  for (int i = 0; i < NSBOX_SLOTS; i++) slots[i] = -1;
+}
+
+/* The descriptor in slot `s`; -1 with ENOENT when it is empty, EBADF when
+ * there is no such slot. */
+static int slot_get(uint64_t s) {
+  if (s >= NSBOX_SLOTS) {
+    errno = EBADF;
+    return -1;
+  }
+  if (slots[s] < 0) errno = ENOENT;
+  return slots[s];
+}
+
+static void slot_close(uint64_t s) {
+  if (s < NSBOX_SLOTS && slots[s] >= 0) {
+    close(slots[s]);
+    slots[s] = -1;
+  }
+}
+
+/* Stores fd (>= 0) in slot `s`, closing what was there; fd < 0 is passed on. */
+static int slot_put(uint64_t s, int fd) {
+  if (s >= NSBOX_SLOTS) {
+    if (fd >= 0) close(fd);
+    errno = EBADF;
+    return -1;
+  }
+  slot_close(s);
+  slots[s] = fd;
+  return fd < 0 ? -1 : 0;
+}
+
+/* The directory an op's path is resolved from: AT_FDCWD, or its slot. */
+static int op_dir(const struct nsbox_op *op) {
+  return op->dir < 0 ? AT_FDCWD : slot_get((uint64_t)op->dir);
+}
+
+static int open_in(int dir, const char *path, uint64_t flags, uint64_t mode, uint32_t resolve) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = flags | O_CLOEXEC;
+  how.mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0;
+  how.resolve = resolve;
+  int fd;
+  do {
+    fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof how);
+  } while (fd < 0 && (errno == EAGAIN || errno == EINTR)); /* EAGAIN: a rename raced RESOLVE_IN_ROOT */
+  return fd;
+}
+
+/* Opens the parent of `path` (from the op's dir, with its resolve flags) as
+ * an O_PATH descriptor and points *base at the last component. `path` may
+ * not end in '/'. Returns the descriptor (the op's own dir when `path` has
+ * one component: then *owned is 0). */
+static int open_parent(const struct nsbox_op *op, const char *path, const char **base, int *owned) {
+  int dir = op_dir(op);
+  if (dir == -1) return -1;
+  const char *slash = strrchr(path, '/');
+  *owned = 0;
+  if (!slash) {
+    *base = path;
+    return dir;
+  }
+  char parent[PATH_MAX];
+  size_t len = (size_t)(slash - path);
+  if (len >= sizeof parent) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(parent, path, len);
+  parent[len] = '\0';
+  *base = slash + 1;
+  int fd = open_in(dir, len ? parent : "/", O_PATH | O_DIRECTORY, 0, op->resolve);
+  if (fd >= 0) *owned = 1;
+  return fd;
+}
+
+enum create_kind { CREATE_DIR, CREATE_FILE, CREATE_SYMLINK };
+
+/* mkdir, an empty file, or a symlink at `b`: from the op's dir when it has
+ * one, else at b as is. The last component is never followed. */
+static int create_at(const struct nsbox_op *op, enum create_kind kind) {
+  const char *path = PTR(op->b), *base = path;
+  int dir = AT_FDCWD, owned = 0;
+  if (op->dir >= 0) {
+    dir = open_parent(op, path, &base, &owned);
+    if (dir == -1) return -1;
+  }
+  int r;
+  if (kind == CREATE_DIR) {
+    r = mkdirat(dir, base, (mode_t)op->n1);
+  } else if (kind == CREATE_FILE) {
+    r = openat(dir, base, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, (mode_t)op->n1);
+    if (r >= 0) r = close(r);
+  } else {
+    r = symlinkat(PTR(op->a), dir, base);
+  }
+  int e = errno;
+  if (owned) close(dir);
+  errno = e;
+  return ignore_exists(op, r);
+}
+
+static int open_tree_op(const struct nsbox_op *op) {
+  int dir = op_dir(op);
+  if (dir == -1) return slot_put(op->n3, -1);
+  const char *path = PTR(op->b);
+  int src = dir, owned = 0;
+  if (path[0] != '\0') {
+    src = open_in(dir, path, O_PATH, 0, op->resolve);
+    if (src < 0) return slot_put(op->n3, -1);
+    owned = 1;
+  }
+  int t = (int)syscall(SYS_open_tree, src, "", (unsigned)op->n1 | AT_EMPTY_PATH | O_CLOEXEC);
+  int e = errno;
+  if (owned) close(src);
+  errno = e;
+  return slot_put(op->n3, t);
+}
+
+static int fsmount_op(const struct nsbox_op *op) {
+  int fs = (int)syscall(SYS_fsopen, PTR(op->a), FSOPEN_CLOEXEC);
+  if (fs < 0) return slot_put(op->n3, -1);
+  int r = 0;
+  for (const char *opt = PTR(op->c); opt && *opt && r == 0; opt += strlen(opt) + 1) {
+    const char *eq = strchr(opt, '=');
+    if (!eq) {
+      r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
+      continue;
+    }
+    char key[256];
+    size_t klen = (size_t)(eq - opt);
+    if (klen >= sizeof key) {
+      errno = EINVAL;
+      r = -1;
+      break;
+    }
+    memcpy(key, opt, klen);
+    key[klen] = '\0';
+    r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, eq + 1, 0);
+  }
+  if (r == 0) r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+  int m = r == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, (unsigned)op->n1) : -1;
+  int e = errno;
+  close(fs);
+  errno = e;
+  return slot_put(op->n3, m);
+}
+
+static int move_mount_op(const struct nsbox_op *op) {
+  int from = slot_get(op->n1);
+  int r = -1, e = errno;
+  if (from >= 0) {
+    int dir = op_dir(op);
+    int to = dir == -1 ? -1 : open_in(dir, PTR(op->b), O_PATH, 0, op->resolve);
+    if (to >= 0) {
+      r = (int)syscall(SYS_move_mount, from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+      e = errno;
+      close(to);
+    } else {
+      e = errno;
+    }
+  }
+  slot_close(op->n1);
+  errno = e;
+  return r;
+}
+
 static int run_op(const struct nsbox_op *op) {
   switch (op->kind) {
   case NSBOX_OP_MOUNT:
     return mount(PTR(op->a), PTR(op->b), PTR(op->c), (unsigned long)op->n1, PTR(op->d));
   case NSBOX_OP_MOUNT_SETATTR: {
     struct nsbox_mount_attr attr = {op->n1, op->n2, 0, 0};
-    return (int)syscall(SYS_mount_setattr, AT_FDCWD, PTR(op->b), (unsigned)op->n3, &attr, sizeof attr);
+    int dir = op_dir(op);
+    if (dir == -1) return -1;
+    const char *path = PTR(op->b);
+    unsigned at = (unsigned)op->n3 | (path[0] == '\0' ? AT_EMPTY_PATH : 0);
+    return (int)syscall(SYS_mount_setattr, dir, path, at, &attr, sizeof attr);
   }
   case NSBOX_OP_UMOUNT:
     return umount2(PTR(op->b), (int)op->n1);
   case NSBOX_OP_MKDIR:
-    return ignore_exists(op, mkdir(PTR(op->b), (mode_t)op->n1));
-  case NSBOX_OP_MKFILE: {
-    int fd = open(PTR(op->b), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, (mode_t)op->n1);
-    if (fd < 0) return ignore_exists(op, -1);
-    return close(fd);
-  }
+    return create_at(op, CREATE_DIR);
+  case NSBOX_OP_MKFILE:
+    return create_at(op, CREATE_FILE);
   case NSBOX_OP_SYMLINK:
-    return ignore_exists(op, symlink(PTR(op->a), PTR(op->b)));
+    return create_at(op, CREATE_SYMLINK);
   case NSBOX_OP_PIVOT_ROOT:
     return (int)syscall(SYS_pivot_root, PTR(op->a), PTR(op->b));
   case NSBOX_OP_CHDIR:
@@ -269,6 +462,20 @@ static int run_op(const struct nsbox_op *op) {
     return close((int)op->n1);
   case NSBOX_OP_SETSID:
     return setsid() < 0 ? -1 : 0;
+  case NSBOX_OP_OPEN_SLOT: {
+    int dir = op_dir(op);
+    if (dir == -1) return slot_put(op->n3, -1);
+    return slot_put(op->n3, open_in(dir, PTR(op->b), op->n1, op->n2, op->resolve));
+  }
+  case NSBOX_OP_CLOSE_SLOT:
+    slot_close(op->n1);
+    return 0;
+  case NSBOX_OP_OPEN_TREE:
+    return open_tree_op(op);
+  case NSBOX_OP_FSMOUNT:
+    return fsmount_op(op);
+  case NSBOX_OP_MOVE_MOUNT:
+    return move_mount_op(op);
   case NSBOX_OP_DUP2:
     if (op->n1 == op->n2) return fcntl((int)op->n1, F_SETFD, 0);
     return dup2((int)op->n1, (int)op->n2) < 0 ? -1 : 0;
@@ -573,6 +780,7 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
   if (!hold) close(sync_rd);
 
   const struct nsbox_op *ops = (const struct nsbox_op *)(uintptr_t)p->ops;
+  slots_init();
   for (uint32_t i = 0; i < p->op_count; i++) {
     if (run_op(&ops[i]) == 0) continue;
     if (errno == ENOENT && (ops[i].flags & NSBOX_OPF_IGNORE_MISSING)) continue;

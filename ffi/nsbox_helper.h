@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 1
+#define NSBOX_ABI_VERSION 2
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -81,9 +81,27 @@ enum nsbox_op_kind {
   NSBOX_OP_CLOSE = 23,
   /* setsid() */
   NSBOX_OP_SETSID = 24,
+  /* slot n3 = openat2(dir, b, {n1 | O_CLOEXEC, n2, resolve}) */
+  NSBOX_OP_OPEN_SLOT = 25,
+  /* close(slot n1); the slot becomes empty */
+  NSBOX_OP_CLOSE_SLOT = 26,
+  /* slot n3 = open_tree(P, "", n1 | AT_EMPTY_PATH | OPEN_TREE_CLOEXEC), where P
+   * is openat2(dir, b, {O_PATH, resolve}), or dir itself when b is "" */
+  NSBOX_OP_OPEN_TREE = 27,
+  /* slot n3 = fsmount() of a new superblock of type a, configured with the
+   * options in c ("key=value" or "key" strings one after the other, each
+   * NUL-terminated, the list ended by an empty string), mount attributes
+   * n1 (MOUNT_ATTR_*) */
+  NSBOX_OP_FSMOUNT = 28,
+  /* move_mount(slot n1, "", T, "", F_EMPTY_PATH | T_EMPTY_PATH) where T is
+   * openat2(dir, b, {O_PATH, resolve}); slot n1 is closed, also on failure */
+  NSBOX_OP_MOVE_MOUNT = 29,
 };
 
-/* Op flags. */
+/* Op flags. MKDIR, MKFILE and SYMLINK with `dir` set resolve b's parent
+ * from `dir` with `resolve` and create its last component there (never
+ * following a symlink in it). MOUNT_SETATTR with `dir` set acts on that
+ * slot's mount when b is "". */
 #define NSBOX_OPF_IGNORE_EXISTS 0x1u
 #define NSBOX_OPF_CLEAR_AMBIENT 0x2u
 /* any op: ENOENT counts as success (masking paths a kernel may not have) */
@@ -92,12 +110,23 @@ enum nsbox_op_kind {
  * itself after unshare (no helper process) */
 #define NSBOX_OPF_SELF_MAP 0x8u
 
+/* Slots: descriptors the ops open and refer to by number (0 .. NSBOX_SLOTS-1),
+ * so that a path resolved once (the new root, a detached mount) cannot be
+ * swapped underneath later ops. An op whose slot is empty fails with ENOENT
+ * (so NSBOX_OPF_IGNORE_MISSING skips chains whose first op was skipped). */
+#define NSBOX_SLOTS 8
+
 struct nsbox_op {
   uint32_t kind;  /* enum nsbox_op_kind */
   uint32_t flags; /* NSBOX_OPF_* */
   uint64_t a, b, c, d; /* const char * (or other pointers), 0 for NULL */
   uint64_t n1, n2, n3; /* numbers */
-}; /* 64 bytes */
+  /* MKDIR, MKFILE, SYMLINK, MOUNT_SETATTR and the slot ops: the directory b
+   * is resolved from (a slot), or -1 for the current directory (b as is) */
+  int32_t dir;
+  /* RESOLVE_* for openat2(2) when b is resolved from `dir` (0: none) */
+  uint32_t resolve;
+}; /* 72 bytes */
 
 /* How the command is run once the ops are done. */
 enum nsbox_init_mode {

@@ -26,6 +26,29 @@ function splitBind(spec: string): { source: string; destination?: string } {
 }
 
 /**
+ * `--tmpfs DST[:OPT,...]` with OPT `size=SIZE` or `mode=OCTAL`: the mount, or
+ * the problem. A last `:` is taken as the start of options only when what
+ * follows is a list of them, so other paths with `:` still work.
+ */
+function parseTmpfs(v: string): Extract<MountOption, { kind: "tmpfs" }> | string {
+  const colon = v.lastIndexOf(":");
+  const opts = colon < 0 ? "" : v.slice(colon + 1);
+  if (colon < 0 || !/^(size|mode)=/.test(opts)) return { kind: "tmpfs", destination: v };
+  const expected = `--tmpfs: expected DST[:size=SIZE][,mode=OCTAL] (e.g. /scratch:size=64M), got '${v}'.`;
+  let size: number | undefined, mode: number | undefined;
+  for (const opt of opts.split(",")) {
+    const [key, val = ""] = opt.split("=", 2) as [string, string?];
+    if (key === "size" && size === undefined) {
+      const n = parseSize(val);
+      if (n === null) return expected;
+      size = n;
+    } else if (key === "mode" && mode === undefined && /^0?[0-7]{3,4}$/.test(val)) mode = parseInt(val, 8);
+    else return expected;
+  }
+  return { kind: "tmpfs", destination: v.slice(0, colon), size, mode };
+}
+
+/**
  * Maps a parsed `nsbox run` command line to run options. When some values do
  * not parse and `host` is given, the options that did are validated too, so
  * that every problem is reported at once.
@@ -47,9 +70,12 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
         } else mounts.push({ kind: "bind", source, destination, readOnly: use.flag.name === "ro-bind" });
         break;
       }
-      case "tmpfs":
-        mounts.push({ kind: "tmpfs", destination: v });
+      case "tmpfs": {
+        const t = parseTmpfs(v);
+        if (typeof t === "string") problems.push(t);
+        else mounts.push(t);
         break;
+      }
       case "setenv": {
         const eq = v.indexOf("=");
         if (eq <= 0) problems.push(`--setenv: expected NAME=VALUE, got '${v}'.`);

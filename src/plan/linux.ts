@@ -28,8 +28,14 @@ export const MS = {
 
 /** mount_setattr(2) attributes and flags. */
 export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
-/** AT_RECURSIVE for mount_setattr. */
+/** AT_RECURSIVE for mount_setattr and open_tree. */
 export const AT_RECURSIVE = 0x8000;
+/** open_tree(2): a detached copy of the tree. */
+export const OPEN_TREE_CLONE = 0x1;
+/** openat2(2) RESOLVE_* flags. */
+export const RESOLVE = { NO_XDEV: 0x1, NO_MAGICLINKS: 0x2, NO_SYMLINKS: 0x4, BENEATH: 0x8, IN_ROOT: 0x10 } as const;
+/** open(2) flags the plan uses. */
+export const O = { RDONLY: 0, DIRECTORY: 0o200000, PATH: 0o10000000 } as const;
 /** umount2 flag. */
 export const MNT_DETACH = 0x2;
 

@@ -7,6 +7,17 @@
  * @module
  */
 
+/**
+ * Where an op's path is resolved: from the directory held in a slot (a
+ * descriptor an earlier op opened), with openat2's RESOLVE_* flags; e.g. the
+ * new root with RESOLVE_IN_ROOT, so that no symlink leads out of it. Null:
+ * the path as it is, from the current directory.
+ */
+export interface At {
+  readonly slot: number;
+  readonly resolve: number;
+}
+
 /** One step of the child's setup. */
 export type SetupOp =
   | {
@@ -23,7 +34,9 @@ export type SetupOp =
   }
   | {
     readonly kind: "mountSetattr";
+    /** With `at`, relative to it; "" is the slot's own mount. */
     readonly path: string;
+    readonly at?: At | null;
     /** MOUNT_ATTR_* to set and to clear. */
     readonly set: number;
     readonly clear: number;
@@ -34,12 +47,60 @@ export type SetupOp =
   | { readonly kind: "umount"; readonly path: string; readonly flags: number; readonly what: string }
   | {
     readonly kind: "mkdir" | "mkfile";
+    /** With `at`, its parent is resolved from there and the last component is created, never followed. */
     readonly path: string;
+    readonly at?: At | null;
     readonly mode: number;
     readonly ignoreExists: boolean;
     readonly what: string;
   }
-  | { readonly kind: "symlink"; readonly target: string; readonly path: string; readonly what: string }
+  | {
+    readonly kind: "symlink";
+    readonly target: string;
+    readonly path: string;
+    readonly at?: At | null;
+    readonly what: string;
+  }
+  | {
+    /** Opens `path` (from `at`) into `slot`, with open(2) flags (O_CLOEXEC is added). */
+    readonly kind: "openSlot";
+    readonly slot: number;
+    readonly path: string;
+    readonly at: At | null;
+    readonly flags: number;
+    readonly what: string;
+  }
+  | { readonly kind: "closeSlot"; readonly slot: number; readonly what: string }
+  | {
+    /** A detached copy of the mount tree at `path` (from `at`; "" is the slot itself), into `slot`. */
+    readonly kind: "openTree";
+    readonly slot: number;
+    readonly path: string;
+    readonly at: At | null;
+    readonly recursive: boolean;
+    readonly ignoreMissing?: boolean;
+    readonly what: string;
+  }
+  | {
+    /** A new, detached mount of a `fstype` filesystem, into `slot`. */
+    readonly kind: "fsmount";
+    readonly slot: number;
+    readonly fstype: string;
+    /** "key=value" or "key" (a flag), as fsconfig(2) takes them. */
+    readonly options: readonly string[];
+    /** MOUNT_ATTR_* of the mount. */
+    readonly attrs: number;
+    readonly what: string;
+  }
+  | {
+    /** Attaches the detached mount in slot `from` at `path` (from `at`); the slot is emptied. */
+    readonly kind: "moveMount";
+    readonly from: number;
+    readonly path: string;
+    readonly at: At | null;
+    readonly ignoreMissing?: boolean;
+    readonly what: string;
+  }
   | { readonly kind: "pivotRoot"; readonly newRoot: string; readonly putOld: string; readonly what: string }
   | { readonly kind: "chdir"; readonly path: string; readonly fallback: string | null; readonly what: string }
   | { readonly kind: "sethostname"; readonly name: string; readonly what: string }

@@ -11,8 +11,8 @@
  */
 import type { SandboxSpec } from "../spec/spec.ts";
 import { idMapPlan, nestedMapText } from "./idmap.ts";
-import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "./linux.ts";
-import type { ChildPlan, SetupOp } from "./ops.ts";
+import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "./linux.ts";
+import type { At, ChildPlan, SetupOp } from "./ops.ts";
 import { buildProfileFilter, buildSeccompFilter } from "./seccomp.ts";
 
 /** The PATH used to find the command when the environment has none. */
@@ -41,6 +41,44 @@ function normalizedUnderRun(path: string): boolean {
   return /^\/run\/[^\0]+$/.test(path) && !path.split("/").includes("..");
 }
 
+// Slots (descriptors the ops open and name by number, see ffi/nsbox_helper.h).
+/** The new root, once its root mount is attached at /newroot. */
+const ROOT_SLOT = 0;
+/** The host's root, at /oldroot after the first pivot. */
+const OLD_SLOT = 1;
+/** A detached mount between its creation and its attachment. */
+const TREE_SLOT = 2;
+
+/**
+ * Destinations are resolved inside the new root: a symlink there (one a
+ * sandbox planted in a bound directory, or one of a --rootfs tree) resolves
+ * as if the new root were `/`, never into the host's tree at /oldroot, and
+ * magic links (/proc/self/...) are refused.
+ */
+const IN_NEW_ROOT: At = { slot: ROOT_SLOT, resolve: RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS };
+/**
+ * Bind sources are canonical host paths (validation resolved them): any
+ * symlink found in one now was put there since, so it is refused rather
+ * than followed.
+ */
+const IN_OLD_ROOT: At = { slot: OLD_SLOT, resolve: RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS };
+
+/** `path` relative to a root ("/" is "."). */
+function rel(path: string): string {
+  const r = path.replace(/^\/+/, "");
+  return r === "" ? "." : r;
+}
+
+/** Default sizes of the sandbox's tmpfs mounts (tmpfs `size=`: bytes, or a share of RAM). README: Security. */
+export const TMPFS_SIZE = {
+  /** /tmp, /var/tmp and every --tmpfs without size=. */
+  scratch: "25%",
+  /** /run, /dev/shm. */
+  small: "64m",
+  /** /dev (device nodes and links only) and masks (empty). */
+  tiny: "64k",
+} as const;
+
 /** Ops that create `path` (inside the new root) and its missing parents. */
 function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   const parts = path.split("/").filter(Boolean);
@@ -49,7 +87,8 @@ function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
     const dir = "/" + parts.slice(0, i).join("/");
     ops.push({
       kind: "mkdir",
-      path: NEW + dir,
+      path: rel(dir),
+      at: IN_NEW_ROOT,
       mode: 0o755,
       ignoreExists: true,
       what: `cannot create directory ${dir}`,
@@ -57,7 +96,8 @@ function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   }
   ops.push({
     kind: type === "directory" ? "mkdir" : "mkfile",
-    path: NEW + path,
+    path: rel(path),
+    at: IN_NEW_ROOT,
     mode: type === "directory" ? 0o755 : 0o644,
     ignoreExists: true,
     what: `cannot create mount point ${path}`,
@@ -65,36 +105,77 @@ function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   return ops;
 }
 
-type MountOp = Extract<SetupOp, { kind: "mount" }>;
-type SetattrOp = Extract<SetupOp, { kind: "mountSetattr" }>;
-
-function tmpfs(path: string, mode: string, flags: number, what = `cannot mount a tmpfs on ${path}`): MountOp {
-  return { kind: "mount", source: "tmpfs", target: NEW + path, fstype: "tmpfs", flags, data: `mode=${mode}`, what };
-}
-
-function bind(hostPath: string, path: string, what = `cannot bind ${hostPath} on ${path}`): MountOp {
+/** Attaches the mount in the tree slot at `path` inside the new root. */
+function attach(path: string, what: string, ignoreMissing = false): SetupOp {
   return {
-    kind: "mount",
-    source: OLD + hostPath,
-    target: NEW + path,
-    fstype: null,
-    flags: MS.BIND | MS.REC,
-    data: null,
+    kind: "moveMount",
+    from: TREE_SLOT,
+    path: rel(path),
+    at: IN_NEW_ROOT,
+    ...(ignoreMissing && { ignoreMissing }),
     what,
   };
 }
 
-/** Makes the mount at `path` and everything below it read-only ("" is the root). */
-function readOnly(path: string): SetattrOp {
-  return {
-    kind: "mountSetattr",
-    path: NEW + path,
-    set: MOUNT_ATTR.RDONLY,
-    clear: 0,
-    recursive: true,
-    what: `cannot make ${path || "/"} read-only`,
-  };
+/** A new filesystem (tmpfs, proc, devpts, cgroup2) at `path` inside the new root. */
+function newFs(
+  fstype: string,
+  path: string,
+  options: readonly string[],
+  attrs: number,
+  what: string,
+  ignoreMissing = false,
+): SetupOp[] {
+  return [
+    { kind: "fsmount", slot: TREE_SLOT, fstype, options: [`source=${fstype}`, ...options], attrs, what },
+    attach(path, what, ignoreMissing),
+  ];
 }
+
+function tmpfs(path: string, mode: string, size: string, attrs: number, what = `cannot mount a tmpfs on ${path}`) {
+  return newFs("tmpfs", path, [`mode=${mode}`, `size=${size}`], attrs, what);
+}
+
+/**
+ * A recursive bind of `source` (from `from`) at `path` inside the new root:
+ * the tree is cloned from a descriptor, given its attributes while still
+ * detached (it is never visible without them), then attached.
+ */
+function bind(
+  from: At | null,
+  source: string,
+  path: string,
+  attrs: number,
+  what: string,
+  ignoreMissing = false,
+): SetupOp[] {
+  const miss = ignoreMissing ? { ignoreMissing } : {};
+  const ops: SetupOp[] = [
+    { kind: "openTree", slot: TREE_SLOT, path: source, at: from, recursive: true, ...miss, what },
+  ];
+  if (attrs !== 0) {
+    ops.push({
+      kind: "mountSetattr",
+      path: "",
+      at: { slot: TREE_SLOT, resolve: 0 },
+      set: attrs,
+      clear: 0,
+      recursive: true,
+      ...miss,
+      what,
+    });
+  }
+  ops.push(attach(path, what, ignoreMissing));
+  return ops;
+}
+
+/** A bind of a canonical host path. */
+function hostBind(hostPath: string, path: string, attrs: number, what = `cannot bind ${hostPath} on ${path}`) {
+  return bind(IN_OLD_ROOT, rel(hostPath), path, attrs, what);
+}
+
+const NOSUID_NODEV = MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV;
+const READ_ONLY = MOUNT_ATTR.RDONLY | NOSUID_NODEV;
 
 /** Files in /proc hidden behind /dev/null, as Docker and podman do. */
 export const PROC_MASKED_FILES = [
@@ -111,59 +192,55 @@ export const PROC_MASKED_DIRS = ["/proc/acpi", "/proc/asound", "/proc/scsi"] as 
 /** Directories in /proc made read-only. */
 export const PROC_READ_ONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"] as const;
 
+/** An empty, read-only tmpfs over `path` (skipped when `path` is missing). */
+function emptyCover(path: string, what: string): SetupOp[] {
+  return newFs(
+    "tmpfs",
+    path,
+    ["mode=0555", `size=${TMPFS_SIZE.tiny}`],
+    READ_ONLY | MOUNT_ATTR.NOEXEC,
+    what,
+    true,
+  );
+}
+
 function procMaskOps(): SetupOp[] {
   const ops: SetupOp[] = [];
   for (const f of PROC_MASKED_FILES) {
-    ops.push({ ...bind("/dev/null", f, `cannot mask ${f}`), ignoreMissing: true });
+    ops.push(...bind(IN_OLD_ROOT, "dev/null", f, 0, `cannot mask ${f}`, true));
   }
-  for (const d of PROC_MASKED_DIRS) {
-    ops.push({
-      ...tmpfs(d, "0555", MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, `cannot mask ${d}`),
-      ignoreMissing: true,
-    });
-  }
+  for (const d of PROC_MASKED_DIRS) ops.push(...emptyCover(d, `cannot mask ${d}`));
   for (const d of PROC_READ_ONLY) {
-    ops.push(
-      {
-        kind: "mount",
-        source: NEW + d,
-        target: NEW + d,
-        fstype: null,
-        flags: MS.BIND | MS.REC,
-        data: null,
-        ignoreMissing: true,
-        what: `cannot bind ${d} read-only`,
-      },
-      { ...readOnly(d), ignoreMissing: true },
-    );
+    ops.push(...bind(IN_NEW_ROOT, rel(d), d, READ_ONLY, `cannot bind ${d} read-only`, true));
   }
   return ops;
 }
 
 function devOps(): SetupOp[] {
-  const ops: SetupOp[] = [tmpfs("/dev", "0755", MS.NOSUID | MS.NOEXEC, "cannot mount a tmpfs on /dev")];
+  const ops: SetupOp[] = [
+    ...tmpfs("/dev", "0755", TMPFS_SIZE.tiny, MOUNT_ATTR.NOSUID | MOUNT_ATTR.NOEXEC, "cannot mount a tmpfs on /dev"),
+  ];
   for (const dev of DEVICES) {
+    // The device nodes keep their devices: no nodev on these binds.
     ops.push(
       ...mountPoint(`/dev/${dev}`, "file"),
-      bind(`/dev/${dev}`, `/dev/${dev}`, `cannot bind device /dev/${dev}`),
+      ...hostBind(`/dev/${dev}`, `/dev/${dev}`, MOUNT_ATTR.NOSUID, `cannot bind device /dev/${dev}`),
     );
   }
   for (const [target, name] of DEV_LINKS) {
-    ops.push({ kind: "symlink", target, path: `${NEW}/dev/${name}`, what: `cannot create /dev/${name}` });
+    ops.push({ kind: "symlink", target, path: `dev/${name}`, at: IN_NEW_ROOT, what: `cannot create /dev/${name}` });
   }
   ops.push(
     ...mountPoint("/dev/pts", "directory"),
-    {
-      kind: "mount",
-      source: "devpts",
-      target: `${NEW}/dev/pts`,
-      fstype: "devpts",
-      flags: MS.NOSUID | MS.NOEXEC,
-      data: "newinstance,ptmxmode=0666,mode=620",
-      what: "cannot mount devpts on /dev/pts",
-    },
+    ...newFs(
+      "devpts",
+      "/dev/pts",
+      ["newinstance", "ptmxmode=0666", "mode=620"],
+      MOUNT_ATTR.NOSUID | MOUNT_ATTR.NOEXEC,
+      "cannot mount devpts on /dev/pts",
+    ),
     ...mountPoint("/dev/shm", "directory"),
-    tmpfs("/dev/shm", "1777", MS.NOSUID | MS.NODEV),
+    ...tmpfs("/dev/shm", "1777", TMPFS_SIZE.small, NOSUID_NODEV),
   );
   return ops;
 }
@@ -185,7 +262,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
       target: BASE,
       fstype: "tmpfs",
       flags: MS.NOSUID | MS.NODEV,
-      data: "mode=0755",
+      data: `mode=0755,size=${TMPFS_SIZE.small}`,
       what: "cannot mount the staging tmpfs",
     },
     { kind: "chdir", path: BASE, fallback: null, what: "cannot enter the staging tmpfs" },
@@ -202,36 +279,63 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     { kind: "mkdir", path: BASE + OLD, mode: 0o755, ignoreExists: false, what: "cannot create the old root" },
     { kind: "pivotRoot", newRoot: BASE, putOld: BASE + OLD, what: "cannot pivot into the staging tmpfs" },
     { kind: "chdir", path: "/", fallback: null, what: "cannot enter the staging root" },
+    {
+      kind: "openSlot",
+      slot: OLD_SLOT,
+      path: OLD,
+      at: null,
+      flags: O.PATH | O.DIRECTORY,
+      what: "cannot open the host's root",
+    },
   ];
 
-  // the root: the host's, or --rootfs, read-only
+  // the root: the host's, or --rootfs, read-only, nosuid, nodev
   const root = spec.rootfs ?? "/";
-  ops.push(bind(root, "", `cannot bind ${root} as the root`), readOnly(""));
+  ops.push(
+    ...bind(IN_OLD_ROOT, rel(root), "", READ_ONLY, `cannot bind ${root} as the root`).map((op) =>
+      op.kind === "moveMount" ? { ...op, path: NEW, at: null } : op
+    ),
+    {
+      kind: "openSlot",
+      slot: ROOT_SLOT,
+      path: NEW,
+      at: null,
+      flags: O.PATH | O.DIRECTORY,
+      what: "cannot open the new root",
+    },
+  );
 
   // /proc: a fresh one for a new PID namespace; the host's otherwise
   ops.push(...mountPoint("/proc", "directory"));
-  if (spec.share.includes("pid")) ops.push(bind("/proc", "/proc", "cannot bind the host's /proc"));
-  else {
-    ops.push({
-      kind: "mount",
-      source: "proc",
-      target: `${NEW}/proc`,
-      fstype: "proc",
-      flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
-      data: null,
-      what: "cannot mount proc on /proc",
-    });
+  if (spec.share.includes("pid")) {
+    ops.push(...hostBind("/proc", "/proc", NOSUID_NODEV | MOUNT_ATTR.NOEXEC, "cannot bind the host's /proc"));
+  } else {
+    ops.push(...newFs("proc", "/proc", [], NOSUID_NODEV | MOUNT_ATTR.NOEXEC, "cannot mount proc on /proc"));
   }
   ops.push(...procMaskOps());
   ops.push(...mountPoint("/dev", "directory"), ...devOps());
-  ops.push(...mountPoint("/tmp", "directory"), tmpfs("/tmp", "1777", MS.NOSUID | MS.NODEV));
+  ops.push(...mountPoint("/tmp", "directory"), ...tmpfs("/tmp", "1777", TMPFS_SIZE.scratch, NOSUID_NODEV));
   // The host's /run holds the sockets that lead out of any sandbox (the D-Bus
   // session and system buses, systemd's, docker.sock), and connect() needs no
   // write access to the filesystem: a fresh, empty /run instead, and a
   // private /var/tmp like /tmp. Skipped where a --rootfs lacks them.
   ops.push(
-    { ...tmpfs("/run", "0755", MS.NOSUID | MS.NODEV), ignoreMissing: true },
-    { ...tmpfs("/var/tmp", "1777", MS.NOSUID | MS.NODEV), ignoreMissing: true },
+    ...newFs(
+      "tmpfs",
+      "/run",
+      ["mode=0755", `size=${TMPFS_SIZE.small}`],
+      NOSUID_NODEV,
+      "cannot mount a tmpfs on /run",
+      true,
+    ),
+    ...newFs(
+      "tmpfs",
+      "/var/tmp",
+      ["mode=1777", `size=${TMPFS_SIZE.scratch}`],
+      NOSUID_NODEV,
+      "cannot mount a tmpfs on /var/tmp",
+      true,
+    ),
   );
   const runtimeDir = spec.env.XDG_RUNTIME_DIR;
   if (runtimeDir && normalizedUnderRun(runtimeDir)) {
@@ -243,7 +347,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   if (spec.network.hostResolvConf) {
     // --net=host on a host whose resolv.conf lives in /run (systemd-resolved): the same file, read-only.
     const f = spec.network.hostResolvConf;
-    ops.push(...mountPoint(f, "file"), bind(f, f), readOnly(f));
+    ops.push(...mountPoint(f, "file"), ...hostBind(f, f, READ_ONLY));
   }
   if (spec.limits !== null) {
     // The sandbox's own cgroup (its namespace root), limits readable, read-only.
@@ -251,16 +355,14 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     // stack the same superblock on itself (EBUSY): a tmpfs goes in between.
     ops.push(
       ...mountPoint("/sys/fs/cgroup", "directory"),
-      tmpfs("/sys/fs/cgroup", "0755", MS.NOSUID | MS.NODEV | MS.NOEXEC),
-      {
-        kind: "mount",
-        source: "cgroup2",
-        target: `${NEW}/sys/fs/cgroup`,
-        fstype: "cgroup2",
-        flags: MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY,
-        data: null,
-        what: "cannot mount cgroup2 on /sys/fs/cgroup",
-      },
+      ...tmpfs("/sys/fs/cgroup", "0755", TMPFS_SIZE.tiny, NOSUID_NODEV | MOUNT_ATTR.NOEXEC),
+      ...newFs(
+        "cgroup2",
+        "/sys/fs/cgroup",
+        [],
+        READ_ONLY | MOUNT_ATTR.NOEXEC,
+        "cannot mount cgroup2 on /sys/fs/cgroup",
+      ),
     );
   }
 
@@ -276,26 +378,30 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
         what: "cannot write the sandbox's resolv.conf",
       },
       ...mountPoint(target, "file"),
-      {
-        kind: "mount",
-        source: "/resolv.conf",
-        target: NEW + target,
-        fstype: null,
-        flags: MS.BIND,
-        data: null,
-        what: `cannot bind the sandbox's resolv.conf on ${target}`,
-      },
-      readOnly(target),
+      ...bind(null, "/resolv.conf", target, READ_ONLY, `cannot bind the sandbox's resolv.conf on ${target}`),
     );
   }
   for (const m of spec.mounts) {
     if (m.kind === "tmpfs") {
-      ops.push(...mountPoint(m.destination, "directory"), tmpfs(m.destination, "0755", MS.NOSUID | MS.NODEV));
+      const mode = (m.mode ?? 0o755).toString(8).padStart(4, "0");
+      ops.push(
+        ...mountPoint(m.destination, "directory"),
+        ...tmpfs(m.destination, mode, m.size === null ? TMPFS_SIZE.scratch : String(m.size), NOSUID_NODEV),
+      );
     } else {
-      ops.push(...mountPoint(m.destination, m.sourceType), bind(m.source, m.destination));
-      if (m.readOnly) ops.push(readOnly(m.destination));
+      ops.push(
+        ...mountPoint(m.destination, m.sourceType),
+        ...hostBind(m.source, m.destination, m.readOnly ? READ_ONLY : NOSUID_NODEV),
+      );
     }
   }
+  // nsbox's own directories (its records, configuration, caches), wherever
+  // the root or a bind shows them: an empty read-only tmpfs over each.
+  for (const path of spec.covered) ops.push(...emptyCover(path, `cannot cover ${path}`));
+  ops.push(
+    { kind: "closeSlot", slot: ROOT_SLOT, what: "cannot close the new root" },
+    { kind: "closeSlot", slot: OLD_SLOT, what: "cannot close the host's root" },
+  );
   return ops;
 }
 

@@ -6,10 +6,10 @@
  * @module
  */
 import type { ChildPlan, SetupOp } from "../plan/ops.ts";
-import { AT_RECURSIVE } from "../plan/linux.ts";
+import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../plan/linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -37,6 +37,11 @@ export const OP = {
   NS_PARENT: 22,
   CLOSE: 23,
   SETSID: 24,
+  OPEN_SLOT: 25,
+  CLOSE_SLOT: 26,
+  OPEN_TREE: 27,
+  FSMOUNT: 28,
+  MOVE_MOUNT: 29,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
@@ -56,7 +61,7 @@ export const RESULT_SIZE = 16;
 const PLAN_SIZE = 80;
 /** NSBOX_PLAN_* flags. */
 export const PLAN = { HOLD_EXIT: 0x1, FOREGROUND: 0x2, KILL_ORPHANS: 0x4 } as const;
-const OP_SIZE = 64;
+const OP_SIZE = 72;
 
 const ENCODER = new TextEncoder();
 
@@ -134,8 +139,11 @@ function mask(bits: readonly number[]): bigint {
 
 function encodeOp(a: Arena, at: number, op: SetupOp) {
   const str = (field: number, s: string | null) => a.ptr(at + field, s === null ? null : a.string(s));
-  const A = 8, B = 16, C = 24, D = 32, N1 = 40, N2 = 48, N3 = 56;
+  const A = 8, B = 16, C = 24, D = 32, N1 = 40, N2 = 48, N3 = 56, DIR = 64, RESOLVE = 68;
   let kind: number, flags = 0;
+  const at_ = "at" in op ? op.at ?? null : null;
+  a.i32(at + DIR, at_ ? at_.slot : -1);
+  a.u32(at + RESOLVE, at_ ? at_.resolve : 0);
   switch (op.kind) {
     case "mount":
       kind = OP.MOUNT;
@@ -227,6 +235,32 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       break;
     case "setsid":
       kind = OP.SETSID;
+      break;
+    case "openSlot":
+      kind = OP.OPEN_SLOT;
+      str(B, op.path);
+      a.u64(at + N1, BigInt(op.flags)), a.u64(at + N3, BigInt(op.slot));
+      break;
+    case "closeSlot":
+      kind = OP.CLOSE_SLOT;
+      a.u64(at + N1, BigInt(op.slot));
+      break;
+    case "openTree":
+      kind = OP.OPEN_TREE;
+      str(B, op.path);
+      a.u64(at + N1, BigInt(OPEN_TREE_CLONE | (op.recursive ? AT_RECURSIVE : 0))), a.u64(at + N3, BigInt(op.slot));
+      break;
+    case "fsmount":
+      kind = OP.FSMOUNT;
+      str(A, op.fstype);
+      // "k=v\0k\0" and the string's own NUL: the list ends with an empty string
+      str(C, op.options.length ? op.options.join("\0") + "\0" : "");
+      a.u64(at + N1, BigInt(op.attrs)), a.u64(at + N3, BigInt(op.slot));
+      break;
+    case "moveMount":
+      kind = OP.MOVE_MOUNT;
+      str(B, op.path);
+      a.u64(at + N1, BigInt(op.from));
       break;
     case "nestUserns":
       kind = OP.NEST_USERNS;

@@ -6,6 +6,7 @@
  */
 import type { SubIdRange } from "./spec.ts";
 import { isForegroundOfTerminal } from "../../ffi/terminal.ts";
+import { privateDirCandidates } from "../dirs.ts";
 
 /** What a host path is, after following symlinks. */
 export type PathInfo =
@@ -39,6 +40,8 @@ export interface HostFacts {
   readonly kernelRelease: string;
   /** Whether an executable is on the host's PATH (for newuidmap, newgidmap). */
   hasProgram(name: string): boolean;
+  /** nsbox's own directories that exist (canonical paths): no sandbox may see them (src/dirs.ts). */
+  readonly privateDirs: readonly string[];
 }
 
 /** Parses /etc/subuid-style text: the first range of `name` or `id`. */
@@ -81,6 +84,7 @@ function terminalForeground(): boolean {
 export function realHost(): HostFacts {
   const uid = Deno.uid() ?? 0;
   const gid = Deno.gid() ?? 0;
+  const env = Deno.env.toObject();
   let userName: string | null | undefined;
   const name = () => userName === undefined ? (userName = lookupUserName(uid)) : userName;
   return {
@@ -96,7 +100,18 @@ export function realHost(): HostFacts {
       return terminalForeground();
     },
     cwd: Deno.cwd(),
-    env: Deno.env.toObject(),
+    env,
+    get privateDirs() {
+      const found = new Set<string>();
+      for (const d of privateDirCandidates(env, uid)) {
+        try {
+          found.add(Deno.realPathSync(d));
+        } catch {
+          // not there: nothing to hide
+        }
+      }
+      return [...found];
+    },
     inspect(path: string): PathInfo {
       try {
         const realPath = Deno.realPathSync(path);

@@ -25,10 +25,14 @@ export type MountOption =
     readonly readOnly?: boolean;
   }
   | {
-    /** `--tmpfs DST`. */
+    /** `--tmpfs DST[:size=SIZE,mode=MODE]`. */
     readonly kind: "tmpfs";
     /** Path inside the sandbox. */
     readonly destination: string;
+    /** Its size in bytes (default: a quarter of the host's memory). */
+    readonly size?: number;
+    /** Permissions of its root directory (default 0o755). */
+    readonly mode?: number;
   };
 
 /** One step of environment editing, applied in order. */

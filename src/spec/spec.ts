@@ -52,6 +52,10 @@ export type MountSpec =
   | {
     readonly kind: "tmpfs";
     readonly destination: string;
+    /** Size in bytes, or null for the default (src/plan/plan.ts TMPFS_SIZE). */
+    readonly size: number | null;
+    /** Permissions of its root, or null for 0755. */
+    readonly mode: number | null;
   };
 
 /** One sandbox, validated. */
@@ -70,6 +74,11 @@ export interface SandboxSpec {
   /** Canonical host directory that becomes `/`, or null for the host's `/`. */
   readonly rootfs: string | null;
   readonly mounts: readonly MountSpec[];
+  /**
+   * Paths inside where the root or a bind would show nsbox's own directories
+   * (records, configuration, caches): each gets an empty read-only tmpfs.
+   */
+  readonly covered: readonly string[];
   /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
   /** Give the command the terminal (nsbox runs in the terminal's foreground). */

@@ -151,7 +151,15 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
       const dst = normalizeAbsolute(m.destination);
       if (dst === null || dst === "/") {
         problems.push(`--tmpfs: expected an absolute path other than / without '..', got ${quote(m.destination)}.`);
-      } else mounts.push({ kind: "tmpfs", destination: dst });
+      }
+      const size = m.size ?? null, mode = m.mode ?? null;
+      if (size !== null && (!Number.isSafeInteger(size) || size < 4096)) {
+        problems.push(`--tmpfs: expected a size of at least 4K for ${m.destination}, got ${quote(String(size))}.`);
+      }
+      if (mode !== null && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+        problems.push(`--tmpfs: expected an octal mode such as 0700 for ${m.destination}, got ${quote(String(mode))}.`);
+      }
+      if (dst !== null && dst !== "/") mounts.push({ kind: "tmpfs", destination: dst, size, mode });
       continue;
     }
     const flag = m.readOnly ? "--ro-bind" : "--bind";
@@ -178,6 +186,8 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
       });
     }
   }
+
+  const covered = coveredPaths(host.privateDirs, rootfs, mounts, problems);
 
   // working directory
   let cwd: SandboxSpec["cwd"] = { path: host.cwd, required: false };
@@ -235,12 +245,65 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     hostname,
     rootfs,
     mounts,
+    covered,
     init: options.asPid1 ? "none" : "reaper",
     foreground: host.foregroundTerminal,
     network,
     seccomp: { mode: seccompMode, profile, allowUserns: options.allowUserns ?? false, arch },
     limits,
   };
+}
+
+/** Whether `path` is `dir` or below it (both canonical). */
+function within(path: string, dir: string): boolean {
+  return path === dir || dir === "/" || path.startsWith(dir + "/");
+}
+
+/**
+ * Where the sandbox's root or binds would show one of nsbox's own
+ * directories (`privateDirs`, canonical host paths): the paths inside to
+ * cover. A bind or `--rootfs` from inside one of them is refused: it would
+ * show nothing but what must stay hidden.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const binds = [{ kind: "bind", source: "/tmp", destination: "/t", readOnly: false, sourceType: "directory" }] as const;
+ * assert.deepEqual(coveredPaths(["/tmp/nsbox-1000"], null, binds, []), ["/tmp/nsbox-1000", "/t/nsbox-1000"]);
+ * ```
+ */
+export function coveredPaths(
+  privateDirs: readonly string[],
+  rootfs: string | null,
+  mounts: readonly MountSpec[],
+  problems: string[],
+): string[] {
+  const covered: string[] = [];
+  const add = (p: string) => {
+    if (!covered.includes(p)) covered.push(p);
+  };
+  for (const dir of privateDirs) {
+    const shown = (source: string, destination: string) =>
+      within(dir, source)
+        ? add(destination.replace(/\/$/, "") + dir.slice(source === "/" ? 0 : source.length))
+        : undefined;
+    if (rootfs === null) add(dir);
+    else if (within(rootfs, dir)) {
+      problems.push(
+        `--rootfs: ${quote(rootfs)} is inside nsbox's own directory ${dir} (records, configuration, caches).`,
+      );
+    } else shown(rootfs, "/");
+    for (const m of mounts) {
+      if (m.kind !== "bind") continue;
+      if (within(m.source, dir)) {
+        const flag = m.readOnly ? "--ro-bind" : "--bind";
+        problems.push(
+          `${flag}: ${quote(m.source)} is inside nsbox's own directory ${dir} (records, configuration, caches).`,
+        );
+      } else shown(m.source, m.destination);
+    }
+  }
+  return covered;
 }
 
 /** Where pasta and slirp4netns answer DNS inside the sandbox. */

@@ -30,6 +30,8 @@ export interface FakeHostInit {
   /** Host files readText() returns (absolute path → text). */
   files?: Record<string, string>;
   kernelRelease?: string;
+  /** nsbox's own directories that exist (default none). */
+  privateDirs?: readonly string[];
 }
 
 /** Lexically resolves `.` and `..` in an absolute path. */
@@ -63,6 +65,7 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
     gid: init.gid ?? 1000,
     arch: init.arch ?? "x86_64",
     foregroundTerminal: init.foregroundTerminal ?? false,
+    privateDirs: init.privateDirs ?? [],
     userName: init.userName === undefined ? "user" : init.userName,
     cwd: init.cwd ?? "/home/user",
     env: init.env ?? { PATH: "/usr/bin:/bin", HOME: "/home/user", LANG: "C.UTF-8" },

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { ABI_VERSION, encodePlan, MSG, MSG_SIZE, OP, PLAN, RESULT_SIZE, STEP } from "../../src/spawn/abi.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
-import { AT_RECURSIVE } from "../../src/plan/linux.ts";
+import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../../src/plan/linux.ts";
 import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
 import { EXIT } from "../../src/errors.ts";
 import { validate } from "../../src/spec/validate.ts";
@@ -112,8 +112,20 @@ Deno.test("struct layouts in nsbox_helper.h have the sizes and offsets abi.ts wr
     cgroup_fd: 72,
     flags: 76,
   });
-  assert.equal(OP_STRUCT.size, 64);
-  assert.deepEqual(OP_STRUCT.offsets, { kind: 0, flags: 4, a: 8, b: 16, c: 24, d: 32, n1: 40, n2: 48, n3: 56 });
+  assert.equal(OP_STRUCT.size, 72);
+  assert.deepEqual(OP_STRUCT.offsets, {
+    kind: 0,
+    flags: 4,
+    a: 8,
+    b: 16,
+    c: 24,
+    d: 32,
+    n1: 40,
+    n2: 48,
+    n3: 56,
+    dir: 64,
+    resolve: 68,
+  });
   assert.equal(cStruct("nsbox_msg").size, MSG_SIZE);
   assert.deepEqual(cStruct("nsbox_msg").offsets, { kind: 0, step: 4, err: 8, value: 12 });
   assert.equal(cStruct("nsbox_spawn_result").size, RESULT_SIZE);
@@ -194,6 +206,8 @@ interface RawOp {
   n1: bigint;
   n2: bigint;
   n3: bigint;
+  dir: number;
+  resolve: number;
 }
 
 const IGNORE_EXISTS = define("NSBOX_OPF_IGNORE_EXISTS");
@@ -205,12 +219,25 @@ const SELF_MAP = define("NSBOX_OPF_SELF_MAP");
 function expectedOp(op: SetupOp): RawOp {
   const r = expectedFields(op);
   if ("ignoreMissing" in op && op.ignoreMissing) r.flags |= IGNORE_MISSING;
-  return r;
+  const at = "at" in op ? op.at ?? null : null;
+  return { ...r, dir: at ? at.slot : -1, resolve: at ? at.resolve : 0 };
 }
 
 /** What the header says an op's fields hold (the comments of enum nsbox_op_kind). */
 function expectedFields(op: SetupOp): RawOp {
-  const r: RawOp = { kind: 0, flags: 0, a: null, b: null, c: null, d: null, n1: 0n, n2: 0n, n3: 0n };
+  const r: RawOp = {
+    kind: 0,
+    flags: 0,
+    a: null,
+    b: null,
+    c: null,
+    d: null,
+    n1: 0n,
+    n2: 0n,
+    n3: 0n,
+    dir: -1,
+    resolve: 0,
+  };
   switch (op.kind) {
     case "mount":
       return { ...r, kind: OP.MOUNT, a: op.source, b: op.target, c: op.fstype, d: op.data, n1: BigInt(op.flags) };
@@ -292,6 +319,30 @@ function expectedFields(op: SetupOp): RawOp {
       return { ...r, kind: OP.CLOSE, n1: BigInt(op.fd) };
     case "setsid":
       return { ...r, kind: OP.SETSID };
+    case "openSlot":
+      return { ...r, kind: OP.OPEN_SLOT, b: op.path, n1: BigInt(op.flags), n3: BigInt(op.slot) };
+    case "closeSlot":
+      return { ...r, kind: OP.CLOSE_SLOT, n1: BigInt(op.slot) };
+    case "openTree":
+      return {
+        ...r,
+        kind: OP.OPEN_TREE,
+        b: op.path,
+        n1: BigInt(OPEN_TREE_CLONE | (op.recursive ? AT_RECURSIVE : 0)),
+        n3: BigInt(op.slot),
+      };
+    case "fsmount":
+      // c: "key=value" strings one after the other, ended by an empty one
+      return {
+        ...r,
+        kind: OP.FSMOUNT,
+        a: op.fstype,
+        c: op.options.join("\0"),
+        n1: BigInt(op.attrs),
+        n3: BigInt(op.slot),
+      };
+    case "moveMount":
+      return { ...r, kind: OP.MOVE_MOUNT, b: op.path, n1: BigInt(op.from) };
     case "seccomp":
       // a: the program (checked by checkEncoding), n1: its length, n2: seccomp flags
       return { ...r, kind: OP.SECCOMP, a: "<program>", n1: BigInt(op.program.length) };
@@ -315,18 +366,34 @@ function readProgram(d: Decoded, at: number): Array<[number, number, number, num
   });
 }
 
+/** The strings at a pointer field, one after the other until an empty one (NSBOX_OP_FSMOUNT's c), joined by NUL. */
+function stringList(d: Decoded, field: number): string | null {
+  let off = d.ptr(field);
+  if (off === null) return null;
+  const items: string[] = [];
+  for (;;) {
+    const s = d.cstr(off);
+    if (s === "") return items.join("\0");
+    items.push(s);
+    off += new TextEncoder().encode(s).length + 1;
+  }
+}
+
 function readOp(d: Decoded, at: number, aIsString = true): RawOp {
   const o = OP_STRUCT.offsets as Record<string, number>;
+  const kind = d.u32(at + o.kind!);
   return {
-    kind: d.u32(at + o.kind!),
+    kind,
     flags: d.u32(at + o.flags!),
     a: aIsString ? d.str(at + o.a!) : null,
     b: d.str(at + o.b!),
-    c: d.str(at + o.c!),
+    c: kind === OP.FSMOUNT ? stringList(d, at + o.c!) : d.str(at + o.c!),
     d: d.str(at + o.d!),
     n1: d.u64(at + o.n1!),
     n2: d.u64(at + o.n2!),
     n3: d.u64(at + o.n3!),
+    dir: d.i32(at + o.dir!),
+    resolve: d.u32(at + o.resolve!),
   };
 }
 
@@ -371,7 +438,7 @@ function checkEncoding(p: ChildPlan, cgroupFd?: number) {
 Deno.test("encodePlan() writes the header fields at their offsets", () => {
   const p = plan(["sh", "-c", "echo hi"]);
   const d = new Decoded(encodePlan(p));
-  assert.equal(d.u32(0), 1);
+  assert.equal(d.u32(0), ABI_VERSION);
   assert.equal(d.u32(4), p.ops.length);
   assert.equal(d.u64(8), BigInt(p.cloneFlags));
   for (const at of [16, 24, 32, 40, 48]) assert.notEqual(d.ptr(at), null, `pointer at ${at}`);
@@ -440,7 +507,7 @@ Deno.test("encodePlan() writes pdeathsig, init_mode, cgroup_fd and flags", () =>
   assert.equal(checkEncoding({ ...p, holdExit: true, foreground: true, killOrphans: true }).u32(76), 0x7);
 });
 
-Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () => {
+Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () => {
   const base = plan(["sh"]);
   const ops: SetupOp[] = [
     { kind: "mkdir", path: "/a", mode: 0o700, ignoreExists: true, what: "w" },
@@ -477,15 +544,23 @@ Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () 
     { kind: "nsParent", fd: 1000, to: 1007, what: "w" },
     { kind: "close", fd: 1003, what: "w" },
     { kind: "setsid", what: "w" },
+    { kind: "openSlot", slot: 1, path: "/oldroot", at: null, flags: 0o10200000, what: "w" },
+    { kind: "openTree", slot: 2, path: "home/u", at: { slot: 1, resolve: 6 }, recursive: true, what: "w" },
+    { kind: "fsmount", slot: 2, fstype: "tmpfs", options: ["mode=1777", "size=25%"], attrs: 6, what: "w" },
+    { kind: "moveMount", from: 2, path: "tmp", at: { slot: 0, resolve: 0x12 }, ignoreMissing: true, what: "w" },
+    { kind: "closeSlot", slot: 1, what: "w" },
+    { kind: "mkdir", path: "a/b", at: { slot: 0, resolve: 0x12 }, mode: 0o755, ignoreExists: true, what: "w" },
   ];
   const d = checkEncoding({ ...base, ops });
   const at = d.ptr(16, 8)!;
-  const raw = (i: number) => readOp(d, at + i * 64);
-  assert.equal(d.u32(at + 0 * 64), 4); // MKDIR
-  assert.equal(d.u32(at + 0 * 64 + 4), 1); // IGNORE_EXISTS
-  assert.equal(d.u64(at + 0 * 64 + 40), 0o700n);
-  assert.equal(d.u32(at + 1 * 64), 5); // MKFILE
-  assert.equal(d.u32(at + 1 * 64 + 4), 0);
+  const SZ = OP_STRUCT.size;
+  const raw = (i: number) => readOp(d, at + i * SZ);
+  assert.equal(d.u32(at + 0 * SZ), 4); // MKDIR
+  assert.equal(d.u32(at + 0 * SZ + 4), 1); // IGNORE_EXISTS
+  assert.equal(d.u64(at + 0 * SZ + 40), 0o700n);
+  assert.equal(d.i32(at + 0 * SZ + 64), -1); // dir: none
+  assert.equal(d.u32(at + 1 * SZ), 5); // MKFILE
+  assert.equal(d.u32(at + 1 * SZ + 4), 0);
   assert.deepEqual(raw(2), { ...raw(2), kind: 12, flags: 0, n1: 0x200001n, n2: 0x10000200001n, n3: 1n << 63n });
   assert.deepEqual([raw(3).kind, raw(3).flags, raw(3).n1, raw(3).n2, raw(3).n3], [12, 2, 0n, 0n, 0n]);
   assert.deepEqual([raw(4).kind, raw(4).n1], [11, 0x10000000003n]);
@@ -505,8 +580,8 @@ Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () 
     "deny",
     0x20000n,
   ]);
-  assert.equal(d.u32(at + 13 * 64), 14); // SECCOMP
-  assert.deepEqual(readProgram(d, at + 13 * 64), [[0x20, 0, 0, 4], [0x06, 0, 0, 0x7fff0000]]);
+  assert.equal(d.u32(at + 13 * SZ), 14); // SECCOMP
+  assert.deepEqual(readProgram(d, at + 13 * SZ), [[0x20, 0, 0, 4], [0x06, 0, 0, 0x7fff0000]]);
   // write_file: n1 is the length in bytes, not in UTF-16 units
   assert.deepEqual([raw(14).kind, raw(14).a, raw(14).b, raw(14).n1, raw(14).n2], [
     15,
@@ -516,8 +591,40 @@ Deno.test("encodePlan() lays out ops of 64 bytes with kind codes and flags", () 
     0o644n,
   ]);
   // struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
-  const prog = d.ptr(at + 13 * 64 + 8, 8)!;
+  const prog = d.ptr(at + 13 * SZ + 8, 8)!;
   assert.deepEqual([...d.buf.subarray(prog + 8, prog + 16)], [0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f]);
+  assert.deepEqual([raw(19).kind, raw(19).b, raw(19).n1, raw(19).n3, raw(19).dir], [
+    25,
+    "/oldroot",
+    0o10200000n,
+    1n,
+    -1,
+  ]);
+  assert.deepEqual([raw(20).kind, raw(20).b, raw(20).n1, raw(20).n3, raw(20).dir, raw(20).resolve], [
+    27,
+    "home/u",
+    0x8001n,
+    2n,
+    1,
+    6,
+  ]);
+  assert.deepEqual([raw(21).kind, raw(21).a, raw(21).c, raw(21).n1, raw(21).n3], [
+    28,
+    "tmpfs",
+    "mode=1777\0size=25%",
+    6n,
+    2n,
+  ]);
+  assert.deepEqual([raw(22).kind, raw(22).b, raw(22).n1, raw(22).flags, raw(22).dir, raw(22).resolve], [
+    29,
+    "tmp",
+    2n,
+    4,
+    0,
+    0x12,
+  ]);
+  assert.deepEqual([raw(23).kind, raw(23).n1], [26, 1n]);
+  assert.deepEqual([raw(24).kind, raw(24).b, raw(24).dir, raw(24).resolve], [4, "a/b", 0, 0x12]);
 });
 
 Deno.test("encodePlan() keeps pointers inside a buffer grown past its first 4096 bytes", () => {

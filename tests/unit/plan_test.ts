@@ -17,8 +17,8 @@ import {
   PROC_MASKED_FILES,
   PROC_READ_ONLY,
 } from "../../src/plan/plan.ts";
-import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, PR, SIGNALS } from "../../src/plan/linux.ts";
-import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
+import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "../../src/plan/linux.ts";
+import type { At, ChildPlan, SetupOp } from "../../src/plan/ops.ts";
 import type { SandboxSpec } from "../../src/spec/spec.ts";
 import { validate } from "../../src/spec/validate.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
@@ -85,7 +85,26 @@ function indexOf(ops: readonly SetupOp[], pred: (op: SetupOp) => boolean, what: 
   return i;
 }
 
-const mountOn = (target: string) => (op: SetupOp) => op.kind === "mount" && op.target === target;
+/** The op that attaches a mount at `dst` inside the new root ("/" is the root mount at /newroot). */
+const mountOn = (dst: string) => (op: SetupOp) =>
+  op.kind === "moveMount" && (dst === "/" ? op.path === "/newroot" && op.at === null : op.path === dst.slice(1));
+
+/** What is mounted at `dst`: the op that made the detached mount, its attributes (or null), and where it is attached. */
+function mountAt(ops: readonly SetupOp[], dst: string) {
+  const i = indexOf(ops, mountOn(dst), `a mount on ${dst}`);
+  const move = ops[i]!;
+  let j = i - 1;
+  const setattr = ops[j]?.kind === "mountSetattr" ? ops[j--]! : null;
+  const make = ops[j]!;
+  assert.ok(make.kind === "openTree" || make.kind === "fsmount", `${dst}: ${JSON.stringify(make)}`);
+  return { index: i, make, setattr, move };
+}
+
+const IN_NEW: At = { slot: 0, resolve: RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS };
+const IN_OLD: At = { slot: 1, resolve: RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS };
+const TREE: At = { slot: 2, resolve: 0 };
+const NOSUID_NODEV = MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV;
+const READ_ONLY = MOUNT_ATTR.RDONLY | NOSUID_NODEV;
 
 const ALL_NEW = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWCGROUP | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC |
   CLONE.NEWNET;
@@ -138,7 +157,7 @@ Deno.test("buildPlan() starts by making mounts private and pivoting into a stagi
   const start = fsStart(ops);
   // only namespace set-up may come before the file system ops
   assert.ok(ops.slice(0, start).every((op) => op.kind === "unshare"), JSON.stringify(ops.slice(0, start)));
-  assert.deepEqual(ops.slice(start, start + 8), [
+  assert.deepEqual(ops.slice(start, start + 9), [
     {
       kind: "mount",
       source: null,
@@ -154,7 +173,7 @@ Deno.test("buildPlan() starts by making mounts private and pivoting into a stagi
       target: "/tmp",
       fstype: "tmpfs",
       flags: MS.NOSUID | MS.NODEV,
-      data: "mode=0755",
+      data: "mode=0755,size=64m",
       what: "cannot mount the staging tmpfs",
     },
     { kind: "chdir", path: "/tmp", fallback: null, what: "cannot enter the staging tmpfs" },
@@ -171,35 +190,38 @@ Deno.test("buildPlan() starts by making mounts private and pivoting into a stagi
     { kind: "mkdir", path: "/tmp/oldroot", mode: 0o755, ignoreExists: false, what: "cannot create the old root" },
     { kind: "pivotRoot", newRoot: "/tmp", putOld: "/tmp/oldroot", what: "cannot pivot into the staging tmpfs" },
     { kind: "chdir", path: "/", fallback: null, what: "cannot enter the staging root" },
+    {
+      kind: "openSlot",
+      slot: 1,
+      path: "/oldroot",
+      at: null,
+      flags: O.PATH | O.DIRECTORY,
+      what: "cannot open the host's root",
+    },
   ]);
 });
 
-Deno.test("buildPlan() binds the root read-only right after the staging pivot", () => {
+Deno.test("buildPlan() binds the root read-only, nosuid and nodev right after the staging pivot", () => {
   const ops = plan(["sh"]).ops;
-  const at = fsStart(ops) + 8;
-  assert.deepEqual(ops[at], {
-    kind: "mount",
-    source: "/oldroot/",
-    target: "/newroot",
-    fstype: null,
-    flags: MS.BIND | MS.REC,
-    data: null,
-    what: "cannot bind / as the root",
-  });
-  assert.deepEqual(ops[at + 1], {
-    kind: "mountSetattr",
-    path: "/newroot",
-    set: MOUNT_ATTR.RDONLY,
-    clear: 0,
-    recursive: true,
-    what: "cannot make / read-only",
-  });
+  const at = fsStart(ops) + 9;
+  const what = "cannot bind / as the root";
+  assert.deepEqual(ops.slice(at, at + 4), [
+    { kind: "openTree", slot: 2, path: ".", at: IN_OLD, recursive: true, what },
+    { kind: "mountSetattr", path: "", at: TREE, set: READ_ONLY, clear: 0, recursive: true, what },
+    { kind: "moveMount", from: 2, path: "/newroot", at: null, what },
+    {
+      kind: "openSlot",
+      slot: 0,
+      path: "/newroot",
+      at: null,
+      flags: O.PATH | O.DIRECTORY,
+      what: "cannot open the new root",
+    },
+  ]);
   const rootfs = plan(["--rootfs", "/srv/root", "sh"]).ops;
-  const op = rootfs[fsStart(rootfs) + 8];
-  assert.ok(op?.kind === "mount");
-  assert.equal(op.source, "/oldroot/srv/root");
-  assert.equal(op.target, "/newroot");
-  assert.equal(op.what, "cannot bind /srv/root as the root");
+  const op = rootfs[fsStart(rootfs) + 9];
+  assert.ok(op?.kind === "openTree");
+  assert.deepEqual([op.path, op.at, op.what], ["srv/root", IN_OLD, "cannot bind /srv/root as the root"]);
 });
 
 Deno.test("buildPlan() ends with the final pivot in order", () => {
@@ -212,8 +234,14 @@ Deno.test("buildPlan() ends with the final pivot in order", () => {
     { kind: "umount", path: ".", flags: MNT_DETACH, what: "cannot detach the staging root" },
     { kind: "chdir", path: "/srv", fallback: null, what: "cannot change directory to /srv" },
   ]);
-  // every mount is made before the host's root goes away
-  assert.ok(ops.slice(i).every((op) => op.kind !== "mount" && op.kind !== "mountSetattr"));
+  // every mount is made, and every slot closed, before the host's root goes away
+  assert.ok(
+    ops.slice(i).every((op) => !["mount", "mountSetattr", "openTree", "fsmount", "moveMount"].includes(op.kind)),
+  );
+  assert.deepEqual(ops.slice(i - 3, i - 1), [
+    { kind: "closeSlot", slot: 0, what: "cannot close the new root" },
+    { kind: "closeSlot", slot: 1, what: "cannot close the host's root" },
+  ]);
 });
 
 Deno.test("buildPlan() falls back to / when the working directory is not required", () => {
@@ -229,113 +257,106 @@ Deno.test("buildPlan() falls back to / when the working directory is not require
 Deno.test("buildPlan() mounts /proc, /dev, /tmp, then the caller's mounts in command-line order", () => {
   const ops = plan(["--tmpfs", "/var/cache", "--ro-bind", "/etc/hosts:/etc/hosts", "--bind", "/home/user/src", "sh"])
     .ops;
-  const proc = indexOf(ops, mountOn("/newroot/proc"), "/proc");
-  const dev = indexOf(ops, mountOn("/newroot/dev"), "/dev");
-  const tmp = indexOf(ops, mountOn("/newroot/tmp"), "/tmp");
-  const cache = indexOf(ops, mountOn("/newroot/var/cache"), "--tmpfs /var/cache");
-  const hosts = indexOf(ops, mountOn("/newroot/etc/hosts"), "--ro-bind /etc/hosts");
-  const src = indexOf(ops, mountOn("/newroot/home/user/src"), "--bind /home/user/src");
+  const [proc, dev, tmp, cache, hosts, src] = ["/proc", "/dev", "/tmp", "/var/cache", "/etc/hosts", "/home/user/src"]
+    .map((d) => indexOf(ops, mountOn(d), d));
   assert.ok(
-    proc < dev && dev < tmp && tmp < cache && cache < hosts && hosts < src,
+    proc! < dev! && dev! < tmp! && tmp! < cache! && cache! < hosts! && hosts! < src!,
     [proc, dev, tmp, cache, hosts, src].join(),
   );
   // the caller's mount points are created after the /tmp tmpfs too
-  assert.ok(indexOf(ops, (op) => op.kind === "mkdir" && op.path === "/newroot/var", "mkdir /var") > tmp);
+  assert.ok(indexOf(ops, (op) => op.kind === "mkdir" && op.path === "var", "mkdir /var") > tmp!);
 });
 
-Deno.test("buildPlan() creates a mount point matching the source type, parents first", () => {
+Deno.test("buildPlan() creates a mount point matching the source type, parents first, inside the new root", () => {
   const ops = plan(["--bind", "/etc/hosts:/a/b/hosts", "--bind", "/home/user/src:/c/d", "sh"]).ops;
-  const file = indexOf(ops, mountOn("/newroot/a/b/hosts"), "file bind");
+  const file = mountAt(ops, "/a/b/hosts").index - 2; // openTree, mountSetattr, moveMount
   assert.deepEqual(ops.slice(file - 3, file).map((op) => [op.kind, "path" in op ? op.path : null]), [
-    ["mkdir", "/newroot/a"],
-    ["mkdir", "/newroot/a/b"],
-    ["mkfile", "/newroot/a/b/hosts"],
+    ["mkdir", "a"],
+    ["mkdir", "a/b"],
+    ["mkfile", "a/b/hosts"],
   ]);
   assert.deepEqual(ops[file - 1], {
     kind: "mkfile",
-    path: "/newroot/a/b/hosts",
+    path: "a/b/hosts",
+    at: IN_NEW,
     mode: 0o644,
     ignoreExists: true,
     what: "cannot create mount point /a/b/hosts",
   });
-  const dir = indexOf(ops, mountOn("/newroot/c/d"), "dir bind");
+  const dir = mountAt(ops, "/c/d").index - 2;
   assert.deepEqual(ops[dir - 1], {
     kind: "mkdir",
-    path: "/newroot/c/d",
+    path: "c/d",
+    at: IN_NEW,
     mode: 0o755,
     ignoreExists: true,
     what: "cannot create mount point /c/d",
   });
 });
 
-Deno.test("buildPlan() follows a read-only bind with a recursive mountSetattr, and only that one", () => {
+Deno.test("buildPlan() binds from descriptors: canonical sources, nosuid and nodev always, read-only on request", () => {
   const ops = plan(["--ro-bind", "/home/user/src:/src", "--bind", "/etc/hosts:/hosts", "sh"]).ops;
-  const ro = indexOf(ops, mountOn("/newroot/src"), "ro bind");
-  assert.deepEqual(ops[ro], {
-    kind: "mount",
-    source: "/oldroot/home/user/src",
-    target: "/newroot/src",
-    fstype: null,
-    flags: MS.BIND | MS.REC,
-    data: null,
-    what: "cannot bind /home/user/src on /src",
-  });
-  assert.deepEqual(ops[ro + 1], {
-    kind: "mountSetattr",
-    path: "/newroot/src",
-    set: MOUNT_ATTR.RDONLY,
-    clear: 0,
-    recursive: true,
-    what: "cannot make /src read-only",
-  });
-  const rw = indexOf(ops, mountOn("/newroot/hosts"), "rw bind");
-  assert.notEqual(ops[rw + 1]?.kind, "mountSetattr");
-  const readOnlyPaths = ops.filter((op) => op.kind === "mountSetattr").map((op) => "path" in op ? op.path : "");
-  assert.deepEqual(readOnlyPaths.filter((p) => !p.startsWith("/newroot/proc/")), ["/newroot", "/newroot/src"]);
+  const what = "cannot bind /home/user/src on /src";
+  const ro = mountAt(ops, "/src");
+  assert.deepEqual([ro.make, ro.setattr, ro.move], [
+    { kind: "openTree", slot: 2, path: "home/user/src", at: IN_OLD, recursive: true, what },
+    { kind: "mountSetattr", path: "", at: TREE, set: READ_ONLY, clear: 0, recursive: true, what },
+    { kind: "moveMount", from: 2, path: "src", at: IN_NEW, what },
+  ]);
+  const rw = mountAt(ops, "/hosts");
+  assert.ok(rw.setattr?.kind === "mountSetattr");
+  assert.equal(rw.setattr.set, NOSUID_NODEV);
 });
 
-Deno.test("buildPlan() mounts a user tmpfs with mode 0755, nosuid and nodev", () => {
-  const ops = plan(["--tmpfs", "/scratch", "sh"]).ops;
-  assert.deepEqual(ops[indexOf(ops, mountOn("/newroot/scratch"), "tmpfs")], {
-    kind: "mount",
-    source: "tmpfs",
-    target: "/newroot/scratch",
+Deno.test("buildPlan() mounts a user tmpfs nosuid and nodev, with mode 0755 and a quarter of RAM unless told", () => {
+  const ops = plan(["--tmpfs", "/scratch", "--tmpfs", "/small:size=1M,mode=0700", "sh"]).ops;
+  const what = "cannot mount a tmpfs on /scratch";
+  assert.deepEqual(mountAt(ops, "/scratch").make, {
+    kind: "fsmount",
+    slot: 2,
     fstype: "tmpfs",
-    flags: MS.NOSUID | MS.NODEV,
-    data: "mode=0755",
-    what: "cannot mount a tmpfs on /scratch",
+    options: ["source=tmpfs", "mode=0755", "size=25%"],
+    attrs: NOSUID_NODEV,
+    what,
   });
+  const small = mountAt(ops, "/small").make;
+  assert.ok(small.kind === "fsmount");
+  assert.deepEqual(small.options, ["source=tmpfs", "mode=0700", "size=1048576"]);
+  // every tmpfs of the default view has a size
+  for (const d of ["/tmp", "/var/tmp", "/run", "/dev/shm", "/dev"]) {
+    const m = mountAt(plan(["sh"]).ops, d).make;
+    assert.ok(m.kind === "fsmount" && m.options.some((o) => o.startsWith("size=")), d);
+  }
 });
 
 Deno.test("buildPlan() mounts a fresh proc in a new PID namespace and binds the host's otherwise", () => {
-  const own = plan(["sh"]).ops;
-  const fresh = own[indexOf(own, mountOn("/newroot/proc"), "proc")];
-  assert.ok(fresh?.kind === "mount");
+  const fresh = mountAt(plan(["sh"]).ops, "/proc").make;
+  assert.ok(fresh.kind === "fsmount");
   assert.equal(fresh.fstype, "proc");
-  assert.equal(fresh.flags, MS.NOSUID | MS.NODEV | MS.NOEXEC);
-  const shared = plan(["--share", "pid", "sh"]).ops;
-  const bound = shared[indexOf(shared, mountOn("/newroot/proc"), "proc")];
-  assert.ok(bound?.kind === "mount");
-  assert.equal(bound.source, "/oldroot/proc");
-  assert.equal(bound.flags, MS.BIND | MS.REC);
+  assert.equal(fresh.attrs, NOSUID_NODEV | MOUNT_ATTR.NOEXEC);
+  const bound = mountAt(plan(["--share", "pid", "sh"]).ops, "/proc").make;
+  assert.ok(bound.kind === "openTree");
+  assert.deepEqual([bound.path, bound.at, bound.recursive], ["proc", IN_OLD, true]);
 });
 
-Deno.test("buildPlan() binds each device of the minimal /dev", () => {
+Deno.test("buildPlan() binds each device of the minimal /dev (nosuid, not nodev)", () => {
   const ops = plan(["sh"]).ops;
   for (const dev of DEVICES) {
-    const op = ops[indexOf(ops, mountOn(`/newroot/dev/${dev}`), `/dev/${dev}`)];
-    assert.ok(op?.kind === "mount");
-    assert.equal(op.source, `/oldroot/dev/${dev}`);
-    assert.equal(op.flags, MS.BIND | MS.REC);
+    const m = mountAt(ops, `/dev/${dev}`);
+    assert.ok(m.make.kind === "openTree");
+    assert.deepEqual([m.make.path, m.make.at], [`dev/${dev}`, IN_OLD]);
+    assert.ok(m.setattr?.kind === "mountSetattr");
+    assert.equal(m.setattr.set, MOUNT_ATTR.NOSUID);
   }
   const links = ops.filter((op) => op.kind === "symlink").map((op) => op.kind === "symlink" && [op.path, op.target]);
   assert.deepEqual(links, [
-    ["/newroot/dev/fd", "/proc/self/fd"],
-    ["/newroot/dev/stdin", "/proc/self/fd/0"],
-    ["/newroot/dev/stdout", "/proc/self/fd/1"],
-    ["/newroot/dev/stderr", "/proc/self/fd/2"],
-    ["/newroot/dev/ptmx", "pts/ptmx"],
+    ["dev/fd", "/proc/self/fd"],
+    ["dev/stdin", "/proc/self/fd/0"],
+    ["dev/stdout", "/proc/self/fd/1"],
+    ["dev/stderr", "/proc/self/fd/2"],
+    ["dev/ptmx", "pts/ptmx"],
   ]);
+  assert.ok(ops.every((op) => op.kind !== "symlink" || JSON.stringify(op.at) === JSON.stringify(IN_NEW)));
 });
 
 Deno.test("buildPlan() sets the hostname only with a new UTS namespace", () => {
@@ -435,13 +456,17 @@ Deno.test("buildPlan() carries init, signals, pdeathsig and id maps", () => {
   assert.deepEqual(plan(["--root", "sh"]).idMaps.uid, [{ inside: 0, outside: 1000, count: 1 }]);
 });
 
-Deno.test("buildPlan() gives every op a `what` and every path op an absolute path", () => {
+Deno.test("buildPlan() gives every op a `what`, and resolves every destination inside the new root", () => {
   const ops = plan(["--rootfs", "/srv/root", "--bind", "/etc/hosts:/a/hosts", "--tmpfs", "/b", "sh"]).ops;
-  for (const op of ops) {
+  const pivot = indexOf(ops, (op) => op.kind === "umount" && op.path === "/oldroot", "umount /oldroot");
+  for (const [i, op] of ops.entries()) {
     assert.ok(op.what.startsWith("cannot "), JSON.stringify(op));
-    if (op.kind === "mkdir" || op.kind === "mkfile" || op.kind === "mountSetattr") {
-      assert.ok(op.path.startsWith("/"), JSON.stringify(op));
+    const staging = op.kind === "mkdir" && op.path.startsWith("/tmp/");
+    if (i < pivot && (op.kind === "mkdir" || op.kind === "mkfile" || op.kind === "symlink") && !staging) {
+      assert.deepEqual(op.at, IN_NEW, JSON.stringify(op));
+      assert.ok(!op.path.startsWith("/"), JSON.stringify(op));
     }
+    if (op.kind === "moveMount" && op.path !== "/newroot") assert.deepEqual(op.at, IN_NEW, JSON.stringify(op));
   }
 });
 
@@ -453,18 +478,18 @@ Deno.test("buildPlan() is pure: the same spec gives the same plan and is left un
 });
 
 Deno.test("buildPlan() mounts the sandbox's cgroup read-only only with limits, before the caller's mounts", () => {
-  const isCgroup2 = (op: SetupOp) => op.kind === "mount" && op.fstype === "cgroup2";
+  const isCgroup2 = (op: SetupOp) => op.kind === "fsmount" && op.fstype === "cgroup2";
   assert.equal(plan(["sh"]).ops.some(isCgroup2), false);
   assert.equal(plan(["sh"]).holdExit, false);
   const p = plan(["--mem", "100M", "--tmpfs", "/scratch", "sh"]);
   const ops = p.ops;
   const cg = indexOf(ops, isCgroup2, "cgroup2");
   const op = ops[cg];
-  assert.ok(op?.kind === "mount");
-  assert.equal(op.target, "/newroot/sys/fs/cgroup");
-  assert.equal(op.flags & MS.RDONLY, MS.RDONLY);
-  assert.ok(cg > indexOf(ops, mountOn("/newroot/tmp"), "/tmp"));
-  assert.ok(cg < indexOf(ops, mountOn("/newroot/scratch"), "--tmpfs /scratch"));
+  assert.ok(op?.kind === "fsmount");
+  assert.equal(op.attrs & MOUNT_ATTR.RDONLY, MOUNT_ATTR.RDONLY);
+  assert.deepEqual(ops[cg + 1], { kind: "moveMount", from: 2, path: "sys/fs/cgroup", at: IN_NEW, what: op.what });
+  assert.ok(cg > indexOf(ops, mountOn("/tmp"), "/tmp"));
+  assert.ok(cg < indexOf(ops, mountOn("/scratch"), "--tmpfs /scratch"));
   assert.equal(p.holdExit, true);
   assert.equal(plan(["--mem", "100M", "--as-pid-1", "sh"]).holdExit, false);
 });
@@ -472,37 +497,39 @@ Deno.test("buildPlan() mounts the sandbox's cgroup read-only only with limits, b
 Deno.test("buildPlan() masks /proc right after mounting it, tolerating missing entries", () => {
   for (const args of [["sh"], ["--share", "pid", "sh"]]) {
     const ops = plan(args).ops;
-    const proc = indexOf(ops, mountOn("/newroot/proc"), "/proc");
+    const proc = indexOf(ops, mountOn("/proc"), "/proc");
     for (const f of PROC_MASKED_FILES) {
-      const i = indexOf(ops, mountOn(`/newroot${f}`), f);
-      assert.ok(i > proc);
-      assert.deepEqual(ops[i], {
-        kind: "mount",
-        source: "/oldroot/dev/null",
-        target: `/newroot${f}`,
-        fstype: null,
-        flags: MS.BIND | MS.REC,
-        data: null,
-        ignoreMissing: true,
-        what: `cannot mask ${f}`,
-      });
+      const what = `cannot mask ${f}`;
+      const m = mountAt(ops, f);
+      assert.ok(m.index > proc);
+      assert.deepEqual([m.make, m.setattr, m.move], [
+        { kind: "openTree", slot: 2, path: "dev/null", at: IN_OLD, recursive: true, ignoreMissing: true, what },
+        null,
+        { kind: "moveMount", from: 2, path: f.slice(1), at: IN_NEW, ignoreMissing: true, what },
+      ]);
     }
     for (const d of PROC_MASKED_DIRS) {
-      const op = ops[indexOf(ops, mountOn(`/newroot${d}`), d)];
-      assert.ok(op?.kind === "mount" && op.fstype === "tmpfs" && op.ignoreMissing === true, d);
-      assert.equal(op.flags & MS.RDONLY, MS.RDONLY);
+      const m = mountAt(ops, d);
+      assert.ok(m.make.kind === "fsmount" && m.make.fstype === "tmpfs" && m.move.kind === "moveMount", d);
+      assert.equal(m.move.ignoreMissing, true);
+      assert.equal(m.make.attrs & MOUNT_ATTR.RDONLY, MOUNT_ATTR.RDONLY);
     }
     for (const d of PROC_READ_ONLY) {
-      const i = indexOf(ops, mountOn(`/newroot${d}`), d);
-      assert.deepEqual(ops[i + 1], {
-        kind: "mountSetattr",
-        path: `/newroot${d}`,
-        set: MOUNT_ATTR.RDONLY,
-        clear: 0,
-        recursive: true,
-        ignoreMissing: true,
-        what: `cannot make ${d} read-only`,
-      });
+      const what = `cannot bind ${d} read-only`;
+      const m = mountAt(ops, d);
+      assert.deepEqual([m.make, m.setattr], [
+        { kind: "openTree", slot: 2, path: d.slice(1), at: IN_NEW, recursive: true, ignoreMissing: true, what },
+        {
+          kind: "mountSetattr",
+          path: "",
+          at: TREE,
+          set: READ_ONLY,
+          clear: 0,
+          recursive: true,
+          ignoreMissing: true,
+          what,
+        },
+      ]);
     }
   }
 });

@@ -89,7 +89,7 @@ Deno.test("failureError() reports a command that cannot be executed with 126", (
 
 Deno.test("failureError() uses a failed op's `what`", () => {
   const p = plan(["--bind", "/home/user/src:/src", "true"]);
-  const step = p.ops.findIndex((op) => op.kind === "mount" && op.target === "/newroot/src");
+  const step = p.ops.findIndex((op) => op.kind === "moveMount" && op.path === "src");
   assert.ok(step >= 0);
   const e = failureError(p, step, EPERM);
   assert.ok(e instanceof OsError);
@@ -101,7 +101,7 @@ Deno.test("failureError() uses a failed op's `what`", () => {
 
 Deno.test("failureError() hints at read-only mount points for mkdir and mkfile", () => {
   const p = plan(["--bind", "/etc/hosts:/nowhere/hosts", "true"]);
-  const step = p.ops.findIndex((op) => op.kind === "mkfile" && op.path === "/newroot/nowhere/hosts");
+  const step = p.ops.findIndex((op) => op.kind === "mkfile" && op.path === "nowhere/hosts");
   assert.ok(step >= 0);
   const e = failureError(p, step, EROFS);
   assert.equal(e.message, "cannot create mount point /nowhere/hosts: Read-only file system");
