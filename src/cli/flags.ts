@@ -167,7 +167,9 @@ export const RUN: CommandDef = {
       name: "seccomp",
       value: "MODE|FILE",
       group: "Security",
-      help: "default: nsbox's syscall filter (see README); unconfined: none; FILE: an OCI (Docker, podman) profile",
+      help: "default: nsbox's syscall filter (see README); FILE: an OCI (Docker, podman) profile, with nsbox's " +
+        "own rules (terminal ioctls, keyrings, user namespaces) still on top; unconfined: no filter at all, " +
+        "not even nsbox's own rules",
     },
     { name: "allow-userns", group: "Security", help: "let the sandbox create user namespaces (nested sandboxes)" },
     {

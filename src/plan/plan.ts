@@ -13,7 +13,7 @@ import type { SandboxSpec } from "../spec/spec.ts";
 import { idMapPlan, nestedMapText } from "./idmap.ts";
 import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "./linux.ts";
 import type { At, ChildPlan, SetupOp } from "./ops.ts";
-import { buildProfileFilter, buildSeccompFilter } from "./seccomp.ts";
+import { buildBaseFilter, buildProfileFilter, buildSeccompFilter } from "./seccomp.ts";
 
 /** The PATH used to find the command when the environment has none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -409,8 +409,9 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
  * The last ops before the command runs, for `run` and `exec` alike:
  * no_new_privs, the command's capabilities (the bounding set keeps only
  * them; a command that is not uid 0 inside keeps them across execve as
- * ambient capabilities), the seccomp filter, and close-on-exec for every
- * inherited descriptor above stdio.
+ * ambient capabilities), the seccomp filter (with an OCI profile: nsbox's
+ * base rules, then the profile), and close-on-exec for every inherited
+ * descriptor above stdio.
  */
 export function commandOps(spec: SandboxSpec): SetupOp[] {
   const ops: SetupOp[] = [];
@@ -439,16 +440,28 @@ export function commandOps(spec: SandboxSpec): SetupOp[] {
       });
     }
   }
-  const { mode, arch, profile } = spec.seccomp;
-  if (mode !== "unconfined" && arch !== null) {
+  const { mode, arch, profile, allowUserns } = spec.seccomp;
+  if (mode === "profile" && profile && arch !== null) {
+    // nsbox's base rules first (the profile may refuse seccomp(2) itself),
+    // then the profile; the kernel keeps the stricter answer of the two
+    // (buildBaseFilter() in seccomp.ts).
+    ops.push(
+      {
+        kind: "seccomp",
+        program: buildBaseFilter(arch, { allowUserns }),
+        what: "cannot install nsbox's seccomp rules",
+      },
+      {
+        kind: "seccomp",
+        program: buildProfileFilter(arch, profile),
+        what: `cannot install the seccomp profile ${profile.source}`,
+      },
+    );
+  } else if (mode !== "unconfined" && arch !== null) {
     ops.push({
       kind: "seccomp",
-      program: mode === "profile" && profile
-        ? buildProfileFilter(arch, profile)
-        : buildSeccompFilter(arch, { allowUserns: spec.seccomp.allowUserns }),
-      what: mode === "profile"
-        ? `cannot install the seccomp profile ${profile?.source}`
-        : "cannot install the seccomp filter",
+      program: buildSeccompFilter(arch, { allowUserns }),
+      what: "cannot install the seccomp filter",
     });
   }
   ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });

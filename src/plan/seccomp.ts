@@ -1,16 +1,26 @@
 /**
- * nsbox's default seccomp filter, assembled as classic BPF in TypeScript and
- * installed by the C helper as the last setup op (after no_new_privs).
+ * nsbox's seccomp filters, assembled as classic BPF in TypeScript and
+ * installed by the C helper as the last setup ops (after no_new_privs).
  *
- * It refuses what a sandbox never needs and what has been a door out of one:
- * the kernel keyring, bpf, perf_event_open, userfaultfd, kexec, module
- * loading, open_by_handle_at, reboot, swap, acct, io_uring, obsolete calls,
- * TIOCSTI/TIOCLINUX ioctls (compared on the low 32 bits, as the kernel does:
- * CVE-2017-5226, CVE-2019-10063, CVE-2023-28100) and, unless allowed, new user
- * namespaces. Like podman and Flatpak: EPERM for what exists but is refused,
- * ENOSYS where a fallback should kick in (clone3, whose flags a filter cannot
- * read, so glibc falls back to clone; io_uring; calls the kernel no longer
- * has). Syscalls of another ABI (i386, x32) are refused as a whole.
+ * The default filter refuses what a sandbox never needs and what has been a
+ * door out of one: the kernel keyring, bpf, perf_event_open, userfaultfd,
+ * kexec, module loading, open_by_handle_at, reboot, swap, acct, io_uring,
+ * obsolete calls, the terminal ioctls TIOCSTI/TIOCLINUX (keystrokes pushed
+ * into the caller's terminal: CVE-2017-5226, CVE-2019-10063, CVE-2023-28100)
+ * and TIOCSETD/TIOCEXCL (a line discipline or exclusive mode that leaves the
+ * caller's terminal dead after exit), all compared on the low 32 bits as the
+ * kernel reads the request, and, unless allowed, new user namespaces. Like
+ * podman and Flatpak: EPERM for what exists but is refused, ENOSYS where a
+ * fallback should kick in (clone3, whose flags a filter cannot read, so glibc
+ * falls back to clone; io_uring; calls the kernel no longer has). Syscalls of
+ * another ABI (i386, x32) are refused as a whole.
+ *
+ * With `--seccomp FILE` the OCI profile is compiled by buildProfileFilter()
+ * and installed after nsbox's base rules (buildBaseFilter(): the terminal
+ * ioctls, the keyring, user namespaces), which Docker's and podman's profiles
+ * let through because they assume their own pty and keyring. Both filters run
+ * on every syscall and the kernel keeps the most restrictive answer (see
+ * buildBaseFilter()), so a profile can add refusals but not lift nsbox's.
  *
  * @module
  */
@@ -35,7 +45,7 @@ const RET_ALLOW = 0x7fff0000, RET_KILL_PROCESS = 0x80000000, RET_ERRNO = 0x00050
 const OFF_NR = 0, OFF_ARCH = 4;
 const argLow = (i: number) => 16 + 8 * i; // seccomp_data.args[i], low 32 bits (little-endian)
 const CLONE_NEWUSER = 0x10000000;
-const TIOCSTI = 0x5412, TIOCLINUX = 0x541c;
+const TIOCEXCL = 0x540c, TIOCSTI = 0x5412, TIOCSETD = 0x5423, TIOCLINUX = 0x541c;
 const X32_SYSCALL_BIT = 0x40000000;
 
 const AUDIT_ARCH: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
@@ -129,8 +139,29 @@ const ld = (off: number): BpfInsn => [LD_W_ABS, 0, 0, off];
 const ret = (k: number): BpfInsn => [RET_K, 0, 0, k >>> 0];
 const errno = (e: number) => RET_ERRNO | e;
 
-/** Builds the filter program for `arch` under `policy`. */
-export function buildSeccompFilter(arch: SeccompArch, policy: SeccompPolicy): BpfInsn[] {
+/**
+ * Terminal ioctls refused with EPERM by every nsbox filter, by their request
+ * as the kernel reads it (the low 32 bits; TIOCSCTTY stays allowed: a pty the
+ * sandbox opens itself needs it). Documented in README ("Seccomp").
+ */
+export const TTY_IOCTLS: ReadonlyArray<readonly [name: string, request: number]> = [
+  ["TIOCSTI", TIOCSTI], // push input into the terminal: run by the caller's shell after exit
+  ["TIOCLINUX", TIOCLINUX], // the same through the Linux console (TIOCL_PASTESEL and kin)
+  ["TIOCSETD", TIOCSETD], // change the line discipline: the caller's terminal stays dead
+  ["TIOCEXCL", TIOCEXCL], // exclusive mode: the caller can no longer open its own terminal
+];
+
+/** The part of DENIED that nsbox's base rules keep on top of an OCI profile: the caller's keyrings. */
+export const BASE_DENIED: ReadonlyArray<readonly [name: string, errno: number]> = DENIED.filter(([name]) =>
+  name === "keyctl" || name === "add_key" || name === "request_key"
+);
+
+/**
+ * The one assembler of nsbox's own filters: the architecture checks, then
+ * `denied` by number, then (unless allowUserns) clone3, then the blocks that
+ * look at arguments (the terminal ioctls, CLONE_NEWUSER), else allow.
+ */
+function assemble(arch: SeccompArch, policy: SeccompPolicy, denied: typeof DENIED): BpfInsn[] {
   const nr = (name: string) => NR[name]?.[arch];
   const p: BpfInsn[] = [
     ld(OFF_ARCH),
@@ -139,21 +170,19 @@ export function buildSeccompFilter(arch: SeccompArch, policy: SeccompPolicy): Bp
     ld(OFF_NR),
   ];
   if (arch === "x86_64") p.push([JGE_K, 0, 1, X32_SYSCALL_BIT], ret(errno(ENOSYS)));
-  for (const [name, e] of DENIED) {
+  for (const [name, e] of denied) {
     const n = nr(name);
     if (n !== undefined) p.push([JEQ_K, 0, 1, n], ret(errno(e)));
   }
   if (!policy.allowUserns) p.push([JEQ_K, 0, 1, nr("clone3")!], ret(errno(ENOSYS)));
   // Blocks that look at arguments come last: each ends in a return, so the
   // accumulator still holds the syscall number for those that do not match.
-  p.push(
-    [JEQ_K, 0, 5, nr("ioctl")!],
-    ld(argLow(1)),
-    [JEQ_K, 2, 0, TIOCSTI],
-    [JEQ_K, 1, 0, TIOCLINUX],
-    ret(RET_ALLOW),
-    ret(errno(EPERM)),
-  );
+  // ioctl: if nr != ioctl skip the block; A = low 32 bits of the request;
+  // each match jumps over the remaining comparisons and the ALLOW to EPERM.
+  const n = TTY_IOCTLS.length;
+  p.push([JEQ_K, 0, n + 3, nr("ioctl")!], ld(argLow(1)));
+  TTY_IOCTLS.forEach(([, request], i) => p.push([JEQ_K, n - i, 0, request]));
+  p.push(ret(RET_ALLOW), ret(errno(EPERM)));
   if (!policy.allowUserns) {
     for (const name of ["clone", "unshare"]) {
       p.push([JEQ_K, 0, 4, nr(name)!], ld(argLow(0)), [JSET_K, 1, 0, CLONE_NEWUSER], ret(RET_ALLOW), ret(errno(EPERM)));
@@ -161,6 +190,32 @@ export function buildSeccompFilter(arch: SeccompArch, policy: SeccompPolicy): Bp
   }
   p.push(ret(RET_ALLOW));
   return p;
+}
+
+/** Builds nsbox's default filter for `arch` under `policy`. */
+export function buildSeccompFilter(arch: SeccompArch, policy: SeccompPolicy): BpfInsn[] {
+  return assemble(arch, policy, DENIED);
+}
+
+/**
+ * Builds nsbox's base rules for `arch` under `policy`: the filter installed
+ * in addition to an OCI profile (`--seccomp FILE`), before it. The same
+ * architecture checks, TTY_IOCTLS, BASE_DENIED and (unless allowUserns) new
+ * user namespaces as the default filter; everything else is allowed, left to
+ * the profile.
+ *
+ * Why two filters hold: the kernel runs every filter attached to the task
+ * on each syscall (newest first) and keeps the result whose action has the
+ * highest precedence, KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > USER_NOTIF
+ * > TRACE > LOG > ALLOW (kernel/seccomp.c, seccomp_run_filters(): the lowest
+ * `(s32)(ret & SECCOMP_RET_ACTION_FULL)` wins; Documentation/userspace-api/
+ * seccomp_filter.rst). So this filter's ERRNO beats a profile's ALLOW, and a
+ * profile's KILL or ERRNO beats this filter's ALLOW; for two ERRNOs the
+ * newest filter's (the profile's) errno is returned. It goes first because
+ * a profile may refuse seccomp(2) itself, after which nothing can be added.
+ */
+export function buildBaseFilter(arch: SeccompArch, policy: SeccompPolicy): BpfInsn[] {
+  return assemble(arch, policy, BASE_DENIED);
 }
 
 // ---------------------------------------------------------------- OCI profiles

@@ -71,3 +71,20 @@ export function decide(prog: readonly BpfInsn[], call: Call): number {
   }
   assert.fail("the program loops");
 }
+
+/**
+ * Runs every filter of a stack on `call` and returns what the kernel would
+ * act on (kernel/seccomp.c, seccomp_run_filters()): the result whose action,
+ * read as a signed 32-bit number, is lowest (KILL_PROCESS < KILL_THREAD <
+ * TRAP < ERRNO < USER_NOTIF < TRACE < LOG < ALLOW); on a tie, the newest
+ * filter's (the last installed, last in `stack`), whose data (errno) is kept.
+ */
+export function decideStack(stack: ReadonlyArray<readonly BpfInsn[]>, call: Call): number {
+  let best: number | null = null;
+  for (let i = stack.length - 1; i >= 0; i--) { // newest first, as the kernel walks them
+    const r = decide(stack[i]!, call);
+    if (best === null || ((r & 0xffff0000) | 0) < ((best & 0xffff0000) | 0)) best = r;
+  }
+  assert.ok(best !== null, "an empty filter stack");
+  return best;
+}

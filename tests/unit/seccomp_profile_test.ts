@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { type ResolvedProfile, resolveProfile } from "../../src/spec/seccomp_profile.ts";
-import { buildProfileFilter, type SeccompArch } from "../../src/plan/seccomp.ts";
+import { buildBaseFilter, buildProfileFilter, type SeccompArch } from "../../src/plan/seccomp.ts";
 import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from "../../src/plan/syscall_table.ts";
-import { decide } from "./_bpf.ts";
+import { decide, decideStack } from "./_bpf.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
 import { validate } from "../../src/spec/validate.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
+import { PR } from "../../src/plan/linux.ts";
 
 const AUDIT: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
 const ALLOW = 0x7fff0000, KILL_PROCESS = 0x80000000, KILL_THREAD = 0, TRAP = 0x00030000, LOG = 0x7ffc0000;
@@ -165,7 +166,7 @@ Deno.test("validate() and buildPlan() use an OCI profile from --seccomp FILE", (
   const spec = validate(runOptions(["--seccomp", "p.json", "sh"]), host);
   assert.equal(spec.seccomp.mode, "profile");
   assert.equal(spec.seccomp.profile?.rules[0]?.name, "mkdir");
-  const op = buildPlan(spec).ops.find((o) => o.kind === "seccomp");
+  const op = buildPlan(spec).ops.findLast((o) => o.kind === "seccomp");
   assert.ok(op?.kind === "seccomp");
   assert.equal(op.what, "cannot install the seccomp profile p.json");
   assert.equal(decide(op.program, { nr: 83, arch: AUDIT.x86_64 }), errno(1), "mkdir refused");
@@ -194,4 +195,78 @@ Deno.test("buildProfileFilter() handles a profile the size of podman's (long jum
   for (const n of names.slice(0, 40)) assert.equal(run("x86_64", p, n, 1n, 1n), ALLOW, `${n}: the first rule wins`);
   assert.equal(run("x86_64", p, names[300]!), ALLOW);
   assert.equal(run("x86_64", p, "io_uring_setup"), errno(1));
+});
+
+// ------------------------------------------------ nsbox's base rules on top of a profile
+
+/** The profile fixture of the escape tests: shaped like podman's default, it allows TIOCSTI, keyctl and unshare. */
+const CONTAINER_DEFAULT = Deno.readTextFileSync(
+  new URL("../security/fixtures/container-default.json", import.meta.url),
+);
+const TIOCSTI = 0x5412, TIOCSETD = 0x5423, TIOCEXCL = 0x540c, TCGETS = 0x5401, CLONE_NEWUSER = 0x10000000;
+
+function seccompOps(args: string[]) {
+  const host = fakeHost({ files: { "/home/user/p.json": CONTAINER_DEFAULT } });
+  const ops = buildPlan(validate(runOptions(args), host)).ops;
+  const nnp = ops.findIndex((o) => o.kind === "prctl" && o.option === PR.SET_NO_NEW_PRIVS);
+  return { ops: ops.flatMap((o, i) => o.kind === "seccomp" ? [{ ...o, at: i }] : []), nnp };
+}
+
+Deno.test("buildPlan() with --seccomp FILE installs nsbox's base rules first, then the profile", () => {
+  for (const allowUserns of [false, true]) {
+    const flags = allowUserns ? ["--allow-userns"] : [];
+    const { ops, nnp } = seccompOps(["--seccomp", "p.json", ...flags, "sh"]);
+    assert.equal(ops.length, 2);
+    const [base, profile] = ops as [typeof ops[0], typeof ops[0]];
+    assert.ok(nnp >= 0 && nnp < base.at && base.at < profile.at);
+    assert.equal(base.what, "cannot install nsbox's seccomp rules");
+    assert.equal(profile.what, "cannot install the seccomp profile p.json");
+    assert.deepEqual(base.program, buildBaseFilter("x86_64", { allowUserns }));
+  }
+  assert.equal(seccompOps(["sh"]).ops.length, 1, "the default filter alone");
+  assert.equal(seccompOps(["--seccomp", "default", "sh"]).ops[0]?.what, "cannot install the seccomp filter");
+  assert.equal(seccompOps(["--seccomp=unconfined", "sh"]).ops.length, 0, "unconfined: no filter at all");
+});
+
+Deno.test("a container profile alone allows TIOCSTI, keyctl and user namespaces; with nsbox's base rules it does not", () => {
+  const { ops } = seccompOps(["--seccomp", "p.json", "sh"]);
+  const stack = ops.map((o) => o.program);
+  const profileOnly = [stack[1]!];
+  const t = X86_64_SYSCALLS;
+  const at = (name: string, ...args: bigint[]) => ({ nr: t[name]!, arch: AUDIT.x86_64, args });
+  const attacks: Array<[string, ReturnType<typeof at>, number]> = [
+    ["TIOCSTI", at("ioctl", 0n, BigInt(TIOCSTI)), errno(1)],
+    ["TIOCSTI, high bits", at("ioctl", 0n, 0xffffffff00000000n | BigInt(TIOCSTI)), errno(1)],
+    ["TIOCSETD", at("ioctl", 0n, BigInt(TIOCSETD)), errno(1)],
+    ["TIOCEXCL", at("ioctl", 0n, BigInt(TIOCEXCL)), errno(1)],
+    ["keyctl", at("keyctl", 0n, 0xfffffffdn), errno(1)],
+    ["add_key", at("add_key"), errno(1)],
+    ["request_key", at("request_key"), errno(1)],
+    ["unshare(CLONE_NEWUSER)", at("unshare", BigInt(CLONE_NEWUSER)), errno(1)],
+    ["clone(CLONE_NEWUSER)", at("clone", BigInt(CLONE_NEWUSER | 17)), errno(1)],
+    ["clone3", at("clone3", 0x7ffd0000n, 88n), errno(38)],
+  ];
+  for (const [what, c, refused] of attacks) {
+    assert.equal(decideStack(profileOnly, c), ALLOW, `${what}: the profile alone allows it`);
+    assert.equal(decideStack(stack, c), refused, `${what}: refused on top of the profile`);
+  }
+  // the profile's own refusals and allowances stand
+  assert.equal(decideStack(stack, at("ioctl", 0n, BigInt(TCGETS))), ALLOW);
+  assert.equal(decideStack(stack, at("read")), ALLOW);
+  assert.equal(decideStack(stack, at("unshare", 0x20000n)), ALLOW, "unshare(CLONE_NEWNS)");
+  assert.equal(decideStack(stack, at("kexec_load")), errno(1));
+  assert.equal(decideStack(stack, at("io_uring_setup")), errno(38), "the profile's default action");
+  assert.equal(decideStack(stack, { nr: 0, arch: 0x40000003 }), KILL_PROCESS, "another ABI");
+});
+
+Deno.test("decideStack() follows the kernel: the strictest action wins, the newest filter's errno on a tie", () => {
+  const ret = (k: number) => [[0x06, 0, 0, k >>> 0] as const];
+  const c = { nr: 0, arch: AUDIT.x86_64 };
+  assert.equal(decideStack([ret(errno(1)), ret(ALLOW)], c), errno(1));
+  assert.equal(decideStack([ret(ALLOW), ret(errno(1))], c), errno(1));
+  assert.equal(decideStack([ret(LOG), ret(ALLOW)], c), LOG);
+  assert.equal(decideStack([ret(errno(1)), ret(TRAP)], c), TRAP);
+  assert.equal(decideStack([ret(KILL_THREAD), ret(errno(1))], c), KILL_THREAD);
+  assert.equal(decideStack([ret(KILL_THREAD), ret(KILL_PROCESS)], c), KILL_PROCESS);
+  assert.equal(decideStack([ret(errno(1)), ret(errno(38))], c), errno(38), "the newest filter's errno");
 });

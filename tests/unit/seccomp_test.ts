@@ -8,7 +8,16 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type BpfInsn, buildSeccompFilter, DENIED, type SeccompArch, seccompArch } from "../../src/plan/seccomp.ts";
+import {
+  BASE_DENIED,
+  type BpfInsn,
+  buildBaseFilter,
+  buildSeccompFilter,
+  DENIED,
+  type SeccompArch,
+  seccompArch,
+  TTY_IOCTLS,
+} from "../../src/plan/seccomp.ts";
 import { type Call, decide } from "./_bpf.ts";
 
 const EPERM = 1, ENOSYS = 38;
@@ -22,6 +31,11 @@ const CLONE_NEWUSER = 0x10000000, CLONE_NEWNS = 0x00020000, SIGCHLD = 17;
 /** What glibc's pthread_create passes to clone. */
 const CLONE_THREAD_FLAGS = 0x003d0f00;
 const TCGETS = 0x5401, TIOCGWINSZ = 0x5413, TIOCSTI = 0x5412, TIOCLINUX = 0x541c;
+const TIOCEXCL = 0x540c, TIOCNXCL = 0x540d, TIOCSCTTY = 0x540e, TIOCSETD = 0x5423, TIOCGETD = 0x5424;
+/** The terminal ioctls every nsbox filter refuses (include/uapi/asm-generic/ioctls.h). */
+const REFUSED_IOCTLS = [TIOCSTI, TIOCLINUX, TIOCSETD, TIOCEXCL];
+/** Terminal ioctls that stay allowed: a sandbox's own pty needs TIOCSCTTY; reading is harmless. */
+const ALLOWED_IOCTLS = [TCGETS, TIOCGWINSZ, TIOCSCTTY, TIOCNXCL, TIOCGETD];
 
 /** Syscall numbers per architecture (undefined: the architecture has no such call). */
 const NR: Record<string, Partial<Record<SeccompArch, number>>> = {
@@ -238,26 +252,39 @@ Deno.test("buildSeccompFilter() allows every other syscall number, whatever x86_
   }
 });
 
-Deno.test("buildSeccompFilter() refuses TIOCSTI and TIOCLINUX with EPERM, looking at the low 32 bits only", () => {
+/** Checks the terminal ioctl verdicts of a filter (nsbox's default one, or its base rules). */
+function checkTtyIoctls(arch: SeccompArch, prog: readonly BpfInsn[], where: string) {
+  for (const req of REFUSED_IOCTLS) {
+    const hex = req.toString(16);
+    assert.equal(decide(prog, call(arch, "ioctl", 0, req, 0)), errno(EPERM), `${where}: ioctl 0x${hex}`);
+    const high = 0xffffffff00000000n | BigInt(req);
+    assert.equal(decide(prog, call(arch, "ioctl", 0, high, 0)), errno(EPERM), `${where}: ioctl 0x${high.toString(16)}`);
+    const oneHigh = 0x100000000n | BigInt(req);
+    assert.equal(decide(prog, call(arch, "ioctl", 5, oneHigh, 0)), errno(EPERM), `${where}: ioctl 1<<32|0x${hex}`);
+    // a request whose high bits look like the refused one is not it
+    assert.equal(decide(prog, call(arch, "ioctl", 0, BigInt(req) << 32n, 0)), RET_ALLOW, `${where}: 0x${hex}<<32`);
+  }
+  for (const req of ALLOWED_IOCTLS) {
+    assert.equal(decide(prog, call(arch, "ioctl", 0, req, 0)), RET_ALLOW, `${where}: ioctl 0x${req.toString(16)}`);
+    const high = 0xffffffff00000000n | BigInt(req);
+    assert.equal(decide(prog, call(arch, "ioctl", 0, high, 0)), RET_ALLOW, `${where}: ioctl 0x${high.toString(16)}`);
+  }
+  // only the request argument counts, not the descriptor or the pointer
+  assert.equal(decide(prog, call(arch, "ioctl", TIOCSTI, TCGETS, TIOCSETD)), RET_ALLOW, where);
+}
+
+Deno.test("TTY_IOCTLS names TIOCSTI, TIOCLINUX, TIOCSETD and TIOCEXCL with the kernel's numbers", () => {
+  assert.deepEqual(Object.fromEntries(TTY_IOCTLS), {
+    TIOCSTI: 0x5412,
+    TIOCLINUX: 0x541c,
+    TIOCSETD: 0x5423,
+    TIOCEXCL: 0x540c,
+  });
+});
+
+Deno.test("buildSeccompFilter() refuses TIOCSTI, TIOCLINUX, TIOCSETD, TIOCEXCL with EPERM on the low 32 bits only", () => {
   for (const allowUserns of [false, true]) {
-    for (const [arch, prog] of filters(allowUserns)) {
-      for (const req of [TIOCSTI, TIOCLINUX]) {
-        const hex = req.toString(16);
-        assert.equal(decide(prog, call(arch, "ioctl", 0, req, 0)), errno(EPERM), `${arch} ioctl 0x${hex}`);
-        const high = 0xffffffff00000000n | BigInt(req);
-        assert.equal(
-          decide(prog, call(arch, "ioctl", 0, high, 0)),
-          errno(EPERM),
-          `${arch} ioctl 0x${high.toString(16)}`,
-        );
-        const oneHigh = 0x100000000n | BigInt(req);
-        assert.equal(decide(prog, call(arch, "ioctl", 5, oneHigh, 0)), errno(EPERM), `${arch} ioctl 1<<32|0x${hex}`);
-      }
-      // only the request argument counts, not the descriptor or the pointer
-      assert.equal(decide(prog, call(arch, "ioctl", TIOCSTI, TCGETS, TIOCSTI)), RET_ALLOW, arch);
-      // a request whose high bits look like TIOCSTI is not TIOCSTI
-      assert.equal(decide(prog, call(arch, "ioctl", 0, BigInt(TIOCSTI) << 32n, 0)), RET_ALLOW, arch);
-    }
+    for (const [arch, prog] of filters(allowUserns)) checkTtyIoctls(arch, prog, `${arch} allowUserns=${allowUserns}`);
   }
 });
 
@@ -335,5 +362,75 @@ Deno.test("buildSeccompFilter() is deterministic, and shorter with allowUserns",
     const strict = buildSeccompFilter(arch, { allowUserns: false });
     const loose = buildSeccompFilter(arch, { allowUserns: true });
     assert.ok(loose.length < strict.length, arch);
+  }
+});
+
+// ------------------------------------------------ nsbox's base rules (under an OCI profile)
+
+const baseFilters = (allowUserns: boolean) =>
+  ARCHES.map((arch) => [arch, buildBaseFilter(arch, { allowUserns })] as const);
+
+Deno.test("buildBaseFilter() keeps the keyrings: keyctl, add_key, request_key get EPERM", () => {
+  assert.deepEqual(BASE_DENIED, [["keyctl", EPERM], ["add_key", EPERM], ["request_key", EPERM]]);
+  for (const allowUserns of [false, true]) {
+    for (const [arch, prog] of baseFilters(allowUserns)) {
+      for (const name of ["keyctl", "add_key", "request_key"]) {
+        assert.equal(decide(prog, call(arch, name, 0, -3, 0)), errno(EPERM), `${arch} ${name}`);
+      }
+    }
+  }
+});
+
+Deno.test("buildBaseFilter() refuses the terminal ioctls like the default filter", () => {
+  for (const allowUserns of [false, true]) {
+    for (const [arch, prog] of baseFilters(allowUserns)) checkTtyIoctls(arch, prog, `base ${arch} ${allowUserns}`);
+  }
+});
+
+Deno.test("buildBaseFilter() refuses new user namespaces unless allowUserns (clone, unshare EPERM; clone3 ENOSYS)", () => {
+  for (const [arch, prog] of baseFilters(false)) {
+    assert.equal(decide(prog, call(arch, "clone", CLONE_NEWUSER | SIGCHLD, 0)), errno(EPERM), `${arch} clone`);
+    assert.equal(decide(prog, call(arch, "unshare", CLONE_NEWUSER)), errno(EPERM), `${arch} unshare`);
+    assert.equal(decide(prog, call(arch, "clone3", 0x7ffd0000, 88)), errno(ENOSYS), `${arch} clone3`);
+    assert.equal(decide(prog, call(arch, "clone", CLONE_THREAD_FLAGS, 0)), RET_ALLOW, `${arch} thread`);
+    assert.equal(decide(prog, call(arch, "unshare", CLONE_NEWNS)), RET_ALLOW, `${arch} unshare(NEWNS)`);
+  }
+  for (const [arch, prog] of baseFilters(true)) {
+    assert.equal(decide(prog, call(arch, "clone", CLONE_NEWUSER | SIGCHLD, 0)), RET_ALLOW, `${arch} clone`);
+    assert.equal(decide(prog, call(arch, "unshare", CLONE_NEWUSER)), RET_ALLOW, `${arch} unshare`);
+    assert.equal(decide(prog, call(arch, "clone3", 0x7ffd0000, 88)), RET_ALLOW, `${arch} clone3`);
+  }
+});
+
+Deno.test("buildBaseFilter() leaves everything else to the profile, and checks the architecture", () => {
+  const kept = new Set(["keyctl", "add_key", "request_key", "ioctl", "clone", "clone3", "unshare"]);
+  for (const allowUserns of [false, true]) {
+    for (const [arch, prog] of baseFilters(allowUserns)) {
+      const refused = new Set<number>();
+      for (const name of kept) refused.add(nr(name, arch));
+      for (let n = 0; n < 600; n++) {
+        if (refused.has(n)) continue;
+        assert.equal(decide(prog, { nr: n, arch: AUDIT_ARCH[arch], args: [0n, 0n] }), RET_ALLOW, `${arch} ${n}`);
+      }
+      // what the default filter refuses besides the keyrings is the profile's business
+      for (const name of ["bpf", "perf_event_open", "io_uring_setup", "reboot"]) {
+        assert.equal(decide(prog, call(arch, name, 0)), RET_ALLOW, `${arch} ${name}`);
+      }
+      assert.equal(decide(prog, { nr: nr("read", arch), arch: AUDIT_ARCH_I386 }), RET_KILL_PROCESS, arch);
+      if (arch === "x86_64") {
+        assert.equal(decide(prog, { nr: 0x40000000 | 250, arch: AUDIT_ARCH.x86_64 }), errno(ENOSYS), "x32 keyctl");
+      }
+    }
+  }
+});
+
+Deno.test("buildBaseFilter() and buildSeccompFilter() share their code: the base is the default minus DENIED", () => {
+  for (const arch of ARCHES) {
+    for (const allowUserns of [false, true]) {
+      const full = buildSeccompFilter(arch, { allowUserns }), base = buildBaseFilter(arch, { allowUserns });
+      const deniedHere = DENIED.filter(([name]) => NR[name]?.[arch] !== undefined).length;
+      const baseHere = BASE_DENIED.length;
+      assert.equal(full.length - base.length, 2 * (deniedHere - baseHere), `${arch} ${allowUserns}`);
+    }
   }
 });
