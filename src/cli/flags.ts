@@ -112,11 +112,11 @@ export const RUN: CommandDef = {
     },
     {
       name: "tmpfs",
-      value: "DST",
+      value: "DST[:size=SIZE,mode=MODE]",
       repeatable: true,
       ordered: true,
       group: "Filesystem",
-      help: "mount an empty tmpfs at DST",
+      help: "mount an empty tmpfs at DST (default size: a quarter of RAM; mode 0755)",
     },
     { name: "rootfs", value: "DIR", group: "Filesystem", help: "use host directory DIR as / (read-only)" },
     {
@@ -190,6 +190,7 @@ export const RUN: CommandDef = {
     ["nsbox run --root -- id", "uid 0 inside, still you outside"],
     ['nsbox run --bind "$PWD" -- make', "build with only the current directory writable"],
     ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a ~'", "hide home directories"],
+    ["nsbox run --tmpfs /var/cache:size=256M -- make", "a scratch directory of at most 256M"],
     ["nsbox run --clearenv --setenv PATH=/usr/bin:/bin -- env", "a clean environment"],
     ["nsbox run --as-pid-1 -- sh -c 'echo $$'", "prints 1"],
     ["nsbox run --net -- curl -sI https://deno.com", "outbound network through pasta"],

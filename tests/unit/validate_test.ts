@@ -382,3 +382,45 @@ Deno.test("normalizeAbsolute() refuses relative paths, '..' and NUL", () => {
 Deno.test("quote() wraps a value in single quotes", () => {
   assert.equal(quote("x y"), "'x y'");
 });
+
+Deno.test("validate() covers nsbox's own directories wherever the root or a bind shows them", () => {
+  const init: FakeHostInit = {
+    privateDirs: ["/tmp/nsbox-1000", "/home/user/.config/nsbox"],
+    paths: { "/tmp": "directory", "/srv/root/home": "directory" },
+  };
+  const s = spec(["--bind", "/tmp:/t", "--ro-bind", "/home:/h", "--bind", "/home/user/src", "sh"], init);
+  assert.deepEqual(s.covered, [
+    "/tmp/nsbox-1000",
+    "/t/nsbox-1000",
+    "/home/user/.config/nsbox",
+    "/h/user/.config/nsbox",
+  ]);
+  // a --rootfs shows only what lies inside it
+  assert.deepEqual(spec(["--rootfs", "/srv/root", "sh"], init).covered, []);
+  assert.deepEqual(
+    spec(["--rootfs", "/srv/root", "sh"], { ...init, privateDirs: ["/srv/root/home/u/.cache/nsbox"] }).covered,
+    ["/home/u/.cache/nsbox"],
+  );
+  // a bind from inside one is refused, naming flag and directory
+  assert.deepEqual(
+    problems(runOptions(["--bind", "/tmp/nsbox-1000/x:/x", "sh"]), fakeHost({
+      ...init,
+      paths: { "/tmp/nsbox-1000/x": "directory" },
+    })),
+    ["--bind: '/tmp/nsbox-1000/x' is inside nsbox's own directory /tmp/nsbox-1000 (records, configuration, caches)."],
+  );
+});
+
+Deno.test("validate() checks --tmpfs sizes and modes; the CLI reads DST:size=SIZE,mode=OCTAL", () => {
+  const s = spec(["--tmpfs", "/a:size=1M,mode=0700", "--tmpfs", "/b", "--tmpfs", "/c:d", "sh"]);
+  assert.deepEqual(s.mounts, [
+    { kind: "tmpfs", destination: "/a", size: 1048576, mode: 0o700 },
+    { kind: "tmpfs", destination: "/b", size: null, mode: null },
+    { kind: "tmpfs", destination: "/c:d", size: null, mode: null },
+  ]);
+  assert.throws(() => runOptions(["--tmpfs", "/a:size=lots", "sh"]), /--tmpfs: expected DST\[:size=SIZE\]/);
+  assert.throws(() => runOptions(["--tmpfs", "/a:size=1M,uid=0", "sh"]), /--tmpfs: expected DST/);
+  assert.deepEqual(problems({ command: ["sh"], mounts: [{ kind: "tmpfs", destination: "/a", size: 100 }] }), [
+    "--tmpfs: expected a size of at least 4K for /a, got '100'.",
+  ]);
+});
