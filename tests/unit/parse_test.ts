@@ -121,7 +121,7 @@ Deno.test("parseArgs() reports every problem at once", () => {
     "'--bogus': unknown option for 'nsbox run'.",
     "--root: takes no value, got '1'.",
     "--hostname: given more than once.",
-    "--tmpfs: expected DST after it.",
+    "--tmpfs: expected DST[:size=SIZE,mode=MODE] after it.",
   ]);
 });
 
