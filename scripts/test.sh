@@ -38,6 +38,11 @@ if [ "$(id -u)" != 0 ]; then
   exec "$DENO" test -A --no-check --quiet "$@"
 fi
 
+# What the tests drive besides nsbox: --map-users (newuidmap/newgidmap),
+# --net (pasta, slirp4netns), the test host (ip), terminals (script).
+. "$NSBOX_ROOT/scripts/lib/packages.sh"
+nsbox_install_missing newuidmap:uidmap pasta:passt slirp4netns:slirp4netns ip:iproute2 script:util-linux
+
 # One run at a time on a machine: runs share the test users, the test host's
 # network namespace and addresses.
 exec 9>/tmp/nsbox-test.lock
