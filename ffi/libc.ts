@@ -61,6 +61,24 @@ export const LIBC_SYMBOLS = {
   getrusage: { parameters: ["i32", /* int */ "buffer" /* struct rusage * */], result: "i32" },
   /** int pipe2(int pipefd[2], int flags) */
   pipe2: { parameters: ["buffer", /* int[2] */ "i32" /* int */], result: "i32" },
+  /** The same read, on the calling thread: after poll said the descriptor is readable. */
+  read_now: {
+    name: "read",
+    parameters: ["i32", /* int */ "buffer", /* void * */ "usize" /* size_t */],
+    result: "isize",
+  },
+  /** int poll(struct pollfd *fds, nfds_t nfds, int timeout), on a worker thread */
+  poll: {
+    parameters: ["buffer", /* struct pollfd * */ "u64", /* nfds_t */ "i32" /* int */],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** int open(const char *pathname, int flags, mode_t mode) */
+  open: { parameters: ["buffer", /* const char * */ "i32", /* int */ "u32" /* mode_t */], result: "i32" },
+  /** int dup2(int oldfd, int newfd) */
+  dup2: { parameters: ["i32", /* int */ "i32" /* int */], result: "i32" },
+  /** int ioctl(int fd, unsigned long request, unsigned long arg): the request codes nsbox uses take an integer or none */
+  ioctl: { parameters: ["i32", /* int */ "u64", /* unsigned long */ "u64" /* unsigned long */], result: "i32" },
   /** char *strerror(int errnum) */
   strerror: { parameters: ["i32" /* int */], result: "pointer" },
   /** int *__errno_location(void) */

@@ -644,7 +644,8 @@ static int start_command(void *arg) {
 }
 
 /* Kills and reaps every child left; their children come to us as their
- * subreaper, so repeat until there are none. */
+ * subreaper, so repeat until there are none: no round limit, a command that
+ * keeps forking must not outlast a fixed count. */
 static void kill_orphans(void) {
   char path[64] = "/proc/self/task/";
   size_t n = strlen(path);
@@ -657,7 +658,7 @@ static void kill_orphans(void) {
   } while (self > 0);
   while (d > 0) path[n++] = digits[--d];
   memcpy(path + n, "/children", sizeof "/children");
-  for (int round = 0; round < 1000; round++) {
+  for (;;) {
     char buf[4096];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);

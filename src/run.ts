@@ -16,6 +16,8 @@ import { getLibc } from "../ffi/libc.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
 import { EXIT, NsboxError } from "./errors.ts";
+import { holdSandbox, type Sweeper } from "./supervise/sweep.ts";
+import type { LogPipe, LogPump } from "./supervise/log_pump.ts";
 
 /** Seams for tests and embedders. */
 export interface RunDeps {
@@ -27,6 +29,11 @@ export interface RunDeps {
   readonly claimed?: SandboxDir;
   /** The sandbox runs detached: its record and log outlive it until `nsbox rm`. */
   readonly detached?: boolean;
+  /**
+   * The sandbox's stdout and stderr go to this log, held to `cap` bytes (the
+   * newest kept); nsbox's own stdout and stderr must already be that file.
+   */
+  readonly log?: { readonly path: string; readonly cap: number };
 }
 
 const RUSAGE_CHILDREN = -1;
@@ -60,7 +67,7 @@ function childrenUsage(): RunStats {
  */
 export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunResult> {
   const spec = validate(options, deps.host ?? realHost());
-  const plan = buildPlan(spec);
+  let plan = buildPlan(spec);
   // Decided before anything is spawned: a host that cannot enforce the limits is an error, never a silent run.
   // Cgroups and networking load only when asked for: most runs need neither.
   const cgroups = spec.limits ? await import("./cgroup/manager.ts") : null;
@@ -75,13 +82,22 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   let cgroup: SandboxCgroup | null = null;
   let network: NetworkHandle | null = null;
   let stats: RunStats | null = null;
+  let sweeper: Sweeper | null = null;
+  let logPipe: LogPipe | null = null;
+  let logPump: LogPump | null = null;
   const started = performance.now();
   try {
+    if (deps.log) {
+      logPipe = (await import("./supervise/log_pump.ts")).logPipe(deps.log.path, deps.log.cap);
+      plan = { ...plan, ops: [...logPipe.ops, ...plan.ops] }; // first: the error steps count them
+    }
     const child = await spawnChild(plan, {
       beforeRelease: async (pid) => {
         if (route && spec.limits) {
           cgroup = cgroups!.placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
         }
+        // Without a PID namespace nothing dies with PID 1: hold the sandbox to sweep up after it.
+        if (spec.share.includes("pid")) sweeper = holdSandbox(pid);
         network = net ? await net.startNetwork(spec.network, pid) : null;
         const cg = cgroup as SandboxCgroup | null;
         state = {
@@ -100,6 +116,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
         };
       },
     });
+    logPump = logPipe?.start() ?? null;
+    logPipe = null;
     // Written while the child sets itself up, not before it may start.
     if (state) dir.write(state);
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
@@ -115,6 +133,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
         stats = cg ? { source: "cgroup", ...msStats(cg.stats()) } : null;
       },
     });
+    await (sweeper as Sweeper | null)?.sweep(cgroup);
+    await (logPump as LogPump | null)?.finish();
     stats ??= cgroup ? null : childrenUsage();
     const result = outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
     if (deps.detached) dir.writeExit(result.exitCode);
@@ -123,6 +143,10 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     if (deps.detached) dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
     throw e;
   } finally {
+    (logPipe as LogPipe | null)?.close(); // never started: the spawn failed
+    await (sweeper as Sweeper | null)?.sweep(cgroup); // nothing left behind, on any way out
+    (sweeper as Sweeper | null)?.close();
+    await (logPump as LogPump | null)?.finish();
     await (network as NetworkHandle | null)?.stop();
     await (cgroup as SandboxCgroup | null)?.destroy();
     if (!deps.detached) dir.remove();

@@ -36,6 +36,8 @@ export interface SandboxCgroup {
   readonly unit: string | null;
   /** Absolute path of the sandbox's leaf cgroup. */
   readonly path: string;
+  /** Every cgroup the sandbox's processes may be in (the leaf, PID 1's sibling). */
+  readonly cgroups: readonly string[];
   /** Reads the leaf's statistics. */
   stats(): CgroupStats;
   /**
@@ -157,6 +159,7 @@ function leafCgroup(
     kind,
     unit,
     path: leaf,
+    cgroups: [leaf, init],
     stats: () => readStats(leaf),
     adoptInit: (initPid) => moveInto(init, initPid),
     destroy: async () => {

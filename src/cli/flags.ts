@@ -60,6 +60,12 @@ export const RUN: CommandDef = {
       help: "run in the background: print the name and return; output goes to `nsbox logs NAME`",
     },
     {
+      name: "log-size",
+      value: "SIZE",
+      group: "Lifecycle",
+      help: "with --detach: hold the log to SIZE, keeping the newest output (default: 10M; at least 4k)",
+    },
+    {
       name: "share",
       value: "NS[,NS...]",
       repeatable: true,
@@ -196,6 +202,7 @@ export const RUN: CommandDef = {
     ["nsbox run --net -- curl -sI https://deno.com", "outbound network through pasta"],
     ["nsbox run --net -p 8080:8000 -- python3 -m http.server", "a server inside, at 127.0.0.1:8080 on the host"],
     ["nsbox run -d --name web -- python3 -m http.server", "in the background; see nsbox ps, logs, exec, kill"],
+    ["nsbox run -d --log-size 1M -- ./chatty-server", "its log keeps the newest 1M at most (default 10M)"],
     ["nsbox run --mem 100M --cpus 0.5 --pids 200 --stats -- make -j4", "a build held to 100M, half a CPU, 200 tasks"],
     ["nsbox run --json -- true", "ends with one JSON line on stderr: exit status, signal, wall time"],
   ],

@@ -14,7 +14,7 @@ import { startDaemon } from "../spawn/daemon.ts";
 import { EXEC, KILL, LOGS, PS, RM } from "./flags.ts";
 import { commandHelp } from "./help.ts";
 import { has, parseArgs, type Parsed, value } from "./parse.ts";
-import { runOptionsFromArgs } from "./run_command.ts";
+import { logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
 import type { EnvEdit } from "../spec/options.ts";
 
 function help(cmd: typeof PS, parsed: Parsed): boolean {
@@ -129,6 +129,7 @@ import { DETACHED_ENV } from "./detached.ts";
  */
 export async function detachRun(parsed: Parsed): Promise<number> {
   const host = realHost();
+  logSizeFromArgs(parsed, true); // checked here, used by the supervisor
   const options = runOptionsFromArgs(parsed, host);
   validate(options, host); // every problem now, not in a log file
   const store = new Store();

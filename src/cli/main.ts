@@ -10,7 +10,8 @@ import { run } from "../run.ts";
 import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
 import { bashCompletion, commandHelp, mainHelp } from "./help.ts";
 import { has, parseArgs } from "./parse.ts";
-import { runOptionsFromArgs } from "./run_command.ts";
+import { logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
+import { trimLog } from "../supervise/log_pump.ts";
 import { realHost } from "../spec/host.ts";
 import { Store } from "../state/store.ts";
 import { DETACHED_ENV } from "./detached.ts";
@@ -40,10 +41,21 @@ async function runCommand(args: readonly string[]): Promise<number> {
       // This is a detached sandbox's supervisor: its parent claimed the name.
       Deno.env.delete(DETACHED_ENV);
       const store = new Store();
-      const options = runOptionsFromArgs(parsed, realHost());
-      result = await run(options, { store, claimed: store.dir(detachedName), detached: true });
-      return result.exitCode;
+      const claimed = store.dir(detachedName);
+      const log = { path: claimed.logFile, cap: logSizeFromArgs(parsed, true) };
+      try {
+        const options = runOptionsFromArgs(parsed, realHost());
+        result = await run(options, { store, claimed, detached: true, log });
+        return result.exitCode;
+      } catch (e) {
+        if (!(e instanceof NsboxError) || json) throw e;
+        printError(e); // before the log is trimmed
+        return e.exitCode;
+      } finally {
+        trimLog(log.path, log.cap); // nsbox's own last lines count too
+      }
     }
+    logSizeFromArgs(parsed, false); // refused without --detach
     result = await run(runOptionsFromArgs(parsed, realHost()));
     const oom = oomLine(result);
     if (oom && !json) console.error(`nsbox: ${oom}`);

@@ -10,6 +10,7 @@ import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";
 import { has, type Parsed, value, values } from "./parse.ts";
+import { DEFAULT_LOG_SIZE, MIN_LOG_SIZE } from "../supervise/log_pump.ts";
 
 type Parser = (text: string) => number | null;
 const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expected: string]> = [
@@ -19,6 +20,22 @@ const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expe
   ["pids", "pids", parseWhole, "a whole number"],
   ["io-weight", "ioWeight", parseWhole, "a whole number from 1 to 10000"],
 ];
+
+/**
+ * The cap of a detached sandbox's log (`--log-size`, default 10M). Throws a
+ * one-line UsageError when it does not parse, or is given without --detach
+ * (`detached`: this run is detached).
+ */
+export function logSizeFromArgs(parsed: Parsed, detached: boolean): number {
+  const text = value(parsed, "log-size");
+  if (text === undefined) return DEFAULT_LOG_SIZE;
+  if (!detached) throw new UsageError([`--log-size: only with --detach (-d), the log of a detached sandbox.`]);
+  const n = parseSize(text);
+  if (n === null || n < MIN_LOG_SIZE) {
+    throw new UsageError([`--log-size: expected a size of at least 4k such as 64k or 10M, got '${text}'.`]);
+  }
+  return n;
+}
 
 function splitBind(spec: string): { source: string; destination?: string } {
   const colon = spec.indexOf(":");

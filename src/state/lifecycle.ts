@@ -7,6 +7,7 @@ import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError, UsageError } from "../errors.ts";
 import { SIGNALS } from "../plan/linux.ts";
 import { formatSize } from "../spec/units.ts";
+import { resumeOffset } from "../supervise/log_pump.ts";
 import { isAlive, type SandboxDir, type SandboxState, Store } from "./store.ts";
 
 /** One row of `nsbox ps`. */
@@ -144,24 +145,55 @@ export async function printLogs(name: string, follow: boolean, store = new Store
     );
   }
   const buf = new Uint8Array(65536);
-  try {
+  let pos = 0;
+  /** Copies the rest of the open file; with `follow`, goes on in the new file when the log was rotated. */
+  const drain = async () => {
     for (;;) {
       const n = await file.read(buf);
       if (n !== null && n > 0) {
         await Deno.stdout.write(buf.subarray(0, n));
+        pos += n;
         continue;
       }
+      if (!follow) return;
+      const now = statOrNull(dir.logFile);
+      if (now !== null && now.ino !== file.statSync().ino) {
+        // Rotated (held to its --log-size): the old file is complete now; read its end, then go on after
+        // what the new one kept of it.
+        for (let n = await file.read(buf); n !== null && n > 0; n = await file.read(buf)) {
+          await Deno.stdout.write(buf.subarray(0, n));
+        }
+        const next = await Deno.open(dir.logFile);
+        pos = resumeOffset(file, file.statSync().size, next);
+        next.seekSync(pos, Deno.SeekMode.Start);
+        file.close();
+        file = next;
+        continue;
+      }
+      if (now !== null && now.size < pos) file.seekSync(pos = 0, Deno.SeekMode.Start); // truncated
+      return;
+    }
+  };
+  try {
+    for (;;) {
+      await drain();
       const s = dir.state();
       if (!follow || s === null || !isAlive(s)) {
-        // one last read: what it wrote just before it ended
-        const m = await file.read(buf);
-        if (m) await Deno.stdout.write(buf.subarray(0, m));
+        await drain(); // one last read: what it wrote just before it ended
         if (!follow || dir.exit() !== null || s === null) return;
       }
       await sleep(100);
     }
   } finally {
     file.close();
+  }
+}
+
+function statOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return null;
   }
 }
 
