@@ -55,6 +55,10 @@ export const LIBC_SYMBOLS = {
   },
   /** int pidfd_open(pid_t pid, unsigned int flags) */
   pidfd_open: { parameters: ["i32", /* pid_t */ "u32" /* unsigned int */], result: "i32" },
+  /** int open(const char *pathname, int flags), without O_CREAT (no mode) */
+  open: { parameters: ["buffer", /* const char * */ "i32" /* int */], result: "i32" },
+  /** int ioctl(int fd, unsigned long request), for requests without an argument (NS_GET_PARENT) */
+  ioctl: { parameters: ["i32", /* int */ "u64" /* unsigned long */], result: "i32" },
   /** pid_t getpgrp(void) */
   getpgrp: { parameters: [], result: "i32" },
   /** int getrusage(int who, struct rusage *usage) */

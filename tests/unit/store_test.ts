@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { createHash, createHmac } from "node:crypto";
 import { NsboxError, UsageError } from "../../src/errors.ts";
 import { listSandboxes, removeSandboxes } from "../../src/state/lifecycle.ts";
 import {
@@ -19,6 +20,7 @@ import {
   Store,
 } from "../../src/state/store.ts";
 import { validate } from "../../src/spec/validate.ts";
+import { hmacSha256, sha256, toHex } from "../../src/state/hmac.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
 
 const DEAD_PID = 2147483647;
@@ -183,7 +185,7 @@ Deno.test("SandboxDir.state() is null for a missing or unreadable record", async
     const dir = store.reserve("bad");
     assert.equal(dir.state(), null);
     Deno.writeTextFileSync(`${dir.path}/state.json`, "{ not json");
-    assert.equal(dir.state(), null);
+    assert.deepEqual(stderrOf(() => assert.equal(dir.state(), null)), [badLine("bad")]);
   });
 });
 
@@ -320,5 +322,178 @@ Deno.test("removeSandboxes() removes ended sandboxes and refuses running and unk
     assert.ok(!exists(`${root}/e2`));
     assert.ok(exists(`${root}/run/state.json`));
     assert.deepEqual(removeSandboxes("all", store), []);
+  });
+});
+
+// --- Authentication of records (issue #9) ---
+
+/** Runs `fn` collecting what it writes with console.error. */
+function stderrOf(fn: () => void): string[] {
+  const lines: string[] = [];
+  const orig = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    fn();
+  } finally {
+    console.error = orig;
+  }
+  return lines;
+}
+
+const mode = (path: string) => (Deno.statSync(path).mode ?? 0) & 0o777;
+const badLine = (name: string) =>
+  `nsbox: ignoring the record of '${name}': it fails authentication (written by something other than nsbox?)`;
+
+Deno.test("sha256() and hmacSha256() match RFC 4231 and node:crypto", () => {
+  const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((b) => parseInt(b, 16)));
+  const text = (s: string) => new TextEncoder().encode(s);
+  // RFC 4231 test cases 1, 2 and 6 (a key longer than the block)
+  assert.equal(
+    toHex(hmacSha256(new Uint8Array(20).fill(0x0b), text("Hi There"))),
+    "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+  );
+  assert.equal(
+    toHex(hmacSha256(text("Jefe"), text("what do ya want for nothing?"))),
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  );
+  assert.equal(
+    toHex(hmacSha256(new Uint8Array(131).fill(0xaa), text("Test Using Larger Than Block-Size Key - Hash Key First"))),
+    "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+  );
+  assert.deepEqual(sha256(new Uint8Array(0)), hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+  for (let n = 0; n < 200; n++) {
+    const data = crypto.getRandomValues(new Uint8Array((n * 37) % 700));
+    const key = crypto.getRandomValues(new Uint8Array(n % 100));
+    assert.equal(toHex(sha256(data)), createHash("sha256").update(data).digest("hex"), `sha256 of ${data.length}`);
+    assert.equal(toHex(hmacSha256(key, data)), createHmac("sha256", key).update(data).digest("hex"), `hmac ${n}`);
+  }
+});
+
+Deno.test("records round-trip authenticated, 0600, with a 0600 key of 32 bytes", async () => {
+  await withStore((store, root) => {
+    const dir = store.reserve("good");
+    const s = state("good", { detached: true, spec: { ...SPEC, env: { DEPLOY_TOKEN: "secret", "1": "x" } } });
+    dir.write(s);
+    assert.deepEqual(dir.readState(), { kind: "ok", value: s });
+    assert.equal(typeof JSON.parse(Deno.readTextFileSync(`${dir.path}/state.json`)).mac, "string");
+    assert.equal(mode(`${dir.path}/state.json`), 0o600);
+    assert.equal(mode(`${root}/.key`), 0o600);
+    assert.equal(Deno.readFileSync(`${root}/.key`).length, 32);
+    dir.writeExit(5);
+    assert.equal(mode(`${dir.path}/exit.json`), 0o600);
+    assert.equal(dir.readExit().kind, "ok");
+    assert.equal(dir.exit()?.exitCode, 5);
+    // another store on the same root (another nsbox) verifies them with the same key
+    assert.equal(new Store(root).dir("good").exit()?.exitCode, 5);
+    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["exit.json"]);
+  });
+});
+
+/** Rewrites `file` of `dir` through `edit`, keeping its mac (what a sandbox that can write the store could do). */
+function tamper(dir: SandboxDir, file: string, edit: (record: Record<string, unknown>) => void) {
+  const path = `${dir.path}/${file}`;
+  const record = JSON.parse(Deno.readTextFileSync(path));
+  edit(record);
+  Deno.writeTextFileSync(path, JSON.stringify(record, null, 2) + "\n");
+}
+
+Deno.test("a tampered state.json is ignored and reported once, never running, kept until nsbox rm NAME", async () => {
+  await withStore((store, root) => {
+    const dir = store.reserve("evil");
+    dir.write(state("evil"));
+    store.reserve("ok").write(state("ok"));
+    tamper(dir, "state.json", (r) => (r.spec as { share: string[] }).share = ["net", "pid", "ipc", "uts"]);
+    const err = stderrOf(() => {
+      assert.equal(dir.readState().kind, "bad");
+      assert.equal(dir.state(), null);
+      assert.deepEqual(store.list().map((x) => x.dir.name), ["ok"]);
+      assert.deepEqual(store.list({ includeEnded: true }).map((x) => x.dir.name), ["ok"]);
+      assert.deepEqual(listSandboxes({ store, all: true }).map((x) => x.name), ["ok"]);
+      assert.throws(() => store.find("evil"), /no sandbox named 'evil'/);
+      assert.throws(() => store.reserve("evil"), /^NsboxError: --name: the record of 'evil' fails authentication/);
+      assert.deepEqual(removeSandboxes("all", store), []);
+    });
+    assert.deepEqual(err, [badLine("evil")]);
+    assert.ok(exists(`${root}/evil/state.json`), "a record failing authentication was removed without being asked");
+    assert.deepEqual(removeSandboxes(["evil"], store), ["evil"]);
+    assert.ok(!exists(`${root}/evil`));
+    assert.ok(exists(`${root}/ok/state.json`));
+  });
+});
+
+Deno.test("records without a mac, with a forged one, or copied from another name fail authentication", async () => {
+  await withStore((store) => {
+    const plain = store.reserve("plain");
+    Deno.writeTextFileSync(`${plain.path}/state.json`, JSON.stringify(state("plain")));
+    const forged = store.reserve("forged");
+    Deno.writeTextFileSync(`${forged.path}/state.json`, JSON.stringify({ ...state("forged"), mac: "0".repeat(64) }));
+    const other = store.reserve("other");
+    other.write(state("other"));
+    const copy = store.reserve("copy");
+    Deno.copyFileSync(`${other.path}/state.json`, `${copy.path}/state.json`);
+    const notJson = store.reserve("notjson");
+    Deno.writeTextFileSync(`${notJson.path}/state.json`, "{ not json");
+    const err = stderrOf(() => assert.deepEqual(store.list().map((x) => x.dir.name), ["other"]));
+    assert.deepEqual(err.sort(), ["copy", "forged", "notjson", "plain"].map(badLine));
+  });
+});
+
+Deno.test("a tampered exit.json is ignored and reported, neither ended nor removed", async () => {
+  await withStore((store, root) => {
+    const dir = store.reserve("ended");
+    dir.write(state("ended", { detached: true }));
+    dir.writeExit(0);
+    tamper(dir, "exit.json", (r) => r.exitCode = 1);
+    age(dir.path, 120);
+    const err = stderrOf(() => {
+      assert.equal(dir.readExit().kind, "bad");
+      assert.equal(dir.exit(), null);
+      assert.deepEqual(store.list({ includeEnded: true }), []);
+      assert.deepEqual(removeSandboxes("all", store), []);
+    });
+    assert.deepEqual(err, [badLine("ended")]);
+    assert.ok(exists(`${root}/ended/exit.json`));
+    assert.deepEqual(removeSandboxes(["ended"], store), ["ended"]);
+  });
+});
+
+Deno.test("without the key, records are ignored and reported; a new key does not make them valid", async () => {
+  await withStore((store, root) => {
+    store.reserve("a").write(state("a"));
+    Deno.removeSync(`${root}/.key`);
+    const fresh = new Store(root);
+    const err = stderrOf(() => {
+      assert.deepEqual(fresh.list(), []);
+      fresh.reserve("b").write(state("b")); // makes a new key
+      assert.deepEqual(fresh.list().map((x) => x.dir.name), ["b"]);
+    });
+    assert.deepEqual(err, [badLine("a")]);
+    assert.ok(exists(`${root}/a/state.json`));
+  });
+});
+
+Deno.test("a key file with other modes, of the wrong size, or a symlink is an error with a hint", async () => {
+  await withStore((store, root) => {
+    store.reserve("a").write(state("a"));
+    const key = `${root}/.key`;
+    const refused = (why: RegExp) =>
+      assert.throws(
+        () => new Store(root).list(),
+        (e: unknown) =>
+          e instanceof NsboxError && e.message.startsWith(`the key of nsbox's records, ${key}, is not usable: `) &&
+          why.test(e.message) && /remove it/.test(e.hint ?? ""),
+      );
+    Deno.chmodSync(key, 0o640);
+    refused(/others may read or write it/);
+    Deno.chmodSync(key, 0o600);
+    Deno.writeFileSync(key, new Uint8Array(16));
+    refused(/expected 32 bytes/);
+    Deno.removeSync(key);
+    Deno.writeFileSync(`${root}/elsewhere`, new Uint8Array(32), { mode: 0o600 });
+    Deno.symlinkSync(`${root}/elsewhere`, key);
+    refused(/not a regular file/);
+    Deno.removeSync(key);
+    Deno.mkdirSync(key);
+    assert.throws(() => new Store(root).reserve("b"), /is not usable: it is not a regular file/);
   });
 });
