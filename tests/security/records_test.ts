@@ -127,6 +127,8 @@ async function withSandbox(fn: (s: Setup) => Promise<void>) {
   try {
     await fn({ name, dir, original, real: JSON.parse(original), cgroupDir, procs, marker: `${tmp.path}/joined` });
   } finally {
+    // Its real record back (an nsbox that followed the forged one may have removed the directory), then end it.
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     Deno.writeTextFileSync(`${dir}/state.json`, original);
     await nsbox(["kill", "-s", "KILL", name]);
     await nsbox(["rm", name]);
@@ -138,17 +140,21 @@ function execJoin(name: string, marker: string) {
   return nsbox(["exec", name, "--", "sh", "-c", `touch ${marker}; readlink /proc/self/ns/net`]);
 }
 
-Deno.test({
-  name: "escape: a state.json rewritten without nsbox's key is ignored by exec, kill and ps (no join, no pid written)",
-  ignore: NEEDS_UNSHARE,
-}, async () => {
-  await withSandbox(async ({ name, dir, real, cgroupDir, procs, marker }) => {
-    // The records are the user's alone.
-    assert.equal(mode(`${dir}/state.json`), 0o600);
-    assert.equal(mode(`${stateRoot()}/.key`), 0o600);
-    // A process two user namespaces down, in the host's network and PID namespaces:
-    // joinable by `exec` when the record says those are shared.
-    const v = victim(true);
+/** What a test of a forged record gets: the sandbox, the host process the record names, the user's files. */
+interface Forged extends Setup {
+  victim: number;
+}
+
+/**
+ * Runs `fn` with the record of a running sandbox forged to name a host
+ * process: "rewritten" from outside without nsbox's key (its old MAC kept),
+ * naming a process two user namespaces down in the host's network and PID
+ * namespaces (what `exec` could join); or "authenticated", written with
+ * nsbox's key, naming a plain host process.
+ */
+async function withForged(how: "rewritten" | "authenticated", fn: (f: Forged) => Promise<void>) {
+  await withSandbox(async (setup) => {
+    const v = victim(how === "rewritten");
     try {
       await waitUntil(() => {
         try {
@@ -156,74 +162,110 @@ Deno.test({
         } catch {
           return false;
         }
-      }, "the nested victim");
-      // Its outer user namespace (what a real record names) is its own one's parent.
-      const record = {
-        ...forged(real, v.pid, parentUserNs(v.pid), cgroupDir),
-        mac: JSON.parse(Deno.readTextFileSync(`${dir}/state.json`)).mac,
-      };
-      Deno.writeTextFileSync(`${dir}/state.json`, JSON.stringify(record, null, 2) + "\n");
-
-      const ex = await execJoin(name, marker);
-      assert.equal(ex.code, 125, `exec followed the rewritten record: ${ex.stdout}${ex.stderr}`);
-      assert.ok(!exists(marker), "the command ran joined to the host's namespaces");
-      assert.equal(Deno.readTextFileSync(procs), "untouched\n", "exec wrote a pid into the user's file");
-      const bad =
-        `nsbox: ignoring the record of '${name}': it fails authentication (written by something other than nsbox?)`;
-      assert.ok(ex.stderr.includes(bad), ex.stderr);
-      assert.match(ex.stderr, new RegExp(`^nsbox: no sandbox named '${name}'`, "m"));
-
-      const k = await nsbox(["kill", name]);
-      assert.equal(k.code, 125, k.stderr);
-      assert.ok(k.stderr.includes(bad), k.stderr);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.ok(alive(v.pid), "kill signalled the host process the record named");
-
-      const ps = await nsbox(["ps", "--json", "--all"]);
-      assert.equal(ps.code, 0, ps.stderr);
-      assert.equal(JSON.parse(ps.stdout).some((r: { name: string }) => r.name === name), false, ps.stdout);
-      assert.ok(ps.stderr.includes(bad), ps.stderr);
-      assert.ok(exists(`${dir}/state.json`), "a record failing authentication was removed without nsbox rm");
+      }, "the victim");
+      const path = `${setup.dir}/state.json`;
+      if (how === "rewritten") {
+        // Its outer user namespace (what a real record names) is its own one's parent.
+        const record = {
+          ...forged(setup.real, v.pid, parentUserNs(v.pid), setup.cgroupDir),
+          mac: JSON.parse(Deno.readTextFileSync(path)).mac,
+        };
+        Deno.writeTextFileSync(path, JSON.stringify(record, null, 2) + "\n");
+      } else {
+        new Store().dir(setup.name).write(forged(setup.real, v.pid, nsOf(v.pid, "user"), setup.cgroupDir));
+      }
+      await fn({ ...setup, victim: v.pid });
     } finally {
-      v.kill("SIGKILL");
+      try {
+        v.kill("SIGKILL");
+      } catch {
+        // killed already (by an nsbox that followed the record)
+      }
       await v.status;
     }
+  });
+}
+
+const failsAuthentication = (name: string) =>
+  `nsbox: ignoring the record of '${name}': it fails authentication (written by something other than nsbox?)`;
+
+Deno.test({
+  name: "escape: exec of a state.json rewritten without nsbox's key refuses (no join, no pid written into a file)",
+  ignore: NEEDS_UNSHARE,
+}, async () => {
+  await withForged("rewritten", async ({ name, procs, marker }) => {
+    const ex = await execJoin(name, marker);
+    assert.equal(ex.code, 125, `exec followed the rewritten record: ${ex.stdout}${ex.stderr}`);
+    assert.ok(!exists(marker), "the command ran joined to the host's namespaces");
+    assert.equal(Deno.readTextFileSync(procs), "untouched\n", "exec wrote a pid into the user's file");
+    assert.ok(ex.stderr.includes(failsAuthentication(name)), ex.stderr);
+    assert.match(ex.stderr, new RegExp(`^nsbox: no sandbox named '${name}'`, "m"));
   });
 });
 
 Deno.test({
-  name: "escape: a record with a valid MAC naming a host process is refused by exec and kill (live checks)",
+  name: "escape: kill of a state.json rewritten without nsbox's key signals nothing",
+  ignore: NEEDS_UNSHARE,
+}, async () => {
+  await withForged("rewritten", async ({ name, victim }) => {
+    const k = await nsbox(["kill", name]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(alive(victim), "kill signalled the host process the record named");
+    assert.equal(k.code, 125, k.stderr);
+    assert.ok(k.stderr.includes(failsAuthentication(name)), k.stderr);
+  });
+});
+
+Deno.test({
+  name: "escape: ps does not list a state.json rewritten without nsbox's key, says so, and leaves it for nsbox rm",
+  ignore: NEEDS_UNSHARE,
+}, async () => {
+  await withForged("rewritten", async ({ name, dir }) => {
+    const ps = await nsbox(["ps", "--json", "--all"]);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.equal(JSON.parse(ps.stdout).some((r: { name: string }) => r.name === name), false, ps.stdout);
+    assert.ok(ps.stderr.includes(failsAuthentication(name)), ps.stderr);
+    assert.ok(exists(`${dir}/state.json`), "a record failing authentication was removed without nsbox rm");
+  });
+});
+
+Deno.test({
+  name: "escape: exec of a record with a valid MAC naming a host process refuses (live checks; no pid written)",
   ignore: !hasProgram("sleep"),
 }, async () => {
-  await withSandbox(async ({ name, dir, real, cgroupDir, procs, marker }) => {
-    const v = victim(false);
-    try {
-      await waitUntil(() => processStart(v.pid) !== null, "the victim");
-      // Written through nsbox's own store, with its key.
-      new Store().dir(name).write(forged(real, v.pid, nsOf(v.pid, "user"), cgroupDir));
-      assert.equal(mode(`${dir}/state.json`), 0o600);
+  await withForged("authenticated", async ({ name, procs, marker }) => {
+    const ex = await execJoin(name, marker);
+    assert.equal(Deno.readTextFileSync(procs), "untouched\n", "exec wrote a pid into the user's file");
+    assert.ok(!exists(marker), "the command ran joined to the host's namespaces");
+    assert.equal(ex.code, 125, `exec followed the record: ${ex.stdout}${ex.stderr}`);
+    assert.match(
+      ex.stderr,
+      new RegExp(`^nsbox: the sandbox '${name}' does not match its record: .*; not joining it$`, "m"),
+    );
+  });
+});
 
-      const ex = await execJoin(name, marker);
-      assert.equal(ex.code, 125, `exec followed the record: ${ex.stdout}${ex.stderr}`);
-      assert.match(
-        ex.stderr,
-        new RegExp(`^nsbox: the sandbox '${name}' does not match its record: .*not joining it`, "m"),
-      );
-      assert.ok(!exists(marker), "the command ran joined to the host's namespaces");
-      assert.equal(Deno.readTextFileSync(procs), "untouched\n", "exec wrote a pid into the user's file");
+Deno.test({
+  name: "escape: kill of a record with a valid MAC naming a host process signals nothing (live checks)",
+  ignore: !hasProgram("sleep"),
+}, async () => {
+  await withForged("authenticated", async ({ name, victim }) => {
+    const k = await nsbox(["kill", name]);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(alive(victim), "kill signalled the host process the record named");
+    assert.equal(k.code, 125, k.stderr);
+    assert.match(
+      k.stderr,
+      new RegExp(`^nsbox: the sandbox '${name}' does not match its record: .*; not signalling it$`, "m"),
+    );
+  });
+});
 
-      const k = await nsbox(["kill", name]);
-      assert.equal(k.code, 125, k.stderr);
-      assert.match(
-        k.stderr,
-        new RegExp(`^nsbox: the sandbox '${name}' does not match its record: .*not signalling it`, "m"),
-      );
-      await new Promise((r) => setTimeout(r, 200));
-      assert.ok(alive(v.pid), "kill signalled the host process the record named");
-    } finally {
-      v.kill("SIGKILL");
-      await v.status;
-    }
+Deno.test("records: state.json and the key are 0600", async () => {
+  await withSandbox(({ dir }) => {
+    assert.equal(mode(`${dir}/state.json`), 0o600);
+    assert.equal(mode(`${stateRoot()}/.key`), 0o600);
+    return Promise.resolve();
   });
 });
 
