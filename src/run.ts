@@ -101,14 +101,14 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
       },
     });
     // Written while the child sets itself up, not before it may start.
-    if (state) dir.write(state);
+    if (state) await dir.write(state);
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
       foreground: plan.foreground,
       commandIsPid1: spec.init === "none",
       onCommandStarted: (nsPid) => {
         if (spec.init !== "none") (cgroup as SandboxCgroup | null)?.adoptInit(child.pid);
         const s = state as SandboxState | null;
-        if (s && s.commandNsPid !== nsPid) dir.write(state = { ...s, commandNsPid: nsPid });
+        if (s && s.commandNsPid !== nsPid) dir.write(state = { ...s, commandNsPid: nsPid }).catch(() => {});
       },
       onCommandExit: () => {
         const cg = cgroup as SandboxCgroup | null;
@@ -117,10 +117,10 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     });
     stats ??= cgroup ? null : childrenUsage();
     const result = outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
-    if (deps.detached) dir.writeExit(result.exitCode);
+    if (deps.detached) await dir.writeExit(result.exitCode);
     return result;
   } catch (e) {
-    if (deps.detached) dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
+    if (deps.detached) await dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
     throw e;
   } finally {
     await (network as NetworkHandle | null)?.stop();

@@ -86,8 +86,8 @@ export function sha256(data: Uint8Array): Uint8Array {
   const n = data.length;
   const blocks = Math.ceil((n + 9) / 64);
   const words = new Int32Array(blocks * 16);
-  for (let i = 0; i < n; i++) words[i >> 2] |= data[i]! << (24 - (i & 3) * 8);
-  words[n >> 2] |= 0x80 << (24 - (n & 3) * 8);
+  for (let i = 0; i < n; i++) words[i >> 2] = words[i >> 2]! | (data[i]! << (24 - (i & 3) * 8));
+  words[n >> 2] = words[n >> 2]! | (0x80 << (24 - (n & 3) * 8));
   words[blocks * 16 - 2] = Math.floor(n / 0x20000000);
   words[blocks * 16 - 1] = n * 8;
   let h0 = 0x6a09e667, h1 = 0xbb67ae85 | 0, h2 = 0x3c6ef372, h3 = 0xa54ff53a | 0;

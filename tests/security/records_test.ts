@@ -172,7 +172,7 @@ async function withForged(how: "rewritten" | "authenticated", fn: (f: Forged) =>
         };
         Deno.writeTextFileSync(path, JSON.stringify(record, null, 2) + "\n");
       } else {
-        new Store().dir(setup.name).write(forged(setup.real, v.pid, nsOf(v.pid, "user"), setup.cgroupDir));
+        await new Store().dir(setup.name).write(forged(setup.real, v.pid, nsOf(v.pid, "user"), setup.cgroupDir));
       }
       await fn({ ...setup, victim: v.pid });
     } finally {

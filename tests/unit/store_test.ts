@@ -123,8 +123,8 @@ Deno.test("Store.reserve() claims a name with a private directory", async () => 
 });
 
 Deno.test("Store.reserve() refuses a name whose sandbox is running", async () => {
-  await withStore((store) => {
-    store.reserve("x").write(state("x"));
+  await withStore(async (store) => {
+    await store.reserve("x").write(state("x"));
     assert.throws(
       () => store.reserve("x"),
       (e: unknown) => e instanceof NsboxError && e.message.startsWith("--name: a sandbox named 'x' is running already"),
@@ -143,21 +143,21 @@ Deno.test("Store.reserve() refuses a name another nsbox has just reserved", asyn
 });
 
 Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     // PID 1 is gone
     const a = store.reserve("a");
-    a.write(dead("a"));
+    await a.write(dead("a"));
     Deno.writeTextFileSync(a.logFile, "old output\n");
     const again = store.reserve("a");
     assert.equal(again.state(), null);
     assert.ok(!exists(again.logFile), "the old sandbox's log is left");
     // its pid now belongs to another process
-    store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
+    await store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
     assert.equal(store.reserve("b").state(), null);
     // a detached sandbox that ended
     const c = store.reserve("c");
-    c.write(state("c", { detached: true }));
-    c.writeExit(0);
+    await c.write(state("c", { detached: true }));
+    await c.writeExit(0);
     assert.equal(store.reserve("c").exit(), null);
     // a reservation that never started
     store.reserve("d");
@@ -167,12 +167,12 @@ Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () =>
 });
 
 Deno.test("SandboxDir.write() replaces state.json atomically and leaves no temporary file", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const dir = store.reserve("w");
     const s = state("w", { detached: true });
-    dir.write(s);
+    await dir.write(s);
     assert.deepEqual(dir.state(), s);
-    dir.write({ ...s, commandNsPid: 7 });
+    await dir.write({ ...s, commandNsPid: 7 });
     assert.equal(dir.state()?.commandNsPid, 7);
     assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["state.json"]);
     assert.equal((Deno.statSync(`${dir.path}/state.json`).mode ?? 0) & 0o077, 0);
@@ -190,12 +190,12 @@ Deno.test("SandboxDir.state() is null for a missing or unreadable record", async
 });
 
 Deno.test("SandboxDir.writeExit() records the exit, drops state.json and keeps the log", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const dir = store.reserve("d");
-    dir.write(state("d", { detached: true }));
+    await dir.write(state("d", { detached: true }));
     Deno.writeTextFileSync(dir.logFile, "hello\n");
     const before = Date.now();
-    dir.writeExit(3);
+    await dir.writeExit(3);
     assert.equal(dir.state(), null);
     assert.ok(!exists(`${dir.path}/state.json`));
     assert.equal(Deno.readTextFileSync(dir.logFile), "hello\n");
@@ -203,15 +203,15 @@ Deno.test("SandboxDir.writeExit() records the exit, drops state.json and keeps t
     assert.equal(exit?.exitCode, 3);
     assert.ok(Date.parse(exit!.ended) >= before - 1000);
     // twice is harmless
-    dir.writeExit(4);
+    await dir.writeExit(4);
     assert.equal(dir.exit()?.exitCode, 4);
   });
 });
 
 Deno.test("SandboxDir.remove() removes everything and tolerates a missing directory", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const dir = store.reserve("r");
-    dir.write(state("r"));
+    await dir.write(state("r"));
     Deno.writeTextFileSync(dir.logFile, "x");
     dir.remove();
     assert.ok(!exists(dir.path));
@@ -220,11 +220,11 @@ Deno.test("SandboxDir.remove() removes everything and tolerates a missing direct
 });
 
 Deno.test("Store.list() returns running sandboxes by name and removes stale records", async () => {
-  await withStore((store, root) => {
-    store.reserve("zeta").write(state("zeta"));
-    store.reserve("alpha").write(state("alpha"));
-    store.reserve("stale").write(dead("stale"));
-    store.reserve("reused").write(state("reused", { pidStart: processStart(Deno.pid)! + 1 }));
+  await withStore(async (store, root) => {
+    await store.reserve("zeta").write(state("zeta"));
+    await store.reserve("alpha").write(state("alpha"));
+    await store.reserve("stale").write(dead("stale"));
+    await store.reserve("reused").write(state("reused", { pidStart: processStart(Deno.pid)! + 1 }));
     const list = store.list();
     assert.deepEqual(list.map((x) => x.dir.name), ["alpha", "zeta"]);
     assert.ok(list.every((x) => x.state?.pid === Deno.pid));
@@ -234,11 +234,11 @@ Deno.test("Store.list() returns running sandboxes by name and removes stale reco
 });
 
 Deno.test("Store.list() lists ended detached sandboxes only when asked", async () => {
-  await withStore((store, root) => {
-    store.reserve("run").write(state("run"));
+  await withStore(async (store, root) => {
+    await store.reserve("run").write(state("run"));
     const ended = store.reserve("ended");
-    ended.write(state("ended", { detached: true }));
-    ended.writeExit(1);
+    await ended.write(state("ended", { detached: true }));
+    await ended.writeExit(1);
     assert.deepEqual(store.list().map((x) => x.dir.name), ["run"]);
     const all = store.list({ includeEnded: true });
     assert.deepEqual(all.map((x) => [x.dir.name, x.state === null]), [["ended", true], ["run", false]]);
@@ -266,9 +266,9 @@ Deno.test("Store.list() of a missing root is empty", () => {
 });
 
 Deno.test("Store.find() returns a running sandbox and names a missing one", async () => {
-  await withStore((store) => {
-    store.reserve("web").write(state("web"));
-    store.reserve("gone").write(dead("gone"));
+  await withStore(async (store) => {
+    await store.reserve("web").write(state("web"));
+    await store.reserve("gone").write(dead("gone"));
     assert.equal(store.find("web").state.name, "web");
     assert.throws(() => store.find("gone"), /^NsboxError: no sandbox named 'gone' \(see nsbox ps\)$/);
     assert.throws(() => store.find("nope"), /no sandbox named 'nope'/);
@@ -276,11 +276,11 @@ Deno.test("Store.find() returns a running sandbox and names a missing one", asyn
 });
 
 Deno.test("listSandboxes() describes running and ended sandboxes", async () => {
-  await withStore((store) => {
-    store.reserve("web").write(state("web", { detached: true }));
+  await withStore(async (store) => {
+    await store.reserve("web").write(state("web", { detached: true }));
     const ended = store.reserve("old");
-    ended.write(state("old", { detached: true }));
-    ended.writeExit(7);
+    await ended.write(state("old", { detached: true }));
+    await ended.writeExit(7);
     const [web, ...rest] = listSandboxes({ store });
     assert.equal(rest.length, 0);
     assert.equal(web?.name, "web");
@@ -300,13 +300,13 @@ Deno.test("listSandboxes() describes running and ended sandboxes", async () => {
 });
 
 Deno.test("removeSandboxes() removes ended sandboxes and refuses running and unknown ones", async () => {
-  await withStore((store, root) => {
-    store.reserve("run").write(state("run"));
+  await withStore(async (store, root) => {
+    await store.reserve("run").write(state("run"));
     for (const name of ["e1", "e2"]) {
       const d = store.reserve(name);
-      d.write(state(name, { detached: true }));
+      await d.write(state(name, { detached: true }));
       Deno.writeTextFileSync(d.logFile, "log\n");
-      d.writeExit(0);
+      await d.writeExit(0);
     }
     assert.throws(
       () => removeSandboxes(["e1", "run", "nope"], store),
@@ -370,16 +370,16 @@ Deno.test("sha256() and hmacSha256() match RFC 4231 and node:crypto", () => {
 });
 
 Deno.test("records round-trip authenticated, 0600, with a 0600 key of 32 bytes", async () => {
-  await withStore((store, root) => {
+  await withStore(async (store, root) => {
     const dir = store.reserve("good");
     const s = state("good", { detached: true, spec: { ...SPEC, env: { DEPLOY_TOKEN: "secret", "1": "x" } } });
-    dir.write(s);
+    await dir.write(s);
     assert.deepEqual(dir.readState(), { kind: "ok", value: s });
     assert.equal(typeof JSON.parse(Deno.readTextFileSync(`${dir.path}/state.json`)).mac, "string");
     assert.equal(mode(`${dir.path}/state.json`), 0o600);
     assert.equal(mode(`${root}/.key`), 0o600);
     assert.equal(Deno.readFileSync(`${root}/.key`).length, 32);
-    dir.writeExit(5);
+    await dir.writeExit(5);
     assert.equal(mode(`${dir.path}/exit.json`), 0o600);
     assert.equal(dir.readExit().kind, "ok");
     assert.equal(dir.exit()?.exitCode, 5);
@@ -398,10 +398,10 @@ function tamper(dir: SandboxDir, file: string, edit: (record: Record<string, unk
 }
 
 Deno.test("a tampered state.json is ignored and reported once, never running, kept until nsbox rm NAME", async () => {
-  await withStore((store, root) => {
+  await withStore(async (store, root) => {
     const dir = store.reserve("evil");
-    dir.write(state("evil"));
-    store.reserve("ok").write(state("ok"));
+    await dir.write(state("evil"));
+    await store.reserve("ok").write(state("ok"));
     tamper(dir, "state.json", (r) => (r.spec as { share: string[] }).share = ["net", "pid", "ipc", "uts"]);
     const err = stderrOf(() => {
       assert.equal(dir.readState().kind, "bad");
@@ -422,13 +422,13 @@ Deno.test("a tampered state.json is ignored and reported once, never running, ke
 });
 
 Deno.test("records without a mac, with a forged one, or copied from another name fail authentication", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const plain = store.reserve("plain");
     Deno.writeTextFileSync(`${plain.path}/state.json`, JSON.stringify(state("plain")));
     const forged = store.reserve("forged");
     Deno.writeTextFileSync(`${forged.path}/state.json`, JSON.stringify({ ...state("forged"), mac: "0".repeat(64) }));
     const other = store.reserve("other");
-    other.write(state("other"));
+    await other.write(state("other"));
     const copy = store.reserve("copy");
     Deno.copyFileSync(`${other.path}/state.json`, `${copy.path}/state.json`);
     const notJson = store.reserve("notjson");
@@ -439,10 +439,10 @@ Deno.test("records without a mac, with a forged one, or copied from another name
 });
 
 Deno.test("a tampered exit.json is ignored and reported, neither ended nor removed", async () => {
-  await withStore((store, root) => {
+  await withStore(async (store, root) => {
     const dir = store.reserve("ended");
-    dir.write(state("ended", { detached: true }));
-    dir.writeExit(0);
+    await dir.write(state("ended", { detached: true }));
+    await dir.writeExit(0);
     tamper(dir, "exit.json", (r) => r.exitCode = 1);
     age(dir.path, 120);
     const err = stderrOf(() => {
@@ -458,23 +458,21 @@ Deno.test("a tampered exit.json is ignored and reported, neither ended nor remov
 });
 
 Deno.test("without the key, records are ignored and reported; a new key does not make them valid", async () => {
-  await withStore((store, root) => {
-    store.reserve("a").write(state("a"));
+  await withStore(async (store, root) => {
+    await store.reserve("a").write(state("a"));
     Deno.removeSync(`${root}/.key`);
     const fresh = new Store(root);
-    const err = stderrOf(() => {
-      assert.deepEqual(fresh.list(), []);
-      fresh.reserve("b").write(state("b")); // makes a new key
-      assert.deepEqual(fresh.list().map((x) => x.dir.name), ["b"]);
-    });
-    assert.deepEqual(err, [badLine("a")]);
+    assert.deepEqual(stderrOf(() => assert.deepEqual(fresh.list(), [])), [badLine("a")]);
+    const b = fresh.reserve("b"); // makes a new key
+    await b.write(state("b"));
+    assert.deepEqual(stderrOf(() => assert.deepEqual(fresh.list().map((x) => x.dir.name), ["b"])), []);
     assert.ok(exists(`${root}/a/state.json`));
   });
 });
 
 Deno.test("a key file with other modes, of the wrong size, or a symlink is an error with a hint", async () => {
-  await withStore((store, root) => {
-    store.reserve("a").write(state("a"));
+  await withStore(async (store, root) => {
+    await store.reserve("a").write(state("a"));
     const key = `${root}/.key`;
     const refused = (why: RegExp) =>
       assert.throws(
@@ -495,5 +493,17 @@ Deno.test("a key file with other modes, of the wrong size, or a symlink is an er
     Deno.removeSync(key);
     Deno.mkdirSync(key);
     assert.throws(() => new Store(root).reserve("b"), /is not usable: it is not a regular file/);
+  });
+});
+
+Deno.test("writes of a directory land in the order asked for, even when not awaited one by one", async () => {
+  await withStore(async (store) => {
+    const dir = store.reserve("q");
+    const first = dir.write(state("q", { detached: true }));
+    const second = dir.write(state("q", { detached: true, commandNsPid: 9 }));
+    const exit = dir.writeExit(2);
+    await Promise.all([first, second, exit]);
+    assert.equal(dir.state(), null, "a state.json landed after exit.json");
+    assert.equal(dir.exit()?.exitCode, 2);
   });
 });
