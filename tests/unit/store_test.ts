@@ -21,6 +21,7 @@ import {
 } from "../../src/state/store.ts";
 import { validate } from "../../src/spec/validate.ts";
 import { hmacSha256, sha256, toHex } from "../../src/state/hmac.ts";
+import { normalCgroupPath } from "../../src/state/live.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
 
 const DEAD_PID = 2147483647;
@@ -506,4 +507,26 @@ Deno.test("writes of a directory land in the order asked for, even when not awai
     assert.equal(dir.state(), null, "a state.json landed after exit.json");
     assert.equal(dir.exit()?.exitCode, 2);
   });
+});
+
+Deno.test("normalCgroupPath() accepts only normalised paths under /sys/fs/cgroup", () => {
+  for (const ok of ["/sys/fs/cgroup/user.slice/nsbox-web.scope/sandbox", "/sys/fs/cgroup/a"]) {
+    assert.equal(normalCgroupPath(ok), ok);
+  }
+  for (
+    const bad of [
+      "/sys/fs/cgroup",
+      "/sys/fs/cgroup/",
+      "/sys/fs/cgroup/a/",
+      "/sys/fs/cgroup/a/../../../home/u",
+      "/sys/fs/cgroup/./a",
+      "/sys/fs/cgroup//a",
+      "/sys/fs/cgroupx/a",
+      "/home/u/cgroup",
+      "sys/fs/cgroup/a",
+      "",
+    ]
+  ) {
+    assert.equal(normalCgroupPath(bad), null, bad);
+  }
 });
