@@ -90,6 +90,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
           pid,
           pidStart: processStart(pid) ?? 0,
           supervisorPid: Deno.pid,
+          supervisorStart: processStart(Deno.pid) ?? undefined,
           commandNsPid: null, // until the command was executed
           namespaces: namespaceIds(pid),
           cgroup: cg?.path ?? null,
@@ -100,8 +101,10 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
         };
       },
     });
-    // Written while the child sets itself up, not before it may start.
-    if (state) await dir.write(state);
+    // Written while the child sets itself up, not before it may start; not awaited before supervise(),
+    // which must catch the signals sent to nsbox from the moment the command runs.
+    const recorded = state ? dir.write(state) : null;
+    recorded?.catch(() => {}); // awaited below
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
       foreground: plan.foreground,
       commandIsPid1: spec.init === "none",
@@ -115,6 +118,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
         stats = cg ? { source: "cgroup", ...msStats(cg.stats()) } : null;
       },
     });
+    await recorded;
     stats ??= cgroup ? null : childrenUsage();
     const result = outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
     if (deps.detached) await dir.writeExit(result.exitCode);

@@ -32,6 +32,8 @@ export interface SandboxState {
   readonly pidStart: number;
   /** The pid of nsbox supervising it. */
   readonly supervisorPid: number;
+  /** Its start time (absent in records of older versions). */
+  readonly supervisorStart?: number;
   /** The command's pid inside the sandbox (null until it is forked, or with --as-pid-1: 1). */
   readonly commandNsPid: number | null;
   /** Namespace inodes of PID 1 at start (user, mnt, pid, net, ...): what `exec` joins. */
@@ -92,6 +94,15 @@ export function processStart(pid: number): number | null {
 /** Whether the recorded PID 1 is still that very process. */
 export function isAlive(s: Pick<SandboxState, "pid" | "pidStart">): boolean {
   return processStart(s.pid) === s.pidStart;
+}
+
+/**
+ * Whether the nsbox that supervises the sandbox still runs: then a record
+ * whose PID 1 is gone is not stale but ending (its nsbox is about to record
+ * how it ended, or to remove it).
+ */
+export function isSupervised(s: Pick<SandboxState, "supervisorPid" | "supervisorStart">): boolean {
+  return s.supervisorStart !== undefined && processStart(s.supervisorPid) === s.supervisorStart;
 }
 
 /** How a detached sandbox ended. */
@@ -381,7 +392,7 @@ export class Store {
         });
       }
       const reserving = s.kind === "missing" && x.kind === "missing" && ageMs(dir.path) < 30_000;
-      if ((s.kind === "ok" && isAlive(s.value)) || reserving) {
+      if ((s.kind === "ok" && (isAlive(s.value) || isSupervised(s.value))) || reserving) {
         throw new NsboxError(`${flag}: a sandbox named '${name}' is running already (see nsbox ps)`);
       }
       dir.remove();
@@ -413,9 +424,10 @@ export class Store {
         if (opts.includeUnverified) out.push({ dir, state: null, status: "unverified" });
       } else if (s.kind === "ok" && isAlive(s.value)) out.push({ dir, state: s.value, status: "running" });
       else if (s.kind === "ok") {
-        // Stale: its supervisor and PID 1 died without cleaning up. Clean-up only ever removes the
-        // record's own directory; it never signals, joins or writes anything the record names.
-        dir.remove();
+        // PID 1 is gone: ending while its nsbox still runs (left to it), else stale: its supervisor and
+        // PID 1 died without cleaning up. Clean-up only ever removes the record's own directory; it never
+        // signals, joins or writes anything the record names.
+        if (!isSupervised(s.value)) dir.remove();
       } else if (x.kind === "ok") {
         if (opts.includeEnded) out.push({ dir, state: null, status: "ended" });
       } else if (ageMs(dir.path) > 30_000) dir.remove(); // a reservation that never started

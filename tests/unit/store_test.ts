@@ -530,3 +530,15 @@ Deno.test("normalCgroupPath() accepts only normalised paths under /sys/fs/cgroup
     assert.equal(normalCgroupPath(bad), null, bad);
   }
 });
+
+Deno.test("Store.list() leaves a record whose PID 1 is gone to its nsbox while that still runs", async () => {
+  await withStore(async (store, root) => {
+    const me = processStart(Deno.pid)!;
+    await store.reserve("ending").write(dead("ending", { supervisorStart: me }));
+    await store.reserve("orphan").write(dead("orphan", { supervisorStart: me + 1 }));
+    assert.deepEqual(store.list({ includeEnded: true }), []);
+    assert.ok(exists(`${root}/ending/state.json`), "an ending sandbox's record was taken from its nsbox");
+    assert.ok(!exists(`${root}/orphan`), "a record whose nsbox is gone (its pid reused) was kept");
+    assert.throws(() => store.reserve("ending"), /a sandbox named 'ending' is running already/);
+  });
+});
