@@ -12,8 +12,9 @@ import { spawnChild } from "./spawn/spawn.ts";
 import type { EnvEdit } from "./spec/options.ts";
 import { type HostFacts, realHost } from "./spec/host.ts";
 import { normalizeAbsolute } from "./spec/validate.ts";
-import { namespaceIds, Store } from "./state/store.ts";
-import { commandPid, supervise } from "./supervise/supervise.ts";
+import { verifyLive } from "./state/live.ts";
+import { Store } from "./state/store.ts";
+import { supervise } from "./supervise/supervise.ts";
 
 /** Options of {@linkcode exec}, mirroring `nsbox exec`'s flags. */
 export interface ExecOptions {
@@ -50,12 +51,11 @@ export async function exec(options: ExecOptions, deps: { store?: Store; host?: H
   if (options.root && spec.identity.mode !== "root") {
     throw new UsageError([`--root: the sandbox '${options.name}' was not started with --root.`]);
   }
-  const cmd = commandPid(state.pid, state.commandNsPid ?? 0) ?? (spec.init === "none" ? state.pid : null);
-  if (cmd === null) throw new NsboxError(`the sandbox '${options.name}' has no command running to join`);
-  // The process found must live in the sandbox's PID namespace (pids get reused).
-  if (!spec.share.includes("pid") && namespaceIds(cmd).pid !== state.namespaces.pid) {
-    throw new NsboxError(`the sandbox '${options.name}' is ending`);
-  }
+  // Never join what an unchecked record names: the command found must be the sandbox's, in the namespaces
+  // recorded, sharing what the spec shares, in the recorded cgroup (src/state/live.ts).
+  const live = verifyLive(state, "not joining it", { forExec: true });
+  if (live === null) throw new NsboxError(`the sandbox '${options.name}' has no command running to join`);
+  const cmd = live.commandPid;
   const env: Record<string, string> = { ...spec.env };
   for (const e of options.envEdits ?? []) {
     if (e.kind === "set") env[e.name] = e.value;
@@ -69,7 +69,7 @@ export async function exec(options: ExecOptions, deps: { store?: Store; host?: H
   const started = performance.now();
   const child = await spawnChild(plan, {
     beforeRelease: (pid) => {
-      if (state.cgroup) Deno.writeTextFileSync(`${state.cgroup}/cgroup.procs`, String(pid));
+      if (live.cgroup) Deno.writeTextFileSync(`${live.cgroup}/cgroup.procs`, String(pid), { create: false });
     },
   });
   const outcome = await supervise(child, FORWARDED_SIGNALS, { foreground: plan.foreground });

@@ -106,6 +106,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
           pid,
           pidStart: processStart(pid) ?? 0,
           supervisorPid: Deno.pid,
+          supervisorStart: processStart(Deno.pid) ?? undefined,
           commandNsPid: null, // until the command was executed
           namespaces: namespaceIds(pid),
           cgroup: cg?.path ?? null,
@@ -118,15 +119,17 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     });
     logPump = logPipe?.start() ?? null;
     logPipe = null;
-    // Written while the child sets itself up, not before it may start.
-    if (state) dir.write(state);
+    // Written while the child sets itself up, not before it may start; not awaited before supervise(),
+    // which must catch the signals sent to nsbox from the moment the command runs.
+    const recorded = state ? dir.write(state) : null;
+    recorded?.catch(() => {}); // awaited below
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
       foreground: plan.foreground,
       commandIsPid1: spec.init === "none",
       onCommandStarted: (nsPid) => {
         if (spec.init !== "none") (cgroup as SandboxCgroup | null)?.adoptInit(child.pid);
         const s = state as SandboxState | null;
-        if (s && s.commandNsPid !== nsPid) dir.write(state = { ...s, commandNsPid: nsPid });
+        if (s && s.commandNsPid !== nsPid) dir.write(state = { ...s, commandNsPid: nsPid }).catch(() => {});
       },
       onCommandExit: () => {
         const cg = cgroup as SandboxCgroup | null;
@@ -135,12 +138,13 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     });
     await (sweeper as Sweeper | null)?.sweep(cgroup);
     await (logPump as LogPump | null)?.finish();
+    await recorded;
     stats ??= cgroup ? null : childrenUsage();
     const result = outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
-    if (deps.detached) dir.writeExit(result.exitCode);
+    if (deps.detached) await dir.writeExit(result.exitCode);
     return result;
   } catch (e) {
-    if (deps.detached) dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
+    if (deps.detached) await dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
     throw e;
   } finally {
     (logPipe as LogPipe | null)?.close(); // never started: the spawn failed

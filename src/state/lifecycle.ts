@@ -8,6 +8,7 @@ import { NsboxError, UsageError } from "../errors.ts";
 import { SIGNALS } from "../plan/linux.ts";
 import { formatSize } from "../spec/units.ts";
 import { resumeOffset } from "../supervise/log_pump.ts";
+import { verifyLive } from "./live.ts";
 import { isAlive, type SandboxDir, type SandboxState, Store } from "./store.ts";
 
 /** One row of `nsbox ps`. */
@@ -107,9 +108,20 @@ export async function killSandbox(
 ): Promise<void> {
   const { dir, state } = store.find(name);
   const libc = getLibc();
+  // The pidfd pins the process: checked after it is opened, it is the process signalled.
   const pidfd = libc.pidfd_open(state.pid, 0);
-  if (pidfd < 0 || !isAlive(state)) return; // ended meanwhile
+  if (pidfd < 0) return; // ended meanwhile
   try {
+    // Never signal what an unchecked record names: PID 1's start time, and its command's namespaces.
+    let live = verifyLive(state, "not signalling it");
+    for (let i = 0; live === null && i < 100 && isAlive(state); i++) {
+      await sleep(20); // its command is being started (or PID 1 is ending with it)
+      live = verifyLive(state, "not signalling it");
+    }
+    if (live === null) {
+      if (!isAlive(state)) return; // ended meanwhile
+      throw new NsboxError(`cannot check the sandbox '${name}' (its command is not running): not signalling it`);
+    }
     if (libc.pidfd_send_signal(pidfd, signal, null, 0) < 0) {
       throw new NsboxError(`cannot signal the sandbox '${name}'`);
     }
@@ -197,10 +209,14 @@ function statOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
-/** Removes the records of detached sandboxes that ended; running ones are refused. */
+/**
+ * Removes the records of detached sandboxes that ended, and named records
+ * that fail authentication; running ones are refused.
+ */
 export function removeSandboxes(names: readonly string[] | "all", store = new Store()): string[] {
-  const all = store.list({ includeEnded: true });
-  const targets = names === "all" ? all.filter((x) => x.state === null).map((x) => x.dir.name) : names;
+  // A record that fails authentication is removed when named (never with --all): its directory only.
+  const all = store.list({ includeEnded: true, includeUnverified: names !== "all" });
+  const targets = names === "all" ? all.filter((x) => x.status === "ended").map((x) => x.dir.name) : names;
   const problems: string[] = [];
   for (const name of targets) {
     const found = all.find((x) => x.dir.name === name);

@@ -1,15 +1,26 @@
 /**
  * Where running sandboxes are recorded: one directory per sandbox under
  * `$XDG_RUNTIME_DIR/nsbox/` (or `/tmp/nsbox-UID/`), mode 0700, holding
- * `state.json` (written atomically) and, for a detached sandbox, its `log`
- * and, once it ended, `exit.json`. A record whose PID 1 is gone, or whose pid
- * now belongs to another process (start time differs), is stale and removed
- * by whoever reads it.
+ * `state.json` and, for a detached sandbox, its `log` and, once it ended,
+ * `exit.json`. Records are written atomically (a new file, then rename) and
+ * 0600.
+ *
+ * Records are not trusted by being there: each carries an HMAC-SHA256 (field
+ * `mac`) keyed by 32 random bytes in `<root>/.key` (0600, made on first use).
+ * A record whose MAC fails (written by something other than nsbox, or under
+ * another key) is ignored and reported once on stderr: never followed, never
+ * counted as running, never removed except by `nsbox rm NAME`. Those who act
+ * on a record (`kill`, `exec`) also check the live process themselves
+ * ({@linkcode verifyLive}).
+ *
+ * A record whose PID 1 is gone, or whose pid now belongs to another process
+ * (start time differs), is stale and removed by whoever reads it.
  *
  * @module
  */
 import { NsboxError } from "../errors.ts";
 import type { SandboxSpec } from "../spec/spec.ts";
+import { constantTimeEqual, hmacSha256, toHex } from "./hmac.ts";
 
 /** What is recorded about a running sandbox. */
 export interface SandboxState {
@@ -21,6 +32,8 @@ export interface SandboxState {
   readonly pidStart: number;
   /** The pid of nsbox supervising it. */
   readonly supervisorPid: number;
+  /** Its start time (absent in records of older versions). */
+  readonly supervisorStart?: number;
   /** The command's pid inside the sandbox (null until it is forked, or with --as-pid-1: 1). */
   readonly commandNsPid: number | null;
   /** Namespace inodes of PID 1 at start (user, mnt, pid, net, ...): what `exec` joins. */
@@ -83,51 +96,240 @@ export function isAlive(s: Pick<SandboxState, "pid" | "pidStart">): boolean {
   return processStart(s.pid) === s.pidStart;
 }
 
-function readJson<T>(path: string): T | null {
-  try {
-    return JSON.parse(Deno.readTextFileSync(path)) as T;
-  } catch {
-    return null;
+/**
+ * Whether the nsbox that supervises the sandbox still runs: then a record
+ * whose PID 1 is gone is not stale but ending (its nsbox is about to record
+ * how it ended, or to remove it).
+ */
+export function isSupervised(s: Pick<SandboxState, "supervisorPid" | "supervisorStart">): boolean {
+  return s.supervisorStart !== undefined && processStart(s.supervisorPid) === s.supervisorStart;
+}
+
+/** How a detached sandbox ended. */
+export interface SandboxExit {
+  readonly exitCode: number;
+  /** ISO 8601. */
+  readonly ended: string;
+}
+
+/** What reading a record found: nothing, a record that fails authentication, or a verified one. */
+export type RecordRead<T> = { readonly kind: "missing" } | { readonly kind: "bad" } | {
+  readonly kind: "ok";
+  readonly value: T;
+};
+
+const KEY_FILE = ".key";
+const KEY_BYTES = 32;
+const MAC_CONTEXT = "nsbox-record-v1";
+const encoder = new TextEncoder();
+
+/** Names already reported as failing authentication, so each is reported once per nsbox. */
+const reported = new Set<string>();
+
+/** Reports a record that fails authentication on stderr, once per process. */
+export function reportBadRecord(path: string, name: string) {
+  if (reported.has(path)) return;
+  reported.add(path);
+  console.error(
+    `nsbox: ignoring the record of '${name}': it fails authentication (written by something other than nsbox?)`,
+  );
+}
+
+/**
+ * The key that authenticates a store's records: `<root>/.key`, 32 random
+ * bytes, 0600, owned by the caller. Made with an exclusive link of a fully
+ * written file, so that a reader never sees half a key; read only after
+ * checking it is a regular file of the caller's, unreadable to others.
+ */
+export class RecordKey {
+  readonly path: string;
+  #key: Uint8Array<ArrayBuffer> | null = null;
+
+  constructor(root: string) {
+    this.path = `${root}/${KEY_FILE}`;
   }
+
+  /** The key; `create`: make it when there is none (else null). A bad key file is an error. */
+  get(create: boolean): Uint8Array<ArrayBuffer> | null {
+    if (this.#key) return this.#key;
+    let key = this.#load();
+    if (key === null && create) {
+      const tmp = `${this.path}.${Deno.pid}.${generateName()}.tmp`;
+      Deno.writeFileSync(tmp, crypto.getRandomValues(new Uint8Array(KEY_BYTES)), { mode: 0o600, createNew: true });
+      try {
+        Deno.linkSync(tmp, this.path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e; // another nsbox made it first: use theirs
+      } finally {
+        Deno.removeSync(tmp);
+      }
+      key = this.#load();
+    }
+    return this.#key = key;
+  }
+
+  #load(): Uint8Array<ArrayBuffer> | null {
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.lstatSync(this.path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw this.#bad((e as Error).message);
+    }
+    if (!st.isFile) throw this.#bad("it is not a regular file");
+    if (st.uid !== Deno.uid()) throw this.#bad("it is not owned by this user");
+    if (((st.mode ?? 0) & 0o077) !== 0) throw this.#bad("others may read or write it (expected mode 0600)");
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(this.path, { read: true });
+    } catch (e) {
+      throw this.#bad((e as Error).message);
+    }
+    try {
+      const fst = file.statSync();
+      if (fst.ino !== st.ino || fst.dev !== st.dev) throw this.#bad("it was replaced while being read");
+      const key = new Uint8Array(KEY_BYTES + 1);
+      let n = 0;
+      for (;;) {
+        const m = file.readSync(key.subarray(n));
+        if (m === null || m === 0) break;
+        n += m;
+        if (n === key.length) break;
+      }
+      if (n !== KEY_BYTES) throw this.#bad(`expected ${KEY_BYTES} bytes`);
+      return key.slice(0, KEY_BYTES);
+    } finally {
+      file.close();
+    }
+  }
+
+  #bad(why: string): NsboxError {
+    return new NsboxError(`the key of nsbox's records, ${this.path}, is not usable: ${why}`, {
+      hint: `remove it (nsbox makes a new one); the records of sandboxes running now are then ignored until they end`,
+    });
+  }
+
+  /** The MAC of record `kind` of sandbox `name` with body `json` (synchronous: for readers). */
+  mac(kind: string, name: string, json: string, create: boolean): string | null {
+    const key = this.get(create);
+    return key && toHex(hmacSha256(key, macInput(kind, name, json)));
+  }
+
+  #cryptoKey: Promise<CryptoKey> | null = null;
+
+  /**
+   * The same MAC through WebCrypto, for writers: on nsbox's start-up path,
+   * where hashing a record in (not yet optimised) TypeScript costs 1-3 ms and
+   * WebCrypto about 0.5.
+   */
+  async macAsync(kind: string, name: string, json: string): Promise<string> {
+    this.#cryptoKey ??= crypto.subtle.importKey("raw", this.get(true)!, { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
+    return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", await this.#cryptoKey, macInput(kind, name, json))));
+  }
+}
+
+function macInput(kind: string, name: string, json: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`${MAC_CONTEXT}\0${kind}\0${name}\0${json}`);
 }
 
 /** A sandbox's directory in the store. */
 export class SandboxDir {
   readonly name: string;
   readonly path: string;
+  readonly #key: RecordKey;
 
-  constructor(root: string, name: string) {
+  constructor(root: string, name: string, key = new RecordKey(root)) {
     this.name = name;
     this.path = `${root}/${name}`;
+    this.#key = key;
   }
 
   get logFile(): string {
     return `${this.path}/log`;
   }
 
-  /** The recorded state, or null (none yet, or unreadable). */
+  /** Reads and authenticates `file` (kind `kind`). */
+  #read<T>(file: string, kind: string): RecordRead<T> {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`${this.path}/${file}`);
+    } catch (e) {
+      return e instanceof Deno.errors.NotFound ? { kind: "missing" } : { kind: "bad" };
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return { kind: "bad" };
+      const { mac, ...body } = parsed as Record<string, unknown>;
+      if (typeof mac !== "string") return { kind: "bad" };
+      // The MAC covers the body as parsed (re-serialised), so what is verified is exactly what is used.
+      const expected = this.#key.mac(kind, this.name, JSON.stringify(body), false);
+      if (expected === null || !constantTimeEqual(mac, expected)) return { kind: "bad" };
+      return { kind: "ok", value: body as T };
+    } catch (e) {
+      if (e instanceof NsboxError) throw e; // a bad key file
+      return { kind: "bad" };
+    }
+  }
+
+  /** Writes in the order asked for (each waits for its MAC). */
+  #queue: Promise<void> = Promise.resolve();
+
+  /** Writes `file` atomically and 0600, with its MAC, after the writes asked for before it. */
+  #write(file: string, kind: string, body: object): Promise<void> {
+    const { mac: _, ...fields } = body as Record<string, unknown>; // a record read back carries its old one
+    const json = JSON.stringify(fields);
+    const mac = this.#key.macAsync(kind, this.name, json);
+    const done = this.#queue.then(async () => {
+      const text = JSON.stringify({ ...JSON.parse(json), mac: await mac }, null, 2) + "\n";
+      const tmp = `${this.path}/.${file}.${Deno.pid}.tmp`;
+      try {
+        Deno.removeSync(tmp); // a leftover of a killed nsbox of the same pid
+      } catch {
+        // none
+      }
+      // createNew: never through a planted symlink; the mode is the new file's
+      Deno.writeTextFileSync(tmp, text, { mode: 0o600, createNew: true });
+      Deno.renameSync(tmp, `${this.path}/${file}`);
+    });
+    this.#queue = done.catch(() => {});
+    return done;
+  }
+
+  /** The recorded state, checked: missing, failing authentication, or verified. */
+  readState(): RecordRead<SandboxState> {
+    return this.#read<SandboxState>("state.json", "state");
+  }
+
+  /** How a detached sandbox ended, checked. */
+  readExit(): RecordRead<SandboxExit> {
+    return this.#read<SandboxExit>("exit.json", "exit");
+  }
+
+  /** The recorded state, or null (none yet, or failing authentication: then reported). */
   state(): SandboxState | null {
-    return readJson<SandboxState>(`${this.path}/state.json`);
+    return this.#verified(this.readState());
   }
 
-  /** How a detached sandbox ended, once it has. */
-  exit(): { exitCode: number; ended: string } | null {
-    return readJson(`${this.path}/exit.json`);
+  /** How a detached sandbox ended, once it has (null also when it fails authentication: then reported). */
+  exit(): SandboxExit | null {
+    return this.#verified(this.readExit());
   }
 
-  /** Writes `state.json` atomically. */
-  write(state: SandboxState) {
-    const tmp = `${this.path}/.state.json.tmp`;
-    Deno.writeTextFileSync(tmp, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
-    Deno.renameSync(tmp, `${this.path}/state.json`);
+  #verified<T>(r: RecordRead<T>): T | null {
+    if (r.kind === "bad") reportBadRecord(this.path, this.name);
+    return r.kind === "ok" ? r.value : null;
+  }
+
+  /** Writes `state.json` atomically (after any earlier write of this directory). */
+  write(state: SandboxState): Promise<void> {
+    return this.#write("state.json", "state", state);
   }
 
   /** Records how a detached sandbox ended (its log stays for `nsbox logs`). */
-  writeExit(exitCode: number) {
-    Deno.writeTextFileSync(
-      `${this.path}/exit.json`,
-      JSON.stringify({ exitCode, ended: new Date().toISOString() }) + "\n",
-    );
+  async writeExit(exitCode: number): Promise<void> {
+    await this.#write("exit.json", "exit", { exitCode, ended: new Date().toISOString() } satisfies SandboxExit);
     try {
       Deno.removeSync(`${this.path}/state.json`);
     } catch {
@@ -135,7 +337,7 @@ export class SandboxDir {
     }
   }
 
-  /** Removes the directory and everything in it. */
+  /** Removes the directory and everything in it (a symlink in it is removed, never followed). */
   remove() {
     try {
       Deno.removeSync(this.path, { recursive: true });
@@ -145,24 +347,36 @@ export class SandboxDir {
   }
 }
 
+/** One entry of {@linkcode Store.list}. */
+export interface ListedSandbox {
+  readonly dir: SandboxDir;
+  /** The verified state of a running sandbox; null for an ended or unverified one. */
+  readonly state: SandboxState | null;
+  readonly status: "running" | "ended" | "unverified";
+}
+
 /** The store of the calling user's sandboxes. */
 export class Store {
   readonly root: string;
+  readonly key: RecordKey;
 
   constructor(root = stateRoot()) {
     this.root = root;
+    this.key = new RecordKey(root);
   }
 
   dir(name: string): SandboxDir {
-    return new SandboxDir(this.root, name);
+    return new SandboxDir(this.root, name, this.key);
   }
 
   /**
    * Claims `name` for a new sandbox (mkdir is the lock). A name whose
-   * sandbox is gone (stale, or a detached one that ended) is taken over.
+   * sandbox is gone (stale, or a detached one that ended) is taken over; one
+   * whose record fails authentication is refused (`nsbox rm NAME` removes it).
    */
   reserve(name: string, flag = "--name"): SandboxDir {
     const dir = this.dir(name);
+    this.key.get(true); // made before anything is recorded under it
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         Deno.mkdirSync(dir.path, { mode: 0o700 });
@@ -170,9 +384,15 @@ export class Store {
       } catch (e) {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
-      const s = dir.state();
-      const reserving = s === null && dir.exit() === null && ageMs(dir.path) < 30_000;
-      if ((s && isAlive(s)) || reserving) {
+      const s = dir.readState(), x = s.kind === "missing" ? dir.readExit() : s;
+      if (s.kind === "bad" || x.kind === "bad") {
+        reportBadRecord(dir.path, name);
+        throw new NsboxError(`${flag}: the record of '${name}' fails authentication: not taking over the name`, {
+          hint: `nsbox rm ${name} removes it`,
+        });
+      }
+      const reserving = s.kind === "missing" && x.kind === "missing" && ageMs(dir.path) < 30_000;
+      if ((s.kind === "ok" && (isAlive(s.value) || isSupervised(s.value))) || reserving) {
         throw new NsboxError(`${flag}: a sandbox named '${name}' is running already (see nsbox ps)`);
       }
       dir.remove();
@@ -180,9 +400,14 @@ export class Store {
     throw new NsboxError(`${flag}: cannot claim the name '${name}'`);
   }
 
-  /** Every sandbox of the caller, stale records removed. */
-  list(opts: { includeEnded?: boolean } = {}): Array<{ dir: SandboxDir; state: SandboxState | null }> {
-    const out: Array<{ dir: SandboxDir; state: SandboxState | null }> = [];
+  /**
+   * Every sandbox of the caller, stale records removed. Ended ones with
+   * `includeEnded`; those whose record fails authentication (reported on
+   * stderr, never counted as running, never removed here) with
+   * `includeUnverified`.
+   */
+  list(opts: { includeEnded?: boolean; includeUnverified?: boolean } = {}): ListedSandbox[] {
+    const out: ListedSandbox[] = [];
     let entries: Deno.DirEntry[];
     try {
       entries = [...Deno.readDirSync(this.root)];
@@ -192,19 +417,25 @@ export class Store {
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (!e.isDirectory || !NAME_RE.test(e.name)) continue;
       const dir = this.dir(e.name);
-      const s = dir.state();
-      if (s && isAlive(s)) out.push({ dir, state: s });
-      else if (s) {
-        // stale: its supervisor and PID 1 died without cleaning up
-        dir.remove();
-      } else if (dir.exit()) {
-        if (opts.includeEnded) out.push({ dir, state: null });
+      const s = dir.readState();
+      const x = s.kind === "missing" ? dir.readExit() : s;
+      if (s.kind === "bad" || x.kind === "bad") {
+        reportBadRecord(dir.path, dir.name);
+        if (opts.includeUnverified) out.push({ dir, state: null, status: "unverified" });
+      } else if (s.kind === "ok" && isAlive(s.value)) out.push({ dir, state: s.value, status: "running" });
+      else if (s.kind === "ok") {
+        // PID 1 is gone: ending while its nsbox still runs (left to it), else stale: its supervisor and
+        // PID 1 died without cleaning up. Clean-up only ever removes the record's own directory; it never
+        // signals, joins or writes anything the record names.
+        if (!isSupervised(s.value)) dir.remove();
+      } else if (x.kind === "ok") {
+        if (opts.includeEnded) out.push({ dir, state: null, status: "ended" });
       } else if (ageMs(dir.path) > 30_000) dir.remove(); // a reservation that never started
     }
     return out;
   }
 
-  /** The running sandbox `name`, or an error naming it. */
+  /** The running sandbox `name` (its record verified), or an error naming it. */
   find(name: string): { dir: SandboxDir; state: SandboxState } {
     const found = this.list().find((x) => x.dir.name === name);
     if (!found?.state) throw new NsboxError(`no sandbox named '${name}' (see nsbox ps)`);

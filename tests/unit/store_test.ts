@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { createHash, createHmac } from "node:crypto";
 import { NsboxError, UsageError } from "../../src/errors.ts";
 import { listSandboxes, removeSandboxes } from "../../src/state/lifecycle.ts";
 import {
@@ -19,6 +20,8 @@ import {
   Store,
 } from "../../src/state/store.ts";
 import { validate } from "../../src/spec/validate.ts";
+import { hmacSha256, sha256, toHex } from "../../src/state/hmac.ts";
+import { normalCgroupPath } from "../../src/state/live.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
 
 const DEAD_PID = 2147483647;
@@ -121,8 +124,8 @@ Deno.test("Store.reserve() claims a name with a private directory", async () => 
 });
 
 Deno.test("Store.reserve() refuses a name whose sandbox is running", async () => {
-  await withStore((store) => {
-    store.reserve("x").write(state("x"));
+  await withStore(async (store) => {
+    await store.reserve("x").write(state("x"));
     assert.throws(
       () => store.reserve("x"),
       (e: unknown) => e instanceof NsboxError && e.message.startsWith("--name: a sandbox named 'x' is running already"),
@@ -141,21 +144,21 @@ Deno.test("Store.reserve() refuses a name another nsbox has just reserved", asyn
 });
 
 Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     // PID 1 is gone
     const a = store.reserve("a");
-    a.write(dead("a"));
+    await a.write(dead("a"));
     Deno.writeTextFileSync(a.logFile, "old output\n");
     const again = store.reserve("a");
     assert.equal(again.state(), null);
     assert.ok(!exists(again.logFile), "the old sandbox's log is left");
     // its pid now belongs to another process
-    store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
+    await store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
     assert.equal(store.reserve("b").state(), null);
     // a detached sandbox that ended
     const c = store.reserve("c");
-    c.write(state("c", { detached: true }));
-    c.writeExit(0);
+    await c.write(state("c", { detached: true }));
+    await c.writeExit(0);
     assert.equal(store.reserve("c").exit(), null);
     // a reservation that never started
     store.reserve("d");
@@ -165,12 +168,12 @@ Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () =>
 });
 
 Deno.test("SandboxDir.write() replaces state.json atomically and leaves no temporary file", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const dir = store.reserve("w");
     const s = state("w", { detached: true });
-    dir.write(s);
+    await dir.write(s);
     assert.deepEqual(dir.state(), s);
-    dir.write({ ...s, commandNsPid: 7 });
+    await dir.write({ ...s, commandNsPid: 7 });
     assert.equal(dir.state()?.commandNsPid, 7);
     assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["state.json"]);
     assert.equal((Deno.statSync(`${dir.path}/state.json`).mode ?? 0) & 0o077, 0);
@@ -183,17 +186,17 @@ Deno.test("SandboxDir.state() is null for a missing or unreadable record", async
     const dir = store.reserve("bad");
     assert.equal(dir.state(), null);
     Deno.writeTextFileSync(`${dir.path}/state.json`, "{ not json");
-    assert.equal(dir.state(), null);
+    assert.deepEqual(stderrOf(() => assert.equal(dir.state(), null)), [badLine("bad")]);
   });
 });
 
 Deno.test("SandboxDir.writeExit() records the exit, drops state.json and keeps the log", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const dir = store.reserve("d");
-    dir.write(state("d", { detached: true }));
+    await dir.write(state("d", { detached: true }));
     Deno.writeTextFileSync(dir.logFile, "hello\n");
     const before = Date.now();
-    dir.writeExit(3);
+    await dir.writeExit(3);
     assert.equal(dir.state(), null);
     assert.ok(!exists(`${dir.path}/state.json`));
     assert.equal(Deno.readTextFileSync(dir.logFile), "hello\n");
@@ -201,15 +204,15 @@ Deno.test("SandboxDir.writeExit() records the exit, drops state.json and keeps t
     assert.equal(exit?.exitCode, 3);
     assert.ok(Date.parse(exit!.ended) >= before - 1000);
     // twice is harmless
-    dir.writeExit(4);
+    await dir.writeExit(4);
     assert.equal(dir.exit()?.exitCode, 4);
   });
 });
 
 Deno.test("SandboxDir.remove() removes everything and tolerates a missing directory", async () => {
-  await withStore((store) => {
+  await withStore(async (store) => {
     const dir = store.reserve("r");
-    dir.write(state("r"));
+    await dir.write(state("r"));
     Deno.writeTextFileSync(dir.logFile, "x");
     dir.remove();
     assert.ok(!exists(dir.path));
@@ -218,11 +221,11 @@ Deno.test("SandboxDir.remove() removes everything and tolerates a missing direct
 });
 
 Deno.test("Store.list() returns running sandboxes by name and removes stale records", async () => {
-  await withStore((store, root) => {
-    store.reserve("zeta").write(state("zeta"));
-    store.reserve("alpha").write(state("alpha"));
-    store.reserve("stale").write(dead("stale"));
-    store.reserve("reused").write(state("reused", { pidStart: processStart(Deno.pid)! + 1 }));
+  await withStore(async (store, root) => {
+    await store.reserve("zeta").write(state("zeta"));
+    await store.reserve("alpha").write(state("alpha"));
+    await store.reserve("stale").write(dead("stale"));
+    await store.reserve("reused").write(state("reused", { pidStart: processStart(Deno.pid)! + 1 }));
     const list = store.list();
     assert.deepEqual(list.map((x) => x.dir.name), ["alpha", "zeta"]);
     assert.ok(list.every((x) => x.state?.pid === Deno.pid));
@@ -232,11 +235,11 @@ Deno.test("Store.list() returns running sandboxes by name and removes stale reco
 });
 
 Deno.test("Store.list() lists ended detached sandboxes only when asked", async () => {
-  await withStore((store, root) => {
-    store.reserve("run").write(state("run"));
+  await withStore(async (store, root) => {
+    await store.reserve("run").write(state("run"));
     const ended = store.reserve("ended");
-    ended.write(state("ended", { detached: true }));
-    ended.writeExit(1);
+    await ended.write(state("ended", { detached: true }));
+    await ended.writeExit(1);
     assert.deepEqual(store.list().map((x) => x.dir.name), ["run"]);
     const all = store.list({ includeEnded: true });
     assert.deepEqual(all.map((x) => [x.dir.name, x.state === null]), [["ended", true], ["run", false]]);
@@ -264,9 +267,9 @@ Deno.test("Store.list() of a missing root is empty", () => {
 });
 
 Deno.test("Store.find() returns a running sandbox and names a missing one", async () => {
-  await withStore((store) => {
-    store.reserve("web").write(state("web"));
-    store.reserve("gone").write(dead("gone"));
+  await withStore(async (store) => {
+    await store.reserve("web").write(state("web"));
+    await store.reserve("gone").write(dead("gone"));
     assert.equal(store.find("web").state.name, "web");
     assert.throws(() => store.find("gone"), /^NsboxError: no sandbox named 'gone' \(see nsbox ps\)$/);
     assert.throws(() => store.find("nope"), /no sandbox named 'nope'/);
@@ -274,11 +277,11 @@ Deno.test("Store.find() returns a running sandbox and names a missing one", asyn
 });
 
 Deno.test("listSandboxes() describes running and ended sandboxes", async () => {
-  await withStore((store) => {
-    store.reserve("web").write(state("web", { detached: true }));
+  await withStore(async (store) => {
+    await store.reserve("web").write(state("web", { detached: true }));
     const ended = store.reserve("old");
-    ended.write(state("old", { detached: true }));
-    ended.writeExit(7);
+    await ended.write(state("old", { detached: true }));
+    await ended.writeExit(7);
     const [web, ...rest] = listSandboxes({ store });
     assert.equal(rest.length, 0);
     assert.equal(web?.name, "web");
@@ -298,13 +301,13 @@ Deno.test("listSandboxes() describes running and ended sandboxes", async () => {
 });
 
 Deno.test("removeSandboxes() removes ended sandboxes and refuses running and unknown ones", async () => {
-  await withStore((store, root) => {
-    store.reserve("run").write(state("run"));
+  await withStore(async (store, root) => {
+    await store.reserve("run").write(state("run"));
     for (const name of ["e1", "e2"]) {
       const d = store.reserve(name);
-      d.write(state(name, { detached: true }));
+      await d.write(state(name, { detached: true }));
       Deno.writeTextFileSync(d.logFile, "log\n");
-      d.writeExit(0);
+      await d.writeExit(0);
     }
     assert.throws(
       () => removeSandboxes(["e1", "run", "nope"], store),
@@ -320,5 +323,222 @@ Deno.test("removeSandboxes() removes ended sandboxes and refuses running and unk
     assert.ok(!exists(`${root}/e2`));
     assert.ok(exists(`${root}/run/state.json`));
     assert.deepEqual(removeSandboxes("all", store), []);
+  });
+});
+
+// --- Authentication of records (issue #9) ---
+
+/** Runs `fn` collecting what it writes with console.error. */
+function stderrOf(fn: () => void): string[] {
+  const lines: string[] = [];
+  const orig = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    fn();
+  } finally {
+    console.error = orig;
+  }
+  return lines;
+}
+
+const mode = (path: string) => (Deno.statSync(path).mode ?? 0) & 0o777;
+const badLine = (name: string) =>
+  `nsbox: ignoring the record of '${name}': it fails authentication (written by something other than nsbox?)`;
+
+Deno.test("sha256() and hmacSha256() match RFC 4231 and node:crypto", () => {
+  const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((b) => parseInt(b, 16)));
+  const text = (s: string) => new TextEncoder().encode(s);
+  // RFC 4231 test cases 1, 2 and 6 (a key longer than the block)
+  assert.equal(
+    toHex(hmacSha256(new Uint8Array(20).fill(0x0b), text("Hi There"))),
+    "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+  );
+  assert.equal(
+    toHex(hmacSha256(text("Jefe"), text("what do ya want for nothing?"))),
+    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+  );
+  assert.equal(
+    toHex(hmacSha256(new Uint8Array(131).fill(0xaa), text("Test Using Larger Than Block-Size Key - Hash Key First"))),
+    "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+  );
+  assert.deepEqual(sha256(new Uint8Array(0)), hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+  for (let n = 0; n < 200; n++) {
+    const data = crypto.getRandomValues(new Uint8Array((n * 37) % 700));
+    const key = crypto.getRandomValues(new Uint8Array(n % 100));
+    assert.equal(toHex(sha256(data)), createHash("sha256").update(data).digest("hex"), `sha256 of ${data.length}`);
+    assert.equal(toHex(hmacSha256(key, data)), createHmac("sha256", key).update(data).digest("hex"), `hmac ${n}`);
+  }
+});
+
+Deno.test("records round-trip authenticated, 0600, with a 0600 key of 32 bytes", async () => {
+  await withStore(async (store, root) => {
+    const dir = store.reserve("good");
+    const s = state("good", { detached: true, spec: { ...SPEC, env: { DEPLOY_TOKEN: "secret", "1": "x" } } });
+    await dir.write(s);
+    assert.deepEqual(dir.readState(), { kind: "ok", value: s });
+    assert.equal(typeof JSON.parse(Deno.readTextFileSync(`${dir.path}/state.json`)).mac, "string");
+    assert.equal(mode(`${dir.path}/state.json`), 0o600);
+    assert.equal(mode(`${root}/.key`), 0o600);
+    assert.equal(Deno.readFileSync(`${root}/.key`).length, 32);
+    await dir.writeExit(5);
+    assert.equal(mode(`${dir.path}/exit.json`), 0o600);
+    assert.equal(dir.readExit().kind, "ok");
+    assert.equal(dir.exit()?.exitCode, 5);
+    // another store on the same root (another nsbox) verifies them with the same key
+    assert.equal(new Store(root).dir("good").exit()?.exitCode, 5);
+    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["exit.json"]);
+  });
+});
+
+/** Rewrites `file` of `dir` through `edit`, keeping its mac (what a sandbox that can write the store could do). */
+function tamper(dir: SandboxDir, file: string, edit: (record: Record<string, unknown>) => void) {
+  const path = `${dir.path}/${file}`;
+  const record = JSON.parse(Deno.readTextFileSync(path));
+  edit(record);
+  Deno.writeTextFileSync(path, JSON.stringify(record, null, 2) + "\n");
+}
+
+Deno.test("a tampered state.json is ignored and reported once, never running, kept until nsbox rm NAME", async () => {
+  await withStore(async (store, root) => {
+    const dir = store.reserve("evil");
+    await dir.write(state("evil"));
+    await store.reserve("ok").write(state("ok"));
+    tamper(dir, "state.json", (r) => (r.spec as { share: string[] }).share = ["net", "pid", "ipc", "uts"]);
+    const err = stderrOf(() => {
+      assert.equal(dir.readState().kind, "bad");
+      assert.equal(dir.state(), null);
+      assert.deepEqual(store.list().map((x) => x.dir.name), ["ok"]);
+      assert.deepEqual(store.list({ includeEnded: true }).map((x) => x.dir.name), ["ok"]);
+      assert.deepEqual(listSandboxes({ store, all: true }).map((x) => x.name), ["ok"]);
+      assert.throws(() => store.find("evil"), /no sandbox named 'evil'/);
+      assert.throws(() => store.reserve("evil"), /^NsboxError: --name: the record of 'evil' fails authentication/);
+      assert.deepEqual(removeSandboxes("all", store), []);
+    });
+    assert.deepEqual(err, [badLine("evil")]);
+    assert.ok(exists(`${root}/evil/state.json`), "a record failing authentication was removed without being asked");
+    assert.deepEqual(removeSandboxes(["evil"], store), ["evil"]);
+    assert.ok(!exists(`${root}/evil`));
+    assert.ok(exists(`${root}/ok/state.json`));
+  });
+});
+
+Deno.test("records without a mac, with a forged one, or copied from another name fail authentication", async () => {
+  await withStore(async (store) => {
+    const plain = store.reserve("plain");
+    Deno.writeTextFileSync(`${plain.path}/state.json`, JSON.stringify(state("plain")));
+    const forged = store.reserve("forged");
+    Deno.writeTextFileSync(`${forged.path}/state.json`, JSON.stringify({ ...state("forged"), mac: "0".repeat(64) }));
+    const other = store.reserve("other");
+    await other.write(state("other"));
+    const copy = store.reserve("copy");
+    Deno.copyFileSync(`${other.path}/state.json`, `${copy.path}/state.json`);
+    const notJson = store.reserve("notjson");
+    Deno.writeTextFileSync(`${notJson.path}/state.json`, "{ not json");
+    const err = stderrOf(() => assert.deepEqual(store.list().map((x) => x.dir.name), ["other"]));
+    assert.deepEqual(err.sort(), ["copy", "forged", "notjson", "plain"].map(badLine));
+  });
+});
+
+Deno.test("a tampered exit.json is ignored and reported, neither ended nor removed", async () => {
+  await withStore(async (store, root) => {
+    const dir = store.reserve("ended");
+    await dir.write(state("ended", { detached: true }));
+    await dir.writeExit(0);
+    tamper(dir, "exit.json", (r) => r.exitCode = 1);
+    age(dir.path, 120);
+    const err = stderrOf(() => {
+      assert.equal(dir.readExit().kind, "bad");
+      assert.equal(dir.exit(), null);
+      assert.deepEqual(store.list({ includeEnded: true }), []);
+      assert.deepEqual(removeSandboxes("all", store), []);
+    });
+    assert.deepEqual(err, [badLine("ended")]);
+    assert.ok(exists(`${root}/ended/exit.json`));
+    assert.deepEqual(removeSandboxes(["ended"], store), ["ended"]);
+  });
+});
+
+Deno.test("without the key, records are ignored and reported; a new key does not make them valid", async () => {
+  await withStore(async (store, root) => {
+    await store.reserve("a").write(state("a"));
+    Deno.removeSync(`${root}/.key`);
+    const fresh = new Store(root);
+    assert.deepEqual(stderrOf(() => assert.deepEqual(fresh.list(), [])), [badLine("a")]);
+    const b = fresh.reserve("b"); // makes a new key
+    await b.write(state("b"));
+    assert.deepEqual(stderrOf(() => assert.deepEqual(fresh.list().map((x) => x.dir.name), ["b"])), []);
+    assert.ok(exists(`${root}/a/state.json`));
+  });
+});
+
+Deno.test("a key file with other modes, of the wrong size, or a symlink is an error with a hint", async () => {
+  await withStore(async (store, root) => {
+    await store.reserve("a").write(state("a"));
+    const key = `${root}/.key`;
+    const refused = (why: RegExp) =>
+      assert.throws(
+        () => new Store(root).list(),
+        (e: unknown) =>
+          e instanceof NsboxError && e.message.startsWith(`the key of nsbox's records, ${key}, is not usable: `) &&
+          why.test(e.message) && /remove it/.test(e.hint ?? ""),
+      );
+    Deno.chmodSync(key, 0o640);
+    refused(/others may read or write it/);
+    Deno.chmodSync(key, 0o600);
+    Deno.writeFileSync(key, new Uint8Array(16));
+    refused(/expected 32 bytes/);
+    Deno.removeSync(key);
+    Deno.writeFileSync(`${root}/elsewhere`, new Uint8Array(32), { mode: 0o600 });
+    Deno.symlinkSync(`${root}/elsewhere`, key);
+    refused(/not a regular file/);
+    Deno.removeSync(key);
+    Deno.mkdirSync(key);
+    assert.throws(() => new Store(root).reserve("b"), /is not usable: it is not a regular file/);
+  });
+});
+
+Deno.test("writes of a directory land in the order asked for, even when not awaited one by one", async () => {
+  await withStore(async (store) => {
+    const dir = store.reserve("q");
+    const first = dir.write(state("q", { detached: true }));
+    const second = dir.write(state("q", { detached: true, commandNsPid: 9 }));
+    const exit = dir.writeExit(2);
+    await Promise.all([first, second, exit]);
+    assert.equal(dir.state(), null, "a state.json landed after exit.json");
+    assert.equal(dir.exit()?.exitCode, 2);
+  });
+});
+
+Deno.test("normalCgroupPath() accepts only normalised paths under /sys/fs/cgroup", () => {
+  for (const ok of ["/sys/fs/cgroup/user.slice/nsbox-web.scope/sandbox", "/sys/fs/cgroup/a"]) {
+    assert.equal(normalCgroupPath(ok), ok);
+  }
+  for (
+    const bad of [
+      "/sys/fs/cgroup",
+      "/sys/fs/cgroup/",
+      "/sys/fs/cgroup/a/",
+      "/sys/fs/cgroup/a/../../../home/u",
+      "/sys/fs/cgroup/./a",
+      "/sys/fs/cgroup//a",
+      "/sys/fs/cgroupx/a",
+      "/home/u/cgroup",
+      "sys/fs/cgroup/a",
+      "",
+    ]
+  ) {
+    assert.equal(normalCgroupPath(bad), null, bad);
+  }
+});
+
+Deno.test("Store.list() leaves a record whose PID 1 is gone to its nsbox while that still runs", async () => {
+  await withStore(async (store, root) => {
+    const me = processStart(Deno.pid)!;
+    await store.reserve("ending").write(dead("ending", { supervisorStart: me }));
+    await store.reserve("orphan").write(dead("orphan", { supervisorStart: me + 1 }));
+    assert.deepEqual(store.list({ includeEnded: true }), []);
+    assert.ok(exists(`${root}/ending/state.json`), "an ending sandbox's record was taken from its nsbox");
+    assert.ok(!exists(`${root}/orphan`), "a record whose nsbox is gone (its pid reused) was kept");
+    assert.throws(() => store.reserve("ending"), /a sandbox named 'ending' is running already/);
   });
 });

@@ -403,10 +403,13 @@ Deno.test("validate() covers nsbox's own directories wherever the root or a bind
   );
   // a bind from inside one is refused, naming flag and directory
   assert.deepEqual(
-    problems(runOptions(["--bind", "/tmp/nsbox-1000/x:/x", "sh"]), fakeHost({
-      ...init,
-      paths: { "/tmp/nsbox-1000/x": "directory" },
-    })),
+    problems(
+      runOptions(["--bind", "/tmp/nsbox-1000/x:/x", "sh"]),
+      fakeHost({
+        ...init,
+        paths: { "/tmp/nsbox-1000/x": "directory" },
+      }),
+    ),
     ["--bind: '/tmp/nsbox-1000/x' is inside nsbox's own directory /tmp/nsbox-1000 (records, configuration, caches)."],
   );
 });

@@ -1,0 +1,186 @@
+/**
+ * {@linkcode verifyLive}: before `kill` signals a sandbox or `exec` joins
+ * it, the process its (authenticated) record names is checked on its own
+ * terms, so that a record pointing elsewhere is refused even if it passed
+ * authentication:
+ *
+ * - PID 1 is the very process recorded (its start time);
+ * - the sandbox's command (PID 1 itself with `--as-pid-1`, else PID 1's child
+ *   with the recorded pid inside) is in a user namespace nested two levels
+ *   below nsbox's own (the command's inner one, in the sandbox's outer one),
+ *   and the outer one is the one recorded at start. A process of the host, of
+ *   another program's sandbox, or of nsbox's own user namespace fails this;
+ * - its PID, network and IPC namespaces are the ones recorded, and it shares
+ *   with the host exactly the namespaces the spec says are shared;
+ * - a spec without a seccomp filter matches a command without one more than
+ *   nsbox has, and the spec's capabilities are in the command's bounding set;
+ * - for `exec`, a recorded cgroup is a normalised path under /sys/fs/cgroup
+ *   equal to the command's own cgroup.
+ *
+ * PID 1's own /proc/PID/ns is not readable from the host (it is not
+ * dumpable), which is why the command's namespaces are read instead.
+ *
+ * @module
+ */
+import { cString, getLibc } from "../../ffi/libc.ts";
+import { NsboxError } from "../errors.ts";
+import { processStart, type SandboxState } from "./store.ts";
+
+const O_RDONLY = 0, O_CLOEXEC = 0o2000000;
+/** _IO(0xb7, 0x2) */
+const NS_GET_PARENT = 0xb702n;
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/** The inode of a namespace link ("user:[4026531837]"), or null. */
+function linkInode(path: string): number | null {
+  try {
+    const m = /^\w+:\[(\d+)\]$/.exec(Deno.readLinkSync(path));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The inode of `/proc/PID/ns/NS` (PID may be "self"), or null when unreadable. */
+export function nsInode(pid: number | "self", ns: string): number | null {
+  return linkInode(`/proc/${pid}/ns/${ns}`);
+}
+
+/**
+ * The inodes of the parent and grandparent of process `pid`'s user
+ * namespace (NS_GET_PARENT), null where there is none or it cannot be seen.
+ */
+export function userNsAncestors(pid: number): [number | null, number | null] {
+  const libc = getLibc();
+  const fds: number[] = [];
+  const out: [number | null, number | null] = [null, null];
+  try {
+    const fd = libc.open(cString(`/proc/${pid}/ns/user`), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return out;
+    fds.push(fd);
+    for (let i = 0; i < 2; i++) {
+      const parent = libc.ioctl(fds.at(-1)!, NS_GET_PARENT, 0n);
+      if (parent < 0) break;
+      fds.push(parent);
+      out[i] = linkInode(`/proc/self/fd/${parent}`);
+    }
+    return out;
+  } finally {
+    for (const fd of fds) libc.close(fd);
+  }
+}
+
+function statusOf(pid: number | "self"): Record<string, string> | null {
+  try {
+    const out: Record<string, string> = {};
+    for (const line of Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")) {
+      const i = line.indexOf(":");
+      if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The process whose parent is `initPid` and whose pid in its own PID
+ * namespace is `nsPid` (the sandbox's command), or null.
+ */
+export function childWithNsPid(initPid: number, nsPid: number): number | null {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const st = statusOf(Number(e.name));
+    if (!st) continue;
+    if (Number(st.PPid) === initPid && Number(st.NSpid?.split(/\s+/).at(-1)) === nsPid) return Number(e.name);
+  }
+  return null;
+}
+
+/** A cgroup path as nsbox records it: normalised, absolute, under /sys/fs/cgroup; else null. */
+export function normalCgroupPath(path: string): string | null {
+  if (!path.startsWith(`${CGROUP_ROOT}/`)) return null;
+  const parts = path.slice(CGROUP_ROOT.length + 1).split("/");
+  if (parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0"))) return null;
+  return path;
+}
+
+/** The cgroup v2 path of process `pid` under /sys/fs/cgroup, or null. */
+function cgroupOf(pid: number): string | null {
+  try {
+    const line = Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n").find((l) => l.startsWith("0::"));
+    if (!line) return null;
+    const rel = line.slice(3);
+    return rel === "/" ? CGROUP_ROOT : `${CGROUP_ROOT}${rel}`;
+  } catch {
+    return null;
+  }
+}
+
+/** What {@linkcode verifyLive} found. */
+export interface LiveSandbox {
+  /** The host pid of the sandbox's command (whose namespaces `exec` joins). */
+  readonly commandPid: number;
+  /** The cgroup `exec` may put its process in (the command's own), or null. */
+  readonly cgroup: string | null;
+}
+
+/** Why the live process does not match the record, or null when it does. */
+type Check = { ok: LiveSandbox } | { gone: true } | { mismatch: string };
+
+function check(state: SandboxState, forExec: boolean): Check {
+  if (processStart(state.pid) !== state.pidStart) return { gone: true };
+  const spec = state.spec;
+  const cmd = spec.init === "none" ? state.pid : childWithNsPid(state.pid, state.commandNsPid ?? 0);
+  if (cmd === null) return { gone: true };
+  // PID 1 must still be the process recorded once the command was found (pids get reused).
+  if (processStart(state.pid) !== state.pidStart) return { gone: true };
+  const own = nsInode("self", "user");
+  const inner = nsInode(cmd, "user");
+  if (own === null || inner === null) return { gone: true };
+  const [outer, host] = userNsAncestors(cmd);
+  if (inner === own || outer === null || host !== own) {
+    return { mismatch: "its command is not in a user namespace of a sandbox of nsbox's" };
+  }
+  if (outer !== state.namespaces.user) return { mismatch: "its user namespace is not the one recorded" };
+  for (const ns of ["pid", "net", "ipc"]) {
+    if (nsInode(cmd, ns) !== state.namespaces[ns]) return { mismatch: `its ${ns} namespace is not the one recorded` };
+  }
+  for (const ns of ["pid", "net", "ipc", "uts"] as const) {
+    const shared = nsInode(cmd, ns) === nsInode("self", ns);
+    if (shared !== spec.share.includes(ns)) {
+      return { mismatch: `its ${ns} namespace is ${shared ? "" : "not "}the host's, unlike the record says` };
+    }
+  }
+  const cs = statusOf(cmd), self = statusOf("self");
+  if (!cs || !self) return { gone: true };
+  if (spec.seccomp.mode === "unconfined" && cs.Seccomp !== self.Seccomp) {
+    return { mismatch: "its command has a seccomp filter the record does not" };
+  }
+  const bounding = BigInt(`0x${cs.CapBnd ?? "0"}`);
+  if (spec.identity.capabilities.some((c) => (bounding & (1n << BigInt(c))) === 0n)) {
+    return { mismatch: "the record gives capabilities its command does not have" };
+  }
+  let cgroup: string | null = null;
+  if (forExec && state.cgroup !== null) {
+    cgroup = normalCgroupPath(state.cgroup);
+    if (cgroup === null) return { mismatch: "its recorded cgroup is not a path under /sys/fs/cgroup" };
+    if (cgroupOf(cmd) !== cgroup) return { mismatch: "its command is not in the recorded cgroup" };
+  }
+  return { ok: { commandPid: cmd, cgroup } };
+}
+
+/**
+ * Checks that the sandbox `state` records is running as recorded (see the
+ * module's comment). Returns null when it has ended (or has no command
+ * running); throws an {@linkcode NsboxError} when the live process does not
+ * match the record, saying what `doing` (e.g. "not signalling it") is not done.
+ */
+export function verifyLive(state: SandboxState, doing: string, opts: { forExec?: boolean } = {}): LiveSandbox | null {
+  const r = check(state, opts.forExec ?? false);
+  if ("ok" in r) return r.ok;
+  if ("gone" in r) return null;
+  throw new NsboxError(`the sandbox '${state.name}' does not match its record: ${r.mismatch}; ${doing}`, {
+    hint: "its record was written by something other than nsbox, or the sandbox was changed from inside",
+  });
+}
