@@ -50,11 +50,11 @@ same command line again and again, and a first-seen one every run), an empty
 with hyperfine, plus their peak RSS (part "startup"); reads the resident memory
 (VmRSS, Pss, Private) of nsbox's supervisor and of the sandbox's PID 1 while a
 sandbox runs \`sleep\`, in the foreground, with --net, with --mem and detached,
-next to bubblewrap's (part "memory"); measures TCP
-throughput with iperf3 over the host's loopback and through --net=pasta and
---net=slirp4netns, both directions (part "net"); times a syscall-heavy dd with
-nsbox's default seccomp filter, with --seccomp=unconfined and bare (part
-"seccomp"). Prints Markdown tables and writes docs/benchmarks.md.
+next to bubblewrap's (part "memory"); measures TCP throughput with iperf3
+over the host's loopback and through --net=pasta and --net=slirp4netns, both
+directions (part "net"); times a syscall-heavy dd with nsbox's default seccomp
+filter, with --seccomp=unconfined and bare (part "seccomp"). Prints Markdown
+tables and writes docs/benchmarks.md.
 
   --quick       smoke test: start-up 1 round of 5 runs, 1 warm-up, 2 RSS
                 samples; memory 2 sandboxes per mode; iperf3 tests of 2 s;

@@ -368,6 +368,11 @@ async function detachedOnce(
     const running = await waitRunning({ pid1 }, () => readStatus(pid1!) === null);
     if (!running) return { failed: `the PID 1 that \`nsbox ps --json\` names (${pid1}) did not run its command` };
     supervisor = running.supervisor;
+    const recorded = recordedSupervisor(name, pid1, ctx.launcher.length === 0);
+    if (recorded === null) notes.push(`run of '${name}': its record (state.json) could not be read`);
+    else if (recorded !== supervisor) {
+      notes.push(`run of '${name}': its record names supervisor ${recorded}, but PID 1's parent is ${supervisor}`);
+    }
     const samples = await sampleRunning(running, config);
     return samples;
   } finally {
@@ -380,6 +385,24 @@ async function detachedOnce(
     const rm = await nsbox(["rm", name]);
     if (rm.code !== 0) notes.push(`\`nsbox rm ${name}\` exited ${rm.code}: ${gist(rm.stderr)}`);
   }
+}
+
+/** `supervisorPid` from the sandbox's record (`/tmp/nsbox-UID/NAME/state.json`, or under XDG_RUNTIME_DIR), or `null`. */
+function recordedSupervisor(name: string, pid1: number, ownEnv: boolean): number | null {
+  let uid: string | undefined;
+  try {
+    uid = /^Uid:\s+(\d+)/m.exec(Deno.readTextFileSync(`/proc/${pid1}/status`))?.[1];
+  } catch {
+    return null;
+  }
+  const xdg = ownEnv ? Deno.env.get("XDG_RUNTIME_DIR") : undefined;
+  for (const root of [...(xdg?.startsWith("/") ? [`${xdg}/nsbox`] : []), `/tmp/nsbox-${uid}`]) {
+    try {
+      const state = JSON.parse(Deno.readTextFileSync(`${root}/${name}/state.json`));
+      if (typeof state.supervisorPid === "number") return state.supervisorPid;
+    } catch { /* not there */ }
+  }
+  return null;
 }
 
 function role(key: string, repeats: RepeatSamples[]): MemRole | undefined {

@@ -160,9 +160,9 @@ function interpretation(result: MeasureResult): string[] {
   if (fresh && emptySh) {
     out.push(
       `- First-seen vs repeated: ${f1(fresh.timing.median)} vs ${f1(n)} ms. The first-seen contender pays for ` +
-        `\`sh -c 'exec …'\` (its empty \`deno run\` twin shows the shell's share: ` +
-        `${f1(emptySh.timing.median - e)} ms over the plain one) and for a \`--setenv\`; beyond those the ` +
-        `two differ only if nsbox reuses work keyed on its command line.`,
+        `\`sh -c 'exec …'\` (its empty \`deno run\` twin takes ${f1(emptySh.timing.median - e)} ms more than ` +
+        `the plain one: the shell's share, plus noise) and for a \`--setenv\`; beyond those the two differ only ` +
+        `if nsbox reuses work keyed on its command line.`,
     );
   }
   out.push(

@@ -170,7 +170,8 @@ export function memorySection(m: MemoryResult): string[] {
     "What nsbox's own processes hold in memory while the sandbox runs a command (`sleep`), besides the command " +
     "itself: the **supervisor** (the nsbox process that waits for the sandbox: for a foreground run the process " +
     "started, for `-d` the detached supervisor, i.e. the parent of the PID 1 that `nsbox ps --json` names) and " +
-    "the sandbox's **PID 1** (the supervisor's child whose `/proc/PID/status` `NSpid` ends in 1). Bubblewrap, run " +
+    "the sandbox's **PID 1** (the supervisor's child whose `/proc/PID/status` `NSpid` ends in 1; for `-d` the " +
+    "benchmark also checks that the sandbox's record, `state.json`, names the same supervisor). Bubblewrap, run " +
     "the same way, is the peer: its outer process and its PID 1.",
     "",
     `Per mode ${c.repeats} sandbox(es), each sampled ${c.samples} times ${c.intervalMs} ms apart starting ` +
