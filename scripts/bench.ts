@@ -2,8 +2,12 @@
  * `deno task bench`: measures, as an unprivileged user,
  *
  * - the start-up + teardown of a trivial sandboxed command (`true`) for nsbox
- *   and for other sandboxes side by side in one hyperfine run, plus each
- *   contender's peak RSS;
+ *   (with a repeated and with a first-seen command line) and for other
+ *   sandboxes side by side in one hyperfine run, plus each contender's peak
+ *   RSS;
+ * - the resident memory of the supervisor and of the sandbox's PID 1 while a
+ *   command runs (foreground, `--net`, limits, detached), with bubblewrap's
+ *   processes as a peer;
  * - TCP throughput with iperf3 through `--net=pasta` and `--net=slirp4netns`
  *   in both directions, against the host's loopback as the ceiling;
  * - the cost of nsbox's default seccomp filter on a syscall-heavy loop.
@@ -15,15 +19,20 @@
  *
  * When run as root it creates the user `nsbox-test` if missing and re-runs
  * itself as that user (with `runuser`) for every measurement, so the numbers
- * are those of a rootless user.
+ * are those of a rootless user. The memory part starts its sandboxes as that
+ * user too but reads `/proc/PID/smaps_rollup` as root: nsbox-init is not
+ * dumpable, so its owner cannot read it.
  *
  * @module
  */
 import { capture, commandLine, firstLine, gist, which } from "./bench/exec.ts";
 import { CpuMonitor, type ForeignUse } from "./bench/monitor.ts";
 import { type MeasureConfig, measureFromFile, type MeasureResult, type Part, PARTS } from "./bench/measure.ts";
+import { measureMemory } from "./bench/memory.ts";
 import {
   type Environment,
+  memoryTable,
+  memoryVerdict,
   netTables,
   netVerdict,
   renderDoc,
@@ -35,21 +44,26 @@ import {
 
 const USAGE = `Usage: deno task bench [--quick] [--runs N] [--rounds N] [--only PARTS] [--out FILE | --no-write]
 
-As an unprivileged user: times start-up + teardown of \`true\` under nsbox, an
-empty \`deno run\`, bubblewrap, unshare, firejail and rootless podman side by
-side with hyperfine, plus their peak RSS (part "startup"); measures TCP
-throughput with iperf3 over the host's loopback and through --net=pasta and
---net=slirp4netns, both directions (part "net"); times a syscall-heavy dd with
-nsbox's default seccomp filter, with --seccomp=unconfined and bare (part
-"seccomp"). Prints Markdown tables and writes docs/benchmarks.md.
+As an unprivileged user: times start-up + teardown of \`true\` under nsbox (the
+same command line again and again, and a first-seen one every run), an empty
+\`deno run\`, bubblewrap, unshare, firejail and rootless podman side by side
+with hyperfine, plus their peak RSS (part "startup"); reads the resident memory
+(VmRSS, Pss, Private) of nsbox's supervisor and of the sandbox's PID 1 while a
+sandbox runs \`sleep\`, in the foreground, with --net, with --mem and detached,
+next to bubblewrap's (part "memory"); measures TCP throughput with iperf3
+over the host's loopback and through --net=pasta and --net=slirp4netns, both
+directions (part "net"); times a syscall-heavy dd with nsbox's default seccomp
+filter, with --seccomp=unconfined and bare (part "seccomp"). Prints Markdown
+tables and writes docs/benchmarks.md.
 
   --quick       smoke test: start-up 1 round of 5 runs, 1 warm-up, 2 RSS
-                samples; iperf3 tests of 2 s; seccomp with smaller counts and
-                3 runs; writes no file unless --out
+                samples; memory 2 sandboxes per mode; iperf3 tests of 2 s;
+                seccomp with smaller counts and 3 runs; writes no file unless
+                --out
   --runs N      start-up: hyperfine --runs per round (default 30)
   --rounds N    start-up: hyperfine runs over all contenders, pooled (default 4)
-  --only PARTS  comma-separated subset of startup,net,seccomp; writes no file
-                unless --out
+  --only PARTS  comma-separated subset of startup,memory,net,seccomp; writes
+                no file unless --out
   --out FILE    write the report to FILE (default docs/benchmarks.md on a full run)
   --no-write    print only
   -h, --help    this text`;
@@ -68,6 +82,7 @@ interface Options {
   rssRuns: number;
   net: MeasureConfig["net"];
   seccomp: MeasureConfig["seccomp"];
+  memory: MeasureConfig["memory"];
   out: string | null;
 }
 
@@ -108,6 +123,7 @@ function parseOptions(args: string[]): Options {
     seccomp: quick
       ? { counts: [500_000, 1_500_000], runs: 3, rounds: 1, warmup: 0 }
       : { counts: [2_000_000, 6_000_000], runs: 2, rounds: 6, warmup: 0 },
+    memory: { repeats: quick ? 2 : 5, samples: quick ? 3 : 5, intervalMs: 200, settleMs: 1000 },
     out: out === undefined ? (quick || parts ? null : `${ROOT}/docs/benchmarks.md`) : out,
   };
 }
@@ -180,6 +196,8 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
     await aptInstall("runc", "rootless podman's default runtime crun refuses hybrid cgroup hierarchies");
   }
   const { uid, gid, home } = await ensureUser(BENCH_USER);
+  // The memory part runs here, as root, with its sandboxes started as the user (see measureMemory).
+  const userParts = opts.parts.filter((p) => p !== "memory");
   const workDir = await Deno.makeTempDir({ prefix: "nsbox-bench." });
   try {
     await Deno.chown(workDir, uid, gid);
@@ -192,9 +210,10 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
       console.error(`bench: checkout not readable by ${BENCH_USER}; measuring a copy in ${tree}`);
     }
     const config: MeasureConfig = {
-      parts: opts.parts,
+      parts: userParts,
       net: opts.net,
       seccomp: opts.seccomp,
+      memory: opts.memory,
       tree,
       deno: deno.startsWith(`${ROOT}/`) ? tree + deno.slice(ROOT.length) : deno,
       workDir,
@@ -208,7 +227,7 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
     await Deno.writeTextFile(configPath, JSON.stringify(config, null, 2));
     await Deno.chown(configPath, uid, gid);
     const denoDir = `${home}/.cache/deno`;
-    const argv = [
+    const asUser = [
       "runuser",
       "-u",
       BENCH_USER,
@@ -222,6 +241,9 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
       `DENO_DIR=${denoDir}`,
       "NO_COLOR=1",
       `TERM=${Deno.env.get("TERM") ?? "dumb"}`,
+    ];
+    const argv = [
+      ...asUser,
       config.deno,
       "run",
       "-A",
@@ -230,16 +252,36 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
       "--measure",
       configPath,
     ];
-    const status = await new Deno.Command(argv[0]!, {
-      args: argv.slice(1),
-      cwd: tree,
-      stdin: "null",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn().status;
-    if (!status.success) throw new Error(`the measurement as ${BENCH_USER} failed (exit ${status.code})`);
-    const result: MeasureResult = JSON.parse(await Deno.readTextFile(config.resultPath));
-    const drop = commandLine(argv).replaceAll(workDir, "$WORK");
+    let result: MeasureResult = {
+      user: BENCH_USER,
+      uid,
+      denoDir,
+      hyperfine: "",
+      measured: [],
+      skipped: [],
+      notes: [],
+      timeline: [],
+    };
+    if (userParts.length) {
+      const status = await new Deno.Command(argv[0]!, {
+        args: argv.slice(1),
+        cwd: tree,
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn().status;
+      if (!status.success) throw new Error(`the measurement as ${BENCH_USER} failed (exit ${status.code})`);
+      result = JSON.parse(await Deno.readTextFile(config.resultPath));
+    }
+    if (opts.parts.includes("memory")) {
+      const start = Date.now();
+      const nsbox = [config.deno, "run", "-A", "--quiet", `${tree}/main.ts`];
+      result.memory = await measureMemory(opts.memory, { nsbox, tree, launcher: asUser });
+      result.memory.launcher = result.memory.launcher?.replaceAll(workDir, "$WORK") ?? null;
+      // Memory ran after the user's parts; keep the timeline in the order things ran.
+      result.timeline = [...(result.timeline ?? []), { part: "memory", start, end: Date.now() }];
+    }
+    const drop = userParts.length ? commandLine(argv).replaceAll(workDir, "$WORK") : commandLine(asUser);
     return { result, drop };
   } finally {
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
@@ -257,6 +299,7 @@ async function measureHere(opts: Options, deno: string): Promise<MeasureResult> 
       parts: opts.parts,
       net: opts.net,
       seccomp: opts.seccomp,
+      memory: opts.memory,
       tree: ROOT,
       deno,
       workDir,
@@ -399,6 +442,7 @@ async function main(args: string[]): Promise<number> {
     for (const s of result.skipped) console.log(`\nSkipped ${s.name}: ${s.reason}`);
     for (const m of result.measured) if (m.note) console.log(`\nNote on ${m.name}: ${m.note}`);
   }
+  if (result.memory) console.log(`\n${memoryTable(result.memory)}\n\n${memoryVerdict(result.memory)}`);
   if (result.net) console.log(`\n${netTables(result.net)}\n\n${netVerdict(result.net)}`);
   if (result.seccomp) console.log(`\n${seccompTable(result.seccomp)}\n\n${seccompVerdict(result.seccomp)}`);
   if (opts.out) {

@@ -34,6 +34,23 @@ interface HyperfineJson {
   }[];
 }
 
+/**
+ * A placeholder a contender's argv may contain: every hyperfine round (and
+ * every other use of the argv) replaces it with a fresh random token, so that
+ * a command line that should never repeat does not repeat across rounds.
+ */
+export const TOKEN = "@TOKEN@";
+
+/** A fresh random token (12 hex digits). */
+export function freshToken(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `argv` with every {@linkcode TOKEN} replaced by `token`. */
+export function withToken(argv: readonly string[], token: string): string[] {
+  return argv.map((a) => a.replaceAll(TOKEN, token));
+}
+
 /** What a hyperfine run needs to know. */
 export interface HyperfineParams {
   /** Working directory of the timed commands. */
@@ -49,6 +66,7 @@ export interface HyperfineParams {
 async function hyperfineRound(
   config: HyperfineParams,
   runnable: { name: string; argv: string[] }[],
+  token: string,
 ): Promise<HyperfineJson | { error: string }> {
   const json = `${config.workDir}/hyperfine.json`;
   const args = [
@@ -61,7 +79,7 @@ async function hyperfineRound(
     "basic",
     "--export-json",
     json,
-    ...runnable.flatMap((c) => ["--command-name", c.name, commandLine(c.argv)]),
+    ...runnable.flatMap((c) => ["--command-name", c.name, commandLine(withToken(c.argv, token))]),
   ];
   const child = new Deno.Command("hyperfine", {
     args,
@@ -108,7 +126,8 @@ function pool(rounds: HyperfineJson[], index: number): Timing {
  * runs over all of them, pooled, so that a slow drift in the machine's speed
  * is spread over every contender instead of landing on whichever hyperfine
  * happened to be timing. A failed round is retried (nsbox's CLI may be
- * briefly broken while src/ is edited).
+ * briefly broken while src/ is edited). Each round (each attempt) gets its
+ * own {@linkcode TOKEN}.
  */
 export async function timeAll(
   config: HyperfineParams,
@@ -119,7 +138,7 @@ export async function timeAll(
   for (let round = 1; round <= config.rounds; round++) {
     for (let attempt = 1;; attempt++) {
       console.error(`bench: hyperfine round ${round}/${config.rounds}, ${runnable.length} commands ...`);
-      const out = await hyperfineRound(config, runnable);
+      const out = await hyperfineRound(config, runnable, freshToken());
       if (!("error" in out)) {
         rounds.push(out);
         break;

@@ -6,16 +6,17 @@
  * @module
  */
 import { capture, commandLine, gist, sleep, which } from "./exec.ts";
-import { timeAll, type Timing } from "./hyperfine.ts";
+import { freshToken, timeAll, type Timing, TOKEN, withToken } from "./hyperfine.ts";
+import { measureMemory, type MemoryConfig, type MemoryResult } from "./memory.ts";
 import type { PartWindow } from "./monitor.ts";
 import { measureNet, type NetConfig, type NetResult } from "./net.ts";
 import { measureSeccomp, type SeccompConfig, type SeccompResult } from "./seccomp.ts";
 
 /** The parts of the benchmark. */
-export type Part = "startup" | "net" | "seccomp";
+export type Part = "startup" | "memory" | "net" | "seccomp";
 
 /** Every part, in the order they run. */
-export const PARTS: readonly Part[] = ["startup", "net", "seccomp"];
+export const PARTS: readonly Part[] = ["startup", "memory", "net", "seccomp"];
 
 /** What the measuring process needs; written by the driver as JSON. */
 export interface MeasureConfig {
@@ -25,6 +26,8 @@ export interface MeasureConfig {
   net: NetConfig;
   /** Seccomp cost settings (the `seccomp` part). */
   seccomp: SeccompConfig;
+  /** Memory settings (the `memory` part). */
+  memory: MemoryConfig;
   /** The nsbox tree to measure (the checkout, or a copy the user can read). */
   tree: string;
   /** The Deno binary `scripts/nsbox` execs. */
@@ -83,6 +86,8 @@ export interface MeasureResult {
   net?: NetResult;
   /** Seccomp cost, when measured. */
   seccomp?: SeccompResult;
+  /** Resident memory of the sandbox's own processes, when measured. */
+  memory?: MemoryResult;
   /** When each part ran (milliseconds since the epoch). */
   timeline?: PartWindow[];
 }
@@ -90,9 +95,11 @@ export interface MeasureResult {
 /** Stable identifiers of the contenders. */
 export type ContenderId =
   | "nsbox"
+  | "nsbox-fresh"
   | "nsbox-sh"
   | "nsbox-help"
   | "empty-deno"
+  | "empty-deno-sh"
   | "true"
   | "bwrap"
   | "unshare"
@@ -122,6 +129,12 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
   const podman = tool("podman");
   const trueBin = tool("true") ?? "/usr/bin/true";
   const missing = (name: string) => `${name} is not installed (not on PATH)`;
+  const sh = tool("sh") ?? "/bin/sh";
+  // A command line no run has seen before: the round's random token and the shell's pid (so each run's differs),
+  // both as an argument of the command and in a --setenv, so that no cache keyed on the argv (or on the options
+  // alone) can help. `exec` replaces the shell, so the timed process tree is the same as the plain contenders'.
+  const fresh = `${TOKEN}-$$`;
+  const viaSh = (argv: string[], tail: string) => [sh, "-c", `exec ${commandLine(argv)} ${tail}`];
   const podmanRun = (extra: string[]) =>
     podman && podmanRoot
       ? [podman, ...extra, "run", "--rm", "--network=none", "--rootfs", podmanRoot, "true"]
@@ -131,6 +144,17 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
       id: "nsbox",
       name: "nsbox",
       variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "run", "--", "true"] }],
+      attempts: 6,
+    },
+    {
+      id: "nsbox-fresh",
+      name: "nsbox, first-seen command line",
+      variants: [{
+        argv: viaSh(
+          [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "run"],
+          `--setenv NSBOX_BENCH_TOKEN=${fresh} -- true ${fresh}`,
+        ),
+      }],
       attempts: 6,
     },
     {
@@ -149,6 +173,12 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
       id: "empty-deno",
       name: "empty deno run",
       variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/scripts/bench/empty.ts`] }],
+      attempts: 1,
+    },
+    {
+      id: "empty-deno-sh",
+      name: "empty deno run, first-seen command line",
+      variants: [{ argv: viaSh([deno, "run", "-A", "--quiet", `${tree}/scripts/bench/empty.ts`], fresh) }],
       attempts: 1,
     },
     { id: "true", name: "plain true (no sandbox)", variants: [{ argv: [trueBin] }], attempts: 1 },
@@ -227,7 +257,7 @@ async function preflight(c: Contender, cwd: string): Promise<{ argv: string[]; n
   for (const variant of c.variants) {
     let last = "";
     for (let attempt = 1; attempt <= c.attempts; attempt++) {
-      const out = await capture(variant.argv, { cwd, timeoutMs: 60_000 });
+      const out = await capture(withToken(variant.argv, freshToken()), { cwd, timeoutMs: 60_000 });
       if (out.code === 0) {
         const note = [variant.note, failures.length ? `earlier variant failed: ${failures.join("; ")}` : ""]
           .filter((s) => s).join("; ");
@@ -249,7 +279,10 @@ async function peakRss(argv: string[], runs: number, workDir: string, cwd: strin
   const out = `${workDir}/rss.txt`;
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await capture([GNU_TIME, "-f", "%M", "-o", out, ...argv], { cwd, timeoutMs: 60_000 });
+    const r = await capture([GNU_TIME, "-f", "%M", "-o", out, ...withToken(argv, freshToken())], {
+      cwd,
+      timeoutMs: 60_000,
+    });
     const last = (await Deno.readTextFile(out).catch(() => "")).trim().split("\n").at(-1) ?? "";
     const kib = Number(last);
     if (r.code !== 0 || !Number.isFinite(kib) || last === "") return null;
@@ -360,7 +393,7 @@ export async function measureStartup(config: MeasureConfig): Promise<MeasureResu
   }
 }
 
-/** Measures the parts `config.parts` names, in order: start-up, network, seccomp. */
+/** Measures the parts `config.parts` names, in order: start-up, memory, network, seccomp. */
 export async function measure(config: MeasureConfig): Promise<MeasureResult> {
   const timeline: PartWindow[] = [];
   const started = Date.now();
@@ -375,6 +408,12 @@ export async function measure(config: MeasureConfig): Promise<MeasureResult> {
   };
   if (config.parts.includes("startup")) timeline.push({ part: "startup", start: started, end: Date.now() });
   const nsbox = [config.deno, "run", "-A", "--quiet", `${config.tree}/main.ts`];
+  if (config.parts.includes("memory")) {
+    // Here only when not started as root (which samples memory itself, as root; see scripts/bench.ts).
+    const start = Date.now();
+    result.memory = await measureMemory(config.memory, { nsbox, tree: config.tree, launcher: [] });
+    timeline.push({ part: "memory", start, end: Date.now() });
+  }
   if (config.parts.includes("net")) {
     const start = Date.now();
     result.net = await measureNet(config.net, { nsbox, tree: config.tree, workDir: config.workDir });
