@@ -22,13 +22,10 @@
  *
  * @module
  */
-import { cString, getLibc } from "../../ffi/libc.ts";
+import { userNsAncestry } from "../procfs.ts";
 import { NsboxError } from "../errors.ts";
 import { processStart, type SandboxState } from "./store.ts";
 
-const O_RDONLY = 0, O_CLOEXEC = 0o2000000;
-/** _IO(0xb7, 0x2) */
-const NS_GET_PARENT = 0xb702n;
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 /** The inode of a namespace link ("user:[4026531837]"), or null. */
@@ -51,23 +48,8 @@ export function nsInode(pid: number | "self", ns: string): number | null {
  * namespace (NS_GET_PARENT), null where there is none or it cannot be seen.
  */
 export function userNsAncestors(pid: number): [number | null, number | null] {
-  const libc = getLibc();
-  const fds: number[] = [];
-  const out: [number | null, number | null] = [null, null];
-  try {
-    const fd = libc.open(cString(`/proc/${pid}/ns/user`), O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) return out;
-    fds.push(fd);
-    for (let i = 0; i < 2; i++) {
-      const parent = libc.ioctl(fds.at(-1)!, NS_GET_PARENT, 0n);
-      if (parent < 0) break;
-      fds.push(parent);
-      out[i] = linkInode(`/proc/self/fd/${parent}`);
-    }
-    return out;
-  } finally {
-    for (const fd of fds) libc.close(fd);
-  }
+  const [, parent, grandparent] = userNsAncestry(pid, 3);
+  return [parent?.ino ?? null, grandparent?.ino ?? null];
 }
 
 function statusOf(pid: number | "self"): Record<string, string> | null {

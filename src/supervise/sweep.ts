@@ -18,27 +18,10 @@
  */
 import { check, cString, getLibc } from "../../ffi/libc.ts";
 import { SIGNALS } from "../plan/linux.ts";
+import { type NsId, nsId, sameNs, userNsAncestry } from "../procfs.ts";
 import type { SandboxCgroup } from "../cgroup/manager.ts";
 
 const O_RDONLY = 0, O_CLOEXEC = 0o2000000;
-/** ioctl NS_GET_PARENT: _IO(0xb7, 0x2), a descriptor of the parent namespace. */
-const NS_GET_PARENT = 0xb702n;
-
-interface NsId {
-  readonly dev: number;
-  readonly ino: number;
-}
-
-function nsId(path: string): NsId | null {
-  try {
-    const st = Deno.statSync(path); // follows the magic link to the nsfs inode
-    return { dev: st.dev, ino: st.ino! };
-  } catch {
-    return null;
-  }
-}
-
-const same = (a: NsId | null, b: NsId | null) => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
 
 /** A sandbox held for a sweep: its outer user namespace, open so that its inode number cannot be reused. */
 export interface Sweeper {
@@ -76,26 +59,9 @@ export function holdSandbox(pid: number): Sweeper {
 
 /** Whether the process `pid`'s user namespace is `target` or nested in it. */
 function inSandbox(pid: number, target: NsId, own: NsId | null): boolean {
-  const path = `/proc/${pid}/ns/user`;
-  const first = nsId(path);
-  if (first === null || same(first, own)) return false; // gone, or the caller's own namespace (most processes)
-  if (same(first, target)) return true;
-  const libc = getLibc();
-  let fd = libc.open(cString(path), O_RDONLY | O_CLOEXEC, 0);
-  while (fd >= 0) {
-    const parent = libc.ioctl(fd, NS_GET_PARENT, 0n); // EPERM at the top, or above the caller's namespace
-    libc.close(fd);
-    fd = parent;
-    if (fd < 0) break;
-    const id = nsId(`/proc/self/fd/${fd}`);
-    if (same(id, target)) {
-      libc.close(fd);
-      return true;
-    }
-    if (id === null || same(id, own)) break;
-  }
-  if (fd >= 0) libc.close(fd);
-  return false;
+  const first = nsId(`/proc/${pid}/ns/user`);
+  if (first === null || sameNs(first, own)) return false; // gone, or the caller's own namespace (most processes)
+  return userNsAncestry(pid).some((ns) => sameNs(ns, target));
 }
 
 /** Whether some thread of `pid` still runs (a zombie leader may have live threads). */
