@@ -13,6 +13,7 @@ import { supervise } from "./supervise/supervise.ts";
 import { outcomeResult, type RunResult, type RunStats } from "./report/report.ts";
 import type { SandboxCgroup } from "./cgroup/manager.ts";
 import { getLibc } from "../ffi/libc.ts";
+import { saveTerminal } from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
 import { EXIT, NsboxError } from "./errors.ts";
@@ -76,6 +77,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   let network: NetworkHandle | null = null;
   let stats: RunStats | null = null;
   const started = performance.now();
+  // Before the command can touch the terminal; restored when it ends.
+  const savedTerminal = spec.terminal === "none" ? null : saveTerminal();
   try {
     const child = await spawnChild(plan, {
       beforeRelease: async (pid) => {
@@ -103,7 +106,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     // Written while the child sets itself up, not before it may start.
     if (state) dir.write(state);
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
-      foreground: plan.foreground,
+      terminal: spec.terminal,
+      savedTerminal,
       commandIsPid1: spec.init === "none",
       onCommandStarted: (nsPid) => {
         if (spec.init !== "none") (cgroup as SandboxCgroup | null)?.adoptInit(child.pid);

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { TerminalMode } from "../spec/spec.ts";
+
 /** One step of the child's setup. */
 export type SetupOp =
   | {
@@ -150,8 +152,14 @@ export interface ChildPlan {
   readonly pdeathsig: number;
   /** PID 1 waits for the parent after the command exits (to read cgroup statistics). */
   readonly holdExit: boolean;
-  /** The command gets its own process group and the terminal. */
-  readonly foreground: boolean;
+  /**
+   * Where the command runs with respect to nsbox's process group and
+   * terminal (see {@linkcode TerminalMode}): "foreground", a process group of
+   * its own and the terminal; "background", a process group of its own;
+   * "none", a session of its own. "inherit": it stays in nsbox's group (only
+   * for nsbox's own helper programs, never a sandbox's command).
+   */
+  readonly terminal: TerminalMode | "inherit";
   /** PID 1 kills what is left when the command exits (no PID namespace of its own). */
   readonly killOrphans: boolean;
 }

@@ -236,7 +236,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     rootfs,
     mounts,
     init: options.asPid1 ? "none" : "reaper",
-    foreground: host.foregroundTerminal,
+    terminal: host.terminal,
     network,
     seccomp: { mode: seccompMode, profile, allowUserns: options.allowUserns ?? false, arch },
     limits,
