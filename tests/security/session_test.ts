@@ -32,7 +32,7 @@ def comm(pid):
         return None
 
 def command(state=None):
-    """The sandbox's command: the sh whose command line has the marker, a child of nsbox-init."""
+    """The sandbox's command: the sh whose command line has the marker, a child of nsbox-init (or of nsbox)."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -41,7 +41,7 @@ def command(state=None):
         except OSError:
             continue
         st = stat(int(d))
-        if marker in cmdline and comm(int(d)) == "sh" and st and comm(st["ppid"]) == "nsbox-init":
+        if marker in cmdline and comm(int(d)) == "sh" and st and (comm(st["ppid"]) == "nsbox-init" or st["ppid"] == caller):
             if state is None or st["state"] == state:
                 return int(d)
     return None
@@ -122,9 +122,9 @@ result["nsbox_exit"] = reap()
 finish()
 `;
 
-async function drive(driver: string, inner: string): Promise<Record<string, unknown>> {
+async function drive(driver: string, inner: string, flags: string[] = []): Promise<Record<string, unknown>> {
   const marker = `nsbox-session-${Deno.pid}-${Math.floor(Math.random() * 1e9)}`;
-  const [cmd, args] = nsboxCommand(["run", "--", "sh", "-c", `: ${marker}; ${inner}`]);
+  const [cmd, args] = nsboxCommand(["run", ...flags, "--", "sh", "-c", `: ${marker}; ${inner}`]);
   const out = await new Deno.Command("python3", {
     args: ["-c", driver, marker, cmd, ...args],
     stdin: "null",
@@ -136,22 +136,29 @@ async function drive(driver: string, inner: string): Promise<Record<string, unkn
   return JSON.parse(text);
 }
 
-Deno.test({
-  name: "escape: without a terminal, kill(0, SIGTERM) inside does not reach the caller's process group " +
-    "(the command has a session of its own)",
-  ignore: !HAS_PYTHON,
-}, async () => {
-  const r = await drive(KILL_ZERO, "trap 'kill -TERM 0' USR1; echo ready; while :; do sleep 0.05; done");
-  const cmd = r.command as number;
-  const cmdStat = r.command_stat as { pgrp: number; sid: number };
-  const callerStat = r.caller_stat as { pgrp: number; sid: number };
-  assert.ok(cmd, JSON.stringify(r));
-  assert.notEqual(cmdStat.sid, callerStat.sid, `the command is in the caller's session: ${JSON.stringify(r)}`);
-  assert.equal(cmdStat.sid, cmd, `the command leads a session of its own: ${JSON.stringify(r)}`);
-  assert.equal(cmdStat.pgrp, cmd, JSON.stringify(r));
-  assert.equal(r.job_state, "S", `the caller's other job was hit: ${JSON.stringify(r)}`);
-  assert.equal(r.nsbox_exit, 143, `the command ends by its own SIGTERM: ${JSON.stringify(r)}`);
-});
+for (const flags of [[], ["--as-pid-1"]]) {
+  Deno.test({
+    name: "escape: without a terminal, kill(0, SIGTERM) inside does not reach the caller's process group " +
+      `(the command has a session of its own)${flags.length ? " (--as-pid-1)" : ""}`,
+    ignore: !HAS_PYTHON,
+  }, async () => {
+    const r = await drive(
+      KILL_ZERO,
+      "trap 'kill -TERM 0; exit 9' USR1; echo ready; while :; do sleep 0.05; done",
+      flags,
+    );
+    const cmd = r.command as number;
+    const cmdStat = r.command_stat as { pgrp: number; sid: number };
+    const callerStat = r.caller_stat as { pgrp: number; sid: number };
+    assert.ok(cmd, JSON.stringify(r));
+    assert.notEqual(cmdStat.sid, callerStat.sid, `the command is in the caller's session: ${JSON.stringify(r)}`);
+    assert.equal(cmdStat.sid, cmd, `the command leads a session of its own: ${JSON.stringify(r)}`);
+    assert.equal(cmdStat.pgrp, cmd, JSON.stringify(r));
+    assert.equal(r.job_state, "S", `the caller's other job was hit: ${JSON.stringify(r)}`);
+    // The command ends: by its own SIGTERM, or (as PID 1, which ignores it) with exit 9.
+    assert.ok([9, 143].includes(r.nsbox_exit as number), `the command's own end: ${JSON.stringify(r)}`);
+  });
+}
 
 Deno.test({
   name: "escape: without a terminal, a command that stops itself does not stop the caller's process group; " +

@@ -103,12 +103,13 @@ function nsboxLine(args: readonly string[]): string {
 }
 
 // A command that reports Ctrl-C (exiting 7 at the second), and "in-fg" each
-// time it finds its process group in the terminal's foreground (after each
-// SIGCONT): /proc/$$/stat fields 5 and 8, pgrp and tpgid. Markers are
+// time it finds its own process group in the terminal's foreground (after
+// each SIGCONT): /proc/$$/stat fields 5 and 8, pgrp and tpgid, as seen in the
+// sandbox (0 for a group outside it, such as nsbox's). Markers are
 // written split by '' so the terminal's echo of the typed line never matches.
 const JOB = `trap 'n=$((n+1)); echo got-INT-$n; [ $n -ge 2 ] && exit 7' INT; trap 'was=' CONT; echo re''ady; ` +
   `while :; do set -- $(cat /proc/$$/stat); ` +
-  `if [ -n "$5" ] && [ "$5" = "$8" ]; then [ -z "$was" ] && echo in-f''g; was=1; else was=; fi; sleep 0.1; done`;
+  `if [ -n "$5" ] && [ "$5" != 0 ] && [ "$5" = "$8" ]; then [ -z "$was" ] && echo in-f''g; was=1; else was=; fi; sleep 0.1; done`;
 
 const SHELLS: Array<[string, string]> = [["sh", "sh -i"], ["bash", "bash --norc --noprofile -i"]];
 
