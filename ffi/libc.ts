@@ -46,6 +46,14 @@ export const LIBC_SYMBOLS = {
   tcsetpgrp: { parameters: ["i32", /* int */ "i32" /* pid_t */], result: "i32" },
   /** int isatty(int fd) */
   isatty: { parameters: ["i32" /* int */], result: "i32" },
+  /** int ioctl(int fd, unsigned long request, void *argp): a request whose argument is a pointer */
+  ioctl_ptr: {
+    name: "ioctl",
+    parameters: ["i32", /* int */ "u64", /* unsigned long */ "buffer" /* void * */],
+    result: "i32",
+  },
+  /** pid_t getpid(void) */
+  getpid: { parameters: [], result: "i32" },
   /** int kill(pid_t pid, int sig) */
   kill: { parameters: ["i32", /* pid_t */ "i32" /* int */], result: "i32" },
   /** int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset) */

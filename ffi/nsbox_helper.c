@@ -563,23 +563,33 @@ static void exec_search(const char *file, char *const argv[], char *const envp[]
   errno = denied ? EACCES : ENOENT;
 }
 
-/* Gives the command a process group of its own and the terminal. Signals are
- * still blocked here, so tcsetpgrp from a background group is not stopped by
- * SIGTTOU. */
-static void take_foreground(void) {
-  (void)setpgid(0, 0);
-  for (int fd = 0; fd <= 2; fd++) {
-    if (isatty(fd)) {
-      (void)tcsetpgrp(fd, getpid());
-      return;
+/* Takes the command out of nsbox's process group, as TypeScript chose (see
+ * NSBOX_PLAN_FOREGROUND, _OWN_GROUP, _OWN_SESSION): a session of its own, or a
+ * process group of its own and, with NSBOX_PLAN_FOREGROUND, the terminal.
+ * Signals are still blocked here, so tcsetpgrp from a background group is not
+ * stopped by SIGTTOU. */
+static int leave_callers_group(uint32_t flags) {
+  if (flags & NSBOX_PLAN_OWN_SESSION) return setsid() < 0 ? -1 : 0;
+  if (!(flags & (NSBOX_PLAN_OWN_GROUP | NSBOX_PLAN_FOREGROUND))) return 0;
+  if (setpgid(0, 0) < 0) return -1;
+  if (flags & NSBOX_PLAN_FOREGROUND) {
+    /* the first of fds 0-2 that is our controlling terminal; others fail */
+    for (int fd = 0; fd <= 2; fd++) {
+      if (tcsetpgrp(fd, getpid()) == 0) break;
     }
   }
+  return 0;
 }
 
 /* Execs the command; on failure reports it on msg_fd (and, when it is not
  * -1, on exec_fd, a close-on-exec pipe to PID 1) and exits. */
 __attribute__((noreturn)) static void exec_command(const struct nsbox_plan *p, int msg_fd, int exec_fd) {
-  if (p->flags & NSBOX_PLAN_FOREGROUND) take_foreground();
+  if (leave_callers_group(p->flags) < 0) {
+    /* never run the command in the caller's session when it was to leave it */
+    int e = errno;
+    if (exec_fd >= 0) (void)!write(exec_fd, &e, sizeof e);
+    fail(msg_fd, NSBOX_STEP_INIT, e, NSBOX_EXIT_SETUP);
+  }
   reset_signals();
   exec_search(PTR(p->file), (char *const *)(uintptr_t)p->argv, (char *const *)(uintptr_t)p->envp,
               PTR(p->search_path));
@@ -735,8 +745,12 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
     int sig = sigwaitinfo(&wanted, &si);
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
-      /* SI_KERNEL: sent by the terminal to our whole process group, which
-       * the command is in too: it has its own copy already. */
+      /* SI_KERNEL: sent by the kernel to our whole process group (the
+       * terminal's Ctrl-C when nsbox's group is its foreground group, the
+       * SIGHUP of a group orphaned with a stopped member). That group is
+       * nsbox's own: the clone child never leaves it. nsbox got the same
+       * signal and forwards it (to us, as SI_USER): forwarding this copy too
+       * would deliver it twice. The command is never in our group. */
       if (si.si_code != SI_KERNEL) (void)kill(cmd, sig);
       continue;
     }

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 2
+#define NSBOX_ABI_VERSION 3
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -156,12 +156,28 @@ struct nsbox_plan {
  * until the parent closes the sync pipe, so the parent can read the cgroup's
  * statistics while the sandbox (and so its cgroup) still exists. */
 #define NSBOX_PLAN_HOLD_EXIT 0x1u
-/* The command gets a process group of its own and becomes the foreground
- * process group of the terminal on fd 0, 1 or 2 (the first that is one):
- * Ctrl-C, Ctrl-Z and resizes reach it alone, and a shell inside can do job
- * control. PID 1 reports when it stops (NSBOX_MSG_STOPPED) so the parent can
- * hand the terminal back to the caller's shell. */
+/* The command never stays in the caller's process group, where kill(0, ...)
+ * from inside would reach the caller's script and its other jobs, and a stop
+ * would look like the caller's. TypeScript sets exactly one of these three
+ * (none: the process stays where it is, for nsbox's own helper programs).
+ * The command (forked by PID 1, or the child itself with NSBOX_INIT_NONE):
+ * NSBOX_PLAN_FOREGROUND: gets a process group of its own and becomes the
+ * foreground process group of the terminal on fd 0, 1 or 2 (the first that
+ * is nsbox's controlling terminal): Ctrl-C, Ctrl-Z and resizes reach it
+ * alone, and a shell inside can do job control. PID 1 reports when it stops
+ * (NSBOX_MSG_STOPPED) so the parent can hand the terminal back to the
+ * caller's shell. */
 #define NSBOX_PLAN_FOREGROUND 0x2u
+/* NSBOX_PLAN_OWN_GROUP: a process group of its own, without the terminal (nsbox
+ * has a controlling terminal but runs in the background). Not a session: in
+ * a session of its own it could read the terminal freely (no controlling
+ * terminal, no job control); in a background group of the terminal's session
+ * it gets SIGTTIN like any background job, and kill(0, ...) still reaches
+ * only its own group. */
+#define NSBOX_PLAN_OWN_GROUP 0x8u
+/* NSBOX_PLAN_OWN_SESSION: setsid() before exec (nsbox has no controlling
+ * terminal: scripts, CI), as bwrap --new-session does. */
+#define NSBOX_PLAN_OWN_SESSION 0x10u
 /* PID 1 kills and reaps every process left (adopted as a subreaper) once the
  * command has exited: for a sandbox without a PID namespace of its own. */
 #define NSBOX_PLAN_KILL_ORPHANS 0x4u

@@ -15,6 +15,7 @@ import { normalizeAbsolute } from "./spec/validate.ts";
 import { verifyLive } from "./state/live.ts";
 import { Store } from "./state/store.ts";
 import { supervise } from "./supervise/supervise.ts";
+import { saveTerminal } from "../ffi/terminal.ts";
 
 /** Options of {@linkcode exec}, mirroring `nsbox exec`'s flags. */
 export interface ExecOptions {
@@ -62,16 +63,19 @@ export async function exec(options: ExecOptions, deps: { store?: Store; host?: H
     else delete env[e.name];
   }
   const host = deps.host ?? realHost();
+  const terminal = host.terminal;
   const plan = buildExecPlan(spec, cmd, { command: options.command, chdir: options.chdir, env }, {
     fdBase: highestOpenFd() + 16,
-    foreground: host.foregroundTerminal,
+    terminal,
   });
   const started = performance.now();
+  // Before the command can touch the terminal; restored when it ends.
+  const savedTerminal = terminal === "none" ? null : saveTerminal();
   const child = await spawnChild(plan, {
     beforeRelease: (pid) => {
       if (live.cgroup) Deno.writeTextFileSync(`${live.cgroup}/cgroup.procs`, String(pid), { create: false });
     },
   });
-  const outcome = await supervise(child, FORWARDED_SIGNALS, { foreground: plan.foreground });
+  const outcome = await supervise(child, FORWARDED_SIGNALS, { terminal, savedTerminal });
   return outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats: null, limits: null });
 }

@@ -13,6 +13,7 @@ import { supervise } from "./supervise/supervise.ts";
 import { outcomeResult, type RunResult, type RunStats } from "./report/report.ts";
 import type { SandboxCgroup } from "./cgroup/manager.ts";
 import { getLibc } from "../ffi/libc.ts";
+import { saveTerminal } from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
 import { EXIT, NsboxError } from "./errors.ts";
@@ -86,6 +87,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   let logPipe: LogPipe | null = null;
   let logPump: LogPump | null = null;
   const started = performance.now();
+  // Before the command can touch the terminal; restored when it ends.
+  const savedTerminal = spec.terminal === "none" ? null : saveTerminal();
   try {
     if (deps.log) {
       logPipe = (await import("./supervise/log_pump.ts")).logPipe(deps.log.path, deps.log.cap);
@@ -124,7 +127,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
     const recorded = state ? dir.write(state) : null;
     recorded?.catch(() => {}); // awaited below
     const outcome = await supervise(child, FORWARDED_SIGNALS, {
-      foreground: plan.foreground,
+      terminal: spec.terminal,
+      savedTerminal,
       commandIsPid1: spec.init === "none",
       onCommandStarted: (nsPid) => {
         if (spec.init !== "none") (cgroup as SandboxCgroup | null)?.adoptInit(child.pid);

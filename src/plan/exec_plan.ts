@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { SandboxSpec } from "../spec/spec.ts";
+import type { SandboxSpec, TerminalMode } from "../spec/spec.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
 import { CLONE, SIGNALS } from "./linux.ts";
 import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS } from "./plan.ts";
@@ -49,7 +49,7 @@ export function buildExecPlan(
   spec: SandboxSpec,
   commandPid: number,
   req: ExecRequest,
-  opts: { fdBase: number; foreground: boolean },
+  opts: { fdBase: number; terminal: TerminalMode },
 ): ChildPlan {
   const joined = JOIN.filter((j) => !j.shareable || !spec.share.includes(j.shareable as never));
   const fd = (i: number) => opts.fdBase + i;
@@ -114,7 +114,7 @@ export function buildExecPlan(
     forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
     pdeathsig: SIGNALS.SIGKILL!,
     holdExit: false,
-    foreground: opts.foreground,
+    terminal: opts.terminal,
     killOrphans: false,
   };
 }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { TerminalMode } from "../spec/spec.ts";
+
 /**
  * Where an op's path is resolved: from the directory held in a slot (a
  * descriptor an earlier op opened), with openat2's RESOLVE_* flags; e.g. the
@@ -211,8 +213,14 @@ export interface ChildPlan {
   readonly pdeathsig: number;
   /** PID 1 waits for the parent after the command exits (to read cgroup statistics). */
   readonly holdExit: boolean;
-  /** The command gets its own process group and the terminal. */
-  readonly foreground: boolean;
+  /**
+   * Where the command runs with respect to nsbox's process group and
+   * terminal (see {@linkcode TerminalMode}): "foreground", a process group of
+   * its own and the terminal; "background", a process group of its own;
+   * "none", a session of its own. "inherit": it stays in nsbox's group (only
+   * for nsbox's own helper programs, never a sandbox's command).
+   */
+  readonly terminal: TerminalMode | "inherit";
   /** PID 1 kills what is left when the command exits (no PID namespace of its own). */
   readonly killOrphans: boolean;
 }

@@ -532,7 +532,7 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
     pdeathsig: SIGNALS.SIGKILL!,
     holdExit: spec.limits !== null && spec.init === "reaper",
-    foreground: spec.foreground,
+    terminal: spec.terminal,
     killOrphans: shared.has("pid") && spec.init === "reaper",
   };
 }

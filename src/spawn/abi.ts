@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../plan/linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -60,7 +60,10 @@ export const RESULT_SIZE = 16;
 
 const PLAN_SIZE = 80;
 /** NSBOX_PLAN_* flags. */
-export const PLAN = { HOLD_EXIT: 0x1, FOREGROUND: 0x2, KILL_ORPHANS: 0x4 } as const;
+export const PLAN = { HOLD_EXIT: 0x1, FOREGROUND: 0x2, KILL_ORPHANS: 0x4, OWN_GROUP: 0x8, OWN_SESSION: 0x10 } as const;
+
+/** The NSBOX_PLAN_* flag that places the command for `terminal` (ChildPlan.terminal). */
+const TERMINAL_FLAG = { foreground: PLAN.FOREGROUND, background: PLAN.OWN_GROUP, none: PLAN.OWN_SESSION, inherit: 0 };
 const OP_SIZE = 72;
 
 const ENCODER = new TextEncoder();
@@ -312,7 +315,7 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuff
   a.i32(p + 72, cgroupFd);
   a.u32(
     p + 76,
-    (plan.holdExit ? PLAN.HOLD_EXIT : 0) | (plan.foreground ? PLAN.FOREGROUND : 0) |
+    (plan.holdExit ? PLAN.HOLD_EXIT : 0) | TERMINAL_FLAG[plan.terminal] |
       (plan.killOrphans ? PLAN.KILL_ORPHANS : 0),
   );
   return a.finish();

@@ -72,7 +72,7 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
     forwardSignals: [],
     pdeathsig: opts.detach ? 0 : SIGNALS.SIGKILL!,
     holdExit: false,
-    foreground: false,
+    terminal: "inherit", // a helper of nsbox's (or the detached supervisor, with its setsid op)
     killOrphans: false,
   };
   const child = await spawnChild(plan);

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { SubIdRange } from "./spec.ts";
-import { isForegroundOfTerminal } from "../../ffi/terminal.ts";
+import type { SubIdRange, TerminalMode } from "./spec.ts";
+import { terminalMode } from "../../ffi/terminal.ts";
 import { privateDirCandidates } from "../dirs.ts";
 
 /** What a host path is, after following symlinks. */
@@ -21,11 +21,8 @@ export interface HostFacts {
   readonly userName: string | null;
   /** The CPU architecture, as Deno names it ("x86_64", "aarch64"). */
   readonly arch: string;
-  /**
-   * Whether nsbox runs in the foreground of a terminal (its process group is
-   * the terminal's foreground group): then the command gets the terminal.
-   */
-  readonly foregroundTerminal: boolean;
+  /** nsbox's terminal (see {@linkcode TerminalMode}): decides the command's session and process group. */
+  readonly terminal: TerminalMode;
   /** Current directory (absolute). */
   readonly cwd: string;
   /** The caller's environment. */
@@ -73,11 +70,11 @@ function lookupUserName(uid: number): string | null {
   return null;
 }
 
-/** Whether this process's group is the foreground group of the terminal on fd 0, 1 or 2. */
-function terminalForeground(): boolean {
+/** nsbox's terminal mode, from its controlling terminal on fd 0, 1 or 2. */
+function hostTerminal(): TerminalMode {
   // Without any terminal there is nothing to ask (and no need to open libc).
-  if (![Deno.stdin, Deno.stdout, Deno.stderr].some((f) => f.isTerminal())) return false;
-  return isForegroundOfTerminal();
+  if (![Deno.stdin, Deno.stdout, Deno.stderr].some((f) => f.isTerminal())) return "none";
+  return terminalMode();
 }
 
 /** The real host. */
@@ -96,8 +93,8 @@ export function realHost(): HostFacts {
     arch: Deno.build.arch,
     kernelRelease: Deno.osRelease(),
     readText,
-    get foregroundTerminal() {
-      return terminalForeground();
+    get terminal() {
+      return hostTerminal();
     },
     cwd: Deno.cwd(),
     env,

@@ -10,6 +10,22 @@ import type { SeccompArch } from "../plan/seccomp.ts";
 import type { ResolvedProfile } from "./seccomp_profile.ts";
 import type { PublishSpec } from "../net/publish.ts";
 
+/**
+ * nsbox's terminal, as found on fds 0-2 when it starts:
+ * - "foreground": one is nsbox's controlling terminal and nsbox's process
+ *   group is its foreground group. The command gets a process group of its
+ *   own and the terminal (Ctrl-C, Ctrl-Z and job control inside work).
+ * - "background": nsbox has that controlling terminal but is not in the
+ *   foreground (started with `&`). The command gets a process group of its
+ *   own (not a session, where it could read the terminal freely: as a
+ *   background group it gets SIGTTIN like any job), and the terminal when
+ *   nsbox is brought to the foreground (`fg`).
+ * - "none": no controlling terminal among fds 0-2 (scripts, CI). The command
+ *   gets a session of its own, so kill(0, ...) inside never reaches the
+ *   caller's script and its other jobs.
+ */
+export type TerminalMode = "foreground" | "background" | "none";
+
 /** A range of ids: `count` ids from `inside` map to ids from `outside`. */
 export interface IdRange {
   readonly inside: number;
@@ -81,8 +97,8 @@ export interface SandboxSpec {
   readonly covered: readonly string[];
   /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
-  /** Give the command the terminal (nsbox runs in the terminal's foreground). */
-  readonly foreground: boolean;
+  /** nsbox's terminal when it started; decides the command's session and process group. */
+  readonly terminal: TerminalMode;
   /** The sandbox's network. */
   readonly network: NetworkSpec;
   /** The seccomp filter. */

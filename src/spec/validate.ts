@@ -247,7 +247,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     mounts,
     covered,
     init: options.asPid1 ? "none" : "reaper",
-    foreground: host.foregroundTerminal,
+    terminal: host.terminal,
     network,
     seccomp: { mode: seccompMode, profile, allowUserns: options.allowUserns ?? false, arch },
     limits,

@@ -8,7 +8,17 @@ import { getLibc } from "../../ffi/libc.ts";
 import { MSG, MSG_SIZE } from "../spawn/abi.ts";
 import type { Child } from "../spawn/spawn.ts";
 import { SIGNALS } from "../plan/linux.ts";
-import { reclaimTerminal, stopLikeAJob } from "../../ffi/terminal.ts";
+import {
+  foregroundGroup,
+  giveTerminal,
+  isForegroundOfTerminal,
+  reclaimTerminal,
+  restoreLineDiscipline,
+  restoreTermios,
+  type SavedTerminal,
+  stopLikeAJob,
+} from "../../ffi/terminal.ts";
+import type { TerminalMode } from "../spec/spec.ts";
 
 /** How the sandbox ended. */
 export type Outcome =
@@ -24,30 +34,24 @@ export function decodeWaitStatus(status: number): Outcome {
 }
 
 /**
- * Signals a terminal also sends to its whole foreground process group. When
- * nsbox is in that group, the command (same group) got its own copy and
- * forwarding would deliver it twice.
+ * Forwards `names` to the child's pidfd until the returned function is called.
+ *
+ * Terminal signals (Ctrl-C's SIGINT, SIGQUIT, SIGWINCH, SIGHUP) are forwarded
+ * too: the command is never in nsbox's process group (it has a group or a
+ * session of its own, see TerminalMode), so when the terminal signals nsbox's
+ * group (nsbox is its foreground group: before the command took the terminal,
+ * or after `fg` until nsbox hands it over) the command got no copy of its own.
+ * When the command's group is the foreground group, the terminal signals it
+ * directly and nsbox gets nothing; whatever nsbox gets then was sent to nsbox
+ * (`kill -INT`) and is the command's too. PID 1, in nsbox's group, drops the
+ * terminal's copy (SI_KERNEL) and passes on nsbox's.
  */
-const TERMINAL_SIGNALS = new Set(["SIGINT", "SIGQUIT", "SIGWINCH", "SIGHUP"]);
-
-function inForeground(): boolean {
-  const libc = getLibc();
-  const own = libc.getpgrp();
-  for (const fd of [0, 1, 2]) {
-    const fg = libc.tcgetpgrp(fd);
-    if (fg >= 0) return fg === own;
-  }
-  return false;
-}
-
-/** Forwards `names` to the child's pidfd until the returned function is called. */
 export function forwardSignals(child: Child, names: readonly string[]): () => void {
   const libc = getLibc();
   const listeners: Array<[Deno.Signal, () => void]> = [];
   for (const name of names) {
     const sig = SIGNALS[name]!;
     const listener = () => {
-      if (TERMINAL_SIGNALS.has(name) && inForeground()) return;
       libc.pidfd_send_signal(child.pidfd, sig, null, 0);
     };
     Deno.addSignalListener(name as Deno.Signal, listener);
@@ -74,8 +78,10 @@ export interface SuperviseHooks {
   onCommandStarted?(nsPid: number): void;
   /** The command is PID 1 itself (--as-pid-1). */
   commandIsPid1?: boolean;
-  /** The command was given the terminal: take it back at the end. */
-  foreground?: boolean;
+  /** nsbox's terminal mode, as the command was started with it (default "none"). */
+  terminal?: TerminalMode;
+  /** The terminal's state saved before the child was spawned: restored at the end. */
+  savedTerminal?: SavedTerminal | null;
 }
 
 /**
@@ -100,7 +106,7 @@ export function commandPid(initPid: number, nsPid: number): number | null {
 
 interface ReportHandlers {
   onExit(): Promise<void>;
-  onStop(): void;
+  onStop(signal: number): void;
   onStarted(nsPid: number): void;
   /** End of file without an error means the command runs as PID 1 (no init to say so). */
   readonly eofIsStart: boolean;
@@ -120,7 +126,7 @@ async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
     }
     const kind = view.getInt32(0, true);
     if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
-    else if (kind === MSG.STOPPED) on.onStop();
+    else if (kind === MSG.STOPPED) on.onStop(view.getInt32(12, true));
     else if (kind === MSG.STARTED) on.onStarted(view.getInt32(12, true));
     else if (kind === MSG.EXIT) {
       reports.exitStatus = view.getInt32(12, true);
@@ -130,7 +136,7 @@ async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
   return reports;
 }
 
-const P_PIDFD = 3, WEXITED = 4;
+const P_PIDFD = 3, WEXITED = 4, SIGCONT = 18, SIGTTIN = 21, SIGTTOU = 22;
 const CLD_EXITED = 1;
 
 async function waitChild(pidfd: number): Promise<Outcome> {
@@ -157,9 +163,74 @@ export async function supervise(
   hooks: SuperviseHooks = {},
 ): Promise<Outcome> {
   const libc = getLibc();
+  const terminal = hooks.terminal ?? "none";
   const stop = forwardSignals(child, signals);
   let holdFd = child.holdFd;
   let exitSeen = false;
+  let commandNsPid = 0;
+  // The command's process group: its host pid, as it has a group or a
+  // session of its own. Found on first need (a walk of /proc).
+  let commandGroup: number | null = null;
+  const findCommandGroup = (): number | null => {
+    if (commandGroup !== null || exitSeen) return commandGroup;
+    if (hooks.commandIsPid1) return commandGroup = child.pid;
+    return commandGroup = commandNsPid > 0 ? commandPid(child.pid, commandNsPid) : null;
+  };
+  // nsbox is the terminal's foreground job: its own group or the command's has the terminal.
+  const foregroundJob = () => {
+    const fg = foregroundGroup();
+    return fg >= 0 && (fg === libc.getpgrp() || fg === findCommandGroup());
+  };
+  // Whether the sandbox has the terminal (so nsbox takes it back at the end):
+  // from the start in the foreground; once handed over after `fg`; no
+  // longer after a stop continued with `bg`.
+  let ownsTerminal = terminal === "foreground";
+  let commandStopped = false;
+  const handOver = (pgrp: number) => {
+    if (giveTerminal(pgrp)) ownsTerminal = true;
+    if (commandStopped) commandStopped = false, libc.kill(-pgrp, SIGCONT);
+  };
+  let hinted = false;
+  const onStop = (signal: number) => {
+    const pgrp = findCommandGroup();
+    if (pgrp === null) return;
+    commandStopped = true;
+    // It wants the terminal (SIGTTIN, SIGTTOU), which nsbox's group holds
+    // (a `fg` not yet handed over): hand it over rather than stop.
+    if ((signal === SIGTTIN || signal === SIGTTOU) && isForegroundOfTerminal()) return handOver(pgrp);
+    if (foregroundJob()) {
+      commandStopped = false;
+      ownsTerminal = stopLikeAJob(pgrp);
+      return;
+    }
+    // Not the terminal's foreground job (no terminal at all, or in the
+    // background): stopping nsbox's group would stop the caller (a script
+    // and its other jobs). Leave the command stopped and say how to go on.
+    if (hinted) return;
+    hinted = true;
+    const name = Object.keys(SIGNALS).find((n) => SIGNALS[n] === signal) ?? `signal ${signal}`;
+    const fg = terminal === "background" ? " (or bring nsbox to the foreground: fg)" : "";
+    const text = `nsbox: the command stopped (${name}); resume it with: kill -CONT ${Deno.pid}${fg}\n`;
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  };
+  // SIGCONT: the shell's `fg` or `bg`, or a `kill -CONT` after the hint. When
+  // nsbox is now the terminal's foreground group (`fg`), hand the terminal to
+  // the command's group; continue that group in every case.
+  const onContinue = () => {
+    const pgrp = findCommandGroup();
+    if (pgrp === null || exitSeen) return;
+    if (terminal !== "none" && isForegroundOfTerminal() && giveTerminal(pgrp)) ownsTerminal = true;
+    commandStopped = false;
+    libc.kill(-pgrp, SIGCONT);
+  };
+  Deno.addSignalListener("SIGCONT", onContinue);
+  // bash's `fg` of a running job (nsbox started with `&`) gives nsbox's group
+  // the terminal without a SIGCONT: notice it by looking, and hand over.
+  const poll = terminal === "none" ? undefined : setInterval(() => {
+    if (exitSeen || !isForegroundOfTerminal()) return;
+    const pgrp = findCommandGroup();
+    if (pgrp !== null) handOver(pgrp);
+  }, 100);
   const onExit = async () => {
     exitSeen = true;
     try {
@@ -170,11 +241,6 @@ export async function supervise(
     if (holdFd !== null) libc.close(holdFd), holdFd = null; // lets PID 1 exit
   };
   try {
-    let commandNsPid = 0;
-    const onStop = () => {
-      const cmd = commandPid(child.pid, commandNsPid);
-      if (cmd !== null) stopLikeAJob(cmd); // its process group is its own pid
-    };
     const [reports, waited] = await Promise.all([
       readReports(child.msgFd, {
         onExit,
@@ -193,7 +259,18 @@ export async function supervise(
     return waited;
   } finally {
     stop();
-    if (hooks.foreground) reclaimTerminal();
+    Deno.removeSignalListener("SIGCONT", onContinue);
+    clearInterval(poll);
+    if (terminal !== "none") {
+      const saved = hooks.savedTerminal;
+      if (saved) restoreLineDiscipline(saved);
+      // Take the terminal back when the sandbox has it (not after a `bg`:
+      // the caller's shell has it then), and its settings with it.
+      if (ownsTerminal || foregroundJob()) {
+        reclaimTerminal();
+        if (saved && isForegroundOfTerminal()) restoreTermios(saved);
+      }
+    }
     if (holdFd !== null) libc.close(holdFd);
     libc.close(child.msgFd);
     libc.close(child.pidfd);

@@ -200,13 +200,20 @@ export function startNsbox(args: readonly string[], opts: { stdin?: "piped" | "n
  */
 export function startInPty(args: readonly string[]): Running {
   const [cmd, full] = nsboxCommand(args);
-  const line = "exec " + [cmd, ...full].map(shellQuote).join(" ");
+  return startLineInPty("exec " + [cmd, ...full].map(shellQuote).join(" "));
+}
+
+/**
+ * Starts the shell command line `line` (sh -c) on a new pseudo-terminal, as
+ * {@linkcode startInPty} does, with `env` added to the environment.
+ */
+export function startLineInPty(line: string, env: Record<string, string> = {}): Running {
   const child = new Deno.Command("script", {
     args: ["-qec", line, "/dev/null"],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { SHELL: "/bin/sh" },
+    env: { SHELL: "/bin/sh", ...env },
   }).spawn();
   return track(child, true);
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { HostFacts, PathInfo } from "../../src/spec/host.ts";
-import type { SubIdRange } from "../../src/spec/spec.ts";
+import type { SubIdRange, TerminalMode } from "../../src/spec/spec.ts";
 import { parseArgs } from "../../src/cli/parse.ts";
 import { RUN } from "../../src/cli/flags.ts";
 import { runOptionsFromArgs } from "../../src/cli/run_command.ts";
@@ -17,8 +17,8 @@ export interface FakeHostInit {
   gid?: number;
   /** The CPU architecture as Deno names it (default "x86_64"). */
   arch?: string;
-  /** Whether nsbox is in the foreground of a terminal (default false). */
-  foregroundTerminal?: boolean;
+  /** nsbox's terminal (default "none"). */
+  terminal?: TerminalMode;
   userName?: string | null;
   cwd?: string;
   env?: Record<string, string>;
@@ -64,7 +64,7 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
     uid: init.uid ?? 1000,
     gid: init.gid ?? 1000,
     arch: init.arch ?? "x86_64",
-    foregroundTerminal: init.foregroundTerminal ?? false,
+    terminal: init.terminal ?? "none",
     privateDirs: init.privateDirs ?? [],
     userName: init.userName === undefined ? "user" : init.userName,
     cwd: init.cwd ?? "/home/user",

@@ -397,9 +397,17 @@ function readOp(d: Decoded, at: number, aIsString = true): RawOp {
   };
 }
 
+/** The NSBOX_PLAN_* flag of `p.terminal`, from the header. */
+function terminalFlag(p: ChildPlan): number {
+  if (p.terminal === "foreground") return define("NSBOX_PLAN_FOREGROUND");
+  if (p.terminal === "background") return define("NSBOX_PLAN_OWN_GROUP");
+  if (p.terminal === "none") return define("NSBOX_PLAN_OWN_SESSION");
+  return 0;
+}
+
 /** struct nsbox_plan.flags for `p`, from the header's NSBOX_PLAN_* values. */
 function planFlags(p: ChildPlan): number {
-  return (p.holdExit ? define("NSBOX_PLAN_HOLD_EXIT") : 0) | (p.foreground ? define("NSBOX_PLAN_FOREGROUND") : 0) |
+  return (p.holdExit ? define("NSBOX_PLAN_HOLD_EXIT") : 0) | terminalFlag(p) |
     (p.killOrphans ? define("NSBOX_PLAN_KILL_ORPHANS") : 0);
 }
 
@@ -494,7 +502,7 @@ Deno.test("encodePlan() sets bit N-1 of forward_signals for signal N", () => {
 });
 
 Deno.test("encodePlan() writes pdeathsig, init_mode, cgroup_fd and flags", () => {
-  const p = { ...plan(["sh"]), holdExit: false, foreground: false, killOrphans: false };
+  const p: ChildPlan = { ...plan(["sh"]), holdExit: false, terminal: "inherit", killOrphans: false };
   const d = checkEncoding({ ...p, pdeathsig: 15, init: "none" }, 7);
   assert.equal(d.i32(64), 15);
   assert.equal(d.i32(68), 0);
@@ -502,9 +510,11 @@ Deno.test("encodePlan() writes pdeathsig, init_mode, cgroup_fd and flags", () =>
   assert.equal(d.u32(76), 0);
   assert.equal(checkEncoding(p).i32(68), 1);
   assert.equal(checkEncoding({ ...p, holdExit: true }).u32(76), 0x1);
-  assert.equal(checkEncoding({ ...p, foreground: true }).u32(76), 0x2);
+  assert.equal(checkEncoding({ ...p, terminal: "foreground" }).u32(76), 0x2);
+  assert.equal(checkEncoding({ ...p, terminal: "background" }).u32(76), 0x8);
+  assert.equal(checkEncoding({ ...p, terminal: "none" }).u32(76), 0x10);
   assert.equal(checkEncoding({ ...p, killOrphans: true }).u32(76), 0x4);
-  assert.equal(checkEncoding({ ...p, holdExit: true, foreground: true, killOrphans: true }).u32(76), 0x7);
+  assert.equal(checkEncoding({ ...p, holdExit: true, terminal: "foreground", killOrphans: true }).u32(76), 0x7);
 });
 
 Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () => {

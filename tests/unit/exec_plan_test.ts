@@ -12,7 +12,7 @@ import { buildExecPlan, type ExecRequest } from "../../src/plan/exec_plan.ts";
 import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS } from "../../src/plan/plan.ts";
 import { CLONE, PR, SIGNALS } from "../../src/plan/linux.ts";
 import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
-import type { SandboxSpec } from "../../src/spec/spec.ts";
+import type { SandboxSpec, TerminalMode } from "../../src/spec/spec.ts";
 import { validate } from "../../src/spec/validate.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
 
@@ -30,8 +30,12 @@ function spec(args: string[]): SandboxSpec {
   return validate(runOptions(args), host);
 }
 
-function execPlan(args: string[], req: ExecRequest = { command: ["sh"] }, foreground = false): ChildPlan {
-  return buildExecPlan(spec(args), PID, req, { fdBase: FD_BASE, foreground });
+function execPlan(
+  args: string[],
+  req: ExecRequest = { command: ["sh"] },
+  terminal: TerminalMode = "none",
+): ChildPlan {
+  return buildExecPlan(spec(args), PID, req, { fdBase: FD_BASE, terminal });
 }
 
 function golden(name: string, args: string[], req: ExecRequest) {
@@ -162,7 +166,7 @@ Deno.test("buildExecPlan() does not join the namespaces the sandbox shares with 
 Deno.test("buildExecPlan() uses only descriptors from fdBase and closes all of them before chdir", () => {
   for (const args of [["sh"], ["--share", "net,uts,pid", "sh"], ["--share", "net,ipc,uts,pid", "sh"]]) {
     for (const fdBase of [3, 10, 1000]) {
-      const ops = buildExecPlan(spec(args), PID, { command: ["sh"] }, { fdBase, foreground: false }).ops;
+      const ops = buildExecPlan(spec(args), PID, { command: ["sh"] }, { fdBase, terminal: "none" }).ops;
       const used = new Set<number>();
       for (const op of ops) {
         if (op.kind === "open") used.add(op.fd);
@@ -194,7 +198,7 @@ Deno.test("buildExecPlan() uses only descriptors from fdBase and closes all of t
 Deno.test("buildExecPlan() ends with the command ops of the spec: no_new_privs, capabilities, seccomp, cloexec", () => {
   for (const args of [["sh"], ["--root", "sh"], ["--cap-add", "NET_RAW", "sh"], ["--seccomp=unconfined", "sh"]]) {
     const s = spec(args);
-    const ops = buildExecPlan(s, PID, { command: ["id"] }, { fdBase: FD_BASE, foreground: false }).ops;
+    const ops = buildExecPlan(s, PID, { command: ["id"] }, { fdBase: FD_BASE, terminal: "none" }).ops;
     const tail = commandOps(s);
     assert.deepEqual(ops.slice(-tail.length), tail, args.join(" "));
     assert.equal(ops[ops.length - tail.length - 1]?.kind, "chdir", args.join(" "));
@@ -220,8 +224,9 @@ Deno.test("buildExecPlan() has a reaper, no clone flags and no id maps to write"
     assert.deepEqual(p.forwardSignals, FORWARDED_SIGNALS.map((s) => SIGNALS[s]));
     assert.equal(p.pdeathsig, SIGNALS.SIGKILL);
   }
-  assert.equal(execPlan(["sh"], { command: ["sh"] }, true).foreground, true);
-  assert.equal(execPlan(["sh"], { command: ["sh"] }, false).foreground, false);
+  for (const mode of ["foreground", "background", "none"] as const) {
+    assert.equal(execPlan(["sh"], { command: ["sh"] }, mode).terminal, mode);
+  }
 });
 
 Deno.test("buildExecPlan() runs the requested command with the sandbox's environment by default", () => {
@@ -284,7 +289,7 @@ Deno.test("buildExecPlan() is pure: the same input gives the same plan and the s
   const s = spec(["--root", "sh"]);
   const before = JSON.stringify(s);
   const req: ExecRequest = { command: ["id"], env: { A: "1" }, chdir: "/" };
-  const opts = { fdBase: 20, foreground: false };
+  const opts = { fdBase: 20, terminal: "none" as const };
   assert.deepEqual(buildExecPlan(s, 1, req, opts), buildExecPlan(s, 1, req, opts));
   assert.equal(JSON.stringify(s), before);
 });
