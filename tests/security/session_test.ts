@@ -31,8 +31,19 @@ def comm(pid):
     except OSError:
         return None
 
+def nested(pid):
+    """Whether the process lives in a PID namespace below ours (the sandbox's), as /proc/PID/status NSpid says."""
+    try:
+        for line in open("/proc/%d/status" % pid):
+            if line.startswith("NSpid:"):
+                return len(line.split()) > 2
+    except OSError:
+        pass
+    return False
+
 def command(state=None):
-    """The sandbox's command: the sh whose command line has the marker, a child of nsbox-init (or of nsbox)."""
+    """The sandbox's command: the sh in the sandbox's PID namespace whose command line has the marker,
+    a child of nsbox-init (or, with --as-pid-1, of nsbox)."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -41,7 +52,8 @@ def command(state=None):
         except OSError:
             continue
         st = stat(int(d))
-        if marker in cmdline and comm(int(d)) == "sh" and st and (comm(st["ppid"]) == "nsbox-init" or st["ppid"] == caller):
+        if marker in cmdline and comm(int(d)) == "sh" and st and nested(int(d)) and \
+                (comm(st["ppid"]) == "nsbox-init" or st["ppid"] == caller):
             if state is None or st["state"] == state:
                 return int(d)
     return None
