@@ -242,3 +242,26 @@ export function hasProgram(name: string): boolean {
     }
   });
 }
+
+/** The store directory the CLI uses (XDG_RUNTIME_DIR/nsbox, or /tmp/nsbox-UID). */
+export function storeRoot(): string {
+  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
+  if (runtime) {
+    try {
+      if (Deno.statSync(runtime).uid === Deno.uid()) return `${runtime}/nsbox`;
+    } catch {
+      // fall back
+    }
+  }
+  return `/tmp/nsbox-${Deno.uid()}`;
+}
+
+/** Whether `path` exists on the host (a final symlink counts, dangling or not). */
+export function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

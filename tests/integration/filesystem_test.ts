@@ -4,7 +4,7 @@
  * order, `--rootfs`, `--chdir` and the default working directory.
  */
 import { assert } from "./_assert.ts";
-import { lines, nsbox, PROBE, probe, sandboxSh, tempDir } from "./_harness.ts";
+import { exists, lines, nsbox, PROBE, probe, sandboxSh, tempDir } from "./_harness.ts";
 
 /** The checks every nsbox failure line must pass: exit 125, only "nsbox: " lines, no stack trace. */
 function assertNsboxError(r: { code: number; stdout: string; stderr: string }, ...mentions: string[]) {
@@ -15,15 +15,6 @@ function assertNsboxError(r: { code: number; stdout: string; stderr: string }, .
   for (const l of ls) assert.match(l, /^nsbox: /, `stderr line: ${l}`);
   assert.doesNotMatch(r.stderr, /^\s+at |\.ts:\d/m, "stack trace on stderr");
   for (const m of mentions) assert.ok(ls[0]!.includes(m), `first line should name ${m}: ${ls[0]}`);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("run: writing under / fails with EROFS, also for root inside", async () => {

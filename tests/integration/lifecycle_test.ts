@@ -1,31 +1,9 @@
 // Lifecycle: --name, --detach, ps, exec, kill, logs, rm, stale records.
 import assert from "node:assert/strict";
-import { lines, nsbox, startNsbox, waitUntil } from "./_harness.ts";
+import { exists, lines, nsbox, startNsbox, storeRoot, waitUntil } from "./_harness.ts";
 
 function uniqueName(prefix: string): string {
   return `${prefix}-${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
-}
-
-/** The store directory the CLI uses (XDG_RUNTIME_DIR/nsbox, or /tmp/nsbox-UID). */
-function storeRoot(): string {
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  if (runtime) {
-    try {
-      if (Deno.statSync(runtime).uid === Deno.uid()) return `${runtime}/nsbox`;
-    } catch {
-      // fall back
-    }
-  }
-  return `/tmp/nsbox-${Deno.uid()}`;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface PsRow {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { hasProgram, nsbox, type NsboxOptions, type Ran } from "../integration/_harness.ts";
+import { exists, hasProgram, nsbox, type NsboxOptions, type Ran } from "../integration/_harness.ts";
 
 export * from "../integration/_harness.ts";
 
@@ -153,11 +153,4 @@ export async function homeDir(): Promise<AsyncDisposable & { path: string }> {
 }
 
 /** Whether `path` exists on the host (without following a final symlink). */
-export function hostHas(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const hostHas = exists;

@@ -7,7 +7,7 @@
  *   the newest output kept.
  */
 import assert from "node:assert/strict";
-import { hasProgram, nsbox, pidsMatching, waitUntil } from "./_lib.ts";
+import { exists, hasProgram, nsbox, pidsMatching, storeRoot, waitUntil } from "./_lib.ts";
 
 function marker(): string {
   return `nsbox-leftover-${Deno.pid}-${Math.floor(Math.random() * 1e9)}`;
@@ -70,28 +70,6 @@ Deno.test({
 }, async () => {
   await leaves(["--as-pid-1", "--allow-userns"], (inner) => `setsid unshare -U sh -c '${inner}'`);
 });
-
-/** The store directory the CLI uses (XDG_RUNTIME_DIR/nsbox, or /tmp/nsbox-UID). */
-function storeRoot(): string {
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  if (runtime) {
-    try {
-      if (Deno.statSync(runtime).uid === Deno.uid()) return `${runtime}/nsbox`;
-    } catch {
-      // fall back
-    }
-  }
-  return `/tmp/nsbox-${Deno.uid()}`;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("escape: a detached sandbox's log is held to --log-size; the newest output is kept, logs -f reads on", async () => {
   const name = `logcap-${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;

@@ -5,7 +5,7 @@
  * fill the host's memory, and the records of other sandboxes.
  */
 import assert from "node:assert/strict";
-import { homeDir, hostHas, lines, nsbox, PROBE, sandboxSh, startNsbox, visibleHome } from "./_lib.ts";
+import { homeDir, hostHas, lines, nsbox, PROBE, sandboxSh, startNsbox, storeRoot, visibleHome } from "./_lib.ts";
 
 const NO_HOME = visibleHome() === null;
 
@@ -136,8 +136,7 @@ Deno.test({
 }, async () => {
   await using other = await homeDir();
   const uid = Deno.uid();
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  const records = runtime ? `${runtime}/nsbox` : `/tmp/nsbox-${uid}`;
+  const records = storeRoot();
   const parent = records.slice(0, records.lastIndexOf("/"));
   await using running = startNsbox(["run", "--name", `rec-${uid}`, "--", "sh", "-c", "echo up; sleep 30"]);
   await running.waitForStdout("up\n");

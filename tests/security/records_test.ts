@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { processStart, type SandboxState, stateRoot, Store } from "../../src/state/store.ts";
-import { HAS_PYTHON, hasProgram, nsbox, tempDir, waitUntil } from "./_lib.ts";
+import { exists, HAS_PYTHON, hasProgram, nsbox, tempDir, waitUntil } from "./_lib.ts";
 
 const NEEDS_UNSHARE = !hasProgram("unshare") || !HAS_PYTHON;
 
@@ -30,15 +30,6 @@ function nsOf(pid: number | "self", ns: string): number {
 const alive = (pid: number) => {
   try {
     return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return false;
-  }
-};
-
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
   } catch {
     return false;
   }
