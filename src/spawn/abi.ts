@@ -55,6 +55,41 @@ export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
 export const MSG = { ERROR: 1, EXIT: 2, STOPPED: 3, STARTED: 4 } as const;
 /** sizeof(struct nsbox_msg) */
 export const MSG_SIZE = 16;
+
+/** One `struct nsbox_msg` from the child, decoded. */
+export type ChildMessage =
+  | { readonly kind: "error"; readonly step: number; readonly errno: number }
+  | { readonly kind: "exit"; readonly status: number }
+  | { readonly kind: "stopped"; readonly signal: number }
+  | { readonly kind: "started"; readonly nsPid: number }
+  | { readonly kind: "unknown"; readonly code: number };
+
+/**
+ * Decodes one message the child wrote on its report pipe (`MSG_SIZE` bytes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const m = new Int32Array([2, 0, 0, 3 << 8]); // NSBOX_MSG_EXIT, wait status: exited 3
+ * assert.deepEqual(decodeMessage(new Uint8Array(m.buffer)), { kind: "exit", status: 768 });
+ * ```
+ */
+export function decodeMessage(buf: Uint8Array): ChildMessage {
+  const view = new DataView(buf.buffer, buf.byteOffset, MSG_SIZE);
+  const code = view.getInt32(0, true), value = view.getInt32(12, true);
+  switch (code) {
+    case MSG.ERROR:
+      return { kind: "error", step: view.getInt32(4, true), errno: view.getInt32(8, true) };
+    case MSG.EXIT:
+      return { kind: "exit", status: value };
+    case MSG.STOPPED:
+      return { kind: "stopped", signal: value };
+    case MSG.STARTED:
+      return { kind: "started", nsPid: value };
+    default:
+      return { kind: "unknown", code };
+  }
+}
 /** sizeof(struct nsbox_spawn_result) */
 export const RESULT_SIZE = 16;
 

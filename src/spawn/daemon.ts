@@ -10,12 +10,12 @@ import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError } from "../errors.ts";
 import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { SIGNALS } from "../plan/linux.ts";
-import { MSG_SIZE, STEP } from "./abi.ts";
+import { decodeMessage, MSG_SIZE, STEP } from "./abi.ts";
+import { reapNow, waitPidfd } from "./wait.ts";
 import { spawnChild } from "./spawn.ts";
 import { errnoMessage } from "../errors.ts";
 
 const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_APPEND = 0o2000;
-const P_PIDFD = 3, WEXITED = 4, WNOHANG = 1;
 
 /** A running helper process. */
 export interface Daemon {
@@ -81,37 +81,30 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
   const buf = new Uint8Array(MSG_SIZE);
   const n = await libc.read(child.msgFd, buf, BigInt(MSG_SIZE));
   libc.close(child.msgFd);
-  if (n === BigInt(MSG_SIZE)) {
-    const view = new DataView(buf.buffer);
-    const step = view.getInt32(4, true), err = view.getInt32(8, true);
-    await libc.waitid(P_PIDFD, child.pidfd, new Uint8Array(128), WEXITED);
+  const m = n === BigInt(MSG_SIZE) ? decodeMessage(buf) : null;
+  if (m?.kind === "error") {
+    const { step, errno: err } = m;
+    await waitPidfd(child.pidfd);
     libc.close(child.pidfd);
     throw new NsboxError(
       step === STEP.EXEC && err === 2 ? `${name} is not installed` : `cannot start ${name}: ${errnoMessage(err)}`,
     );
   }
   let done = false;
-  const reap = (options: number) => {
-    if (done) return true;
-    const info = new Uint8Array(128);
-    const r = libc.waitid_now(P_PIDFD, child.pidfd, info, options);
-    // si_pid is set when a child was reaped
-    if (r === 0 && new DataView(info.buffer).getInt32(16, true) !== 0) done = true;
-    return done;
-  };
+  const reap = () => done ||= reapNow(child.pidfd) !== null;
   return {
     name,
     pid: child.pid,
     pidfd: child.pidfd,
-    exited: () => reap(WEXITED | WNOHANG),
+    exited: reap,
     async stop(graceMs = 1000) {
-      if (!reap(WEXITED | WNOHANG)) {
+      if (!reap()) {
         libc.pidfd_send_signal(child.pidfd, SIGNALS.SIGTERM!, null, 0);
         const until = performance.now() + graceMs;
-        while (!reap(WEXITED | WNOHANG) && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+        while (!reap() && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
         if (!done) {
           libc.pidfd_send_signal(child.pidfd, SIGNALS.SIGKILL!, null, 0);
-          await libc.waitid(P_PIDFD, child.pidfd, new Uint8Array(128), WEXITED);
+          await waitPidfd(child.pidfd);
           done = true;
         }
       }

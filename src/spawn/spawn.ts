@@ -12,6 +12,7 @@ import { NsboxError, OsError } from "../errors.ts";
 import type { ChildPlan } from "../plan/ops.ts";
 import { ABI_VERSION, encodePlan, RESULT_SIZE } from "./abi.ts";
 import { userNamespaceHint, writeIdMaps } from "./idmap_writer.ts";
+import { waitPidfd } from "./wait.ts";
 
 /** The sandbox's first process, created and released. */
 export interface Child {
@@ -32,7 +33,6 @@ export interface SpawnHooks {
 }
 
 const EPERM = 1, EACCES = 13, ENOSPC = 28, EINVAL = 22, EUSERS = 87;
-const P_PIDFD = 3, WEXITED = 4;
 
 /** Spawns and releases the child described by `plan`. */
 export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promise<Child> {
@@ -64,7 +64,7 @@ export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promi
     // Closing the sync pipe unread makes the child exit; reap it.
     libc.close(syncFd);
     libc.close(msgFd);
-    await libc.waitid(P_PIDFD, pidfd, new Uint8Array(128), WEXITED);
+    await waitPidfd(pidfd);
     libc.close(pidfd);
     throw e;
   }

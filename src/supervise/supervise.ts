@@ -5,7 +5,8 @@
  * @module
  */
 import { getLibc } from "../../ffi/libc.ts";
-import { MSG, MSG_SIZE } from "../spawn/abi.ts";
+import { decodeMessage, MSG_SIZE } from "../spawn/abi.ts";
+import { decodeWaitStatus, type Ended, waitPidfd } from "../spawn/wait.ts";
 import type { Child } from "../spawn/spawn.ts";
 import { SIGNALS } from "../plan/linux.ts";
 import {
@@ -21,17 +22,7 @@ import {
 import type { TerminalMode } from "../spec/spec.ts";
 
 /** How the sandbox ended. */
-export type Outcome =
-  | { readonly kind: "exited"; readonly code: number }
-  | { readonly kind: "signaled"; readonly signal: number }
-  | { readonly kind: "failed"; readonly step: number; readonly errno: number };
-
-/** Decodes a wait(2) status word. */
-export function decodeWaitStatus(status: number): Outcome {
-  const sig = status & 0x7f;
-  if (sig === 0) return { kind: "exited", code: (status >> 8) & 0xff };
-  return { kind: "signaled", signal: sig };
-}
+export type Outcome = Ended | { readonly kind: "failed"; readonly step: number; readonly errno: number };
 
 /**
  * Forwards `names` to the child's pidfd until the returned function is called.
@@ -115,7 +106,6 @@ interface ReportHandlers {
 async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
   const libc = getLibc();
   const buf = new Uint8Array(MSG_SIZE);
-  const view = new DataView(buf.buffer);
   const reports: Reports = { error: null, exitStatus: null };
   for (;;) {
     const n = await libc.read(fd, buf, BigInt(MSG_SIZE));
@@ -124,34 +114,19 @@ async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
       if (on.eofIsStart && !reports.error) on.onStarted(1);
       break;
     }
-    const kind = view.getInt32(0, true);
-    if (kind === MSG.ERROR) reports.error ??= { step: view.getInt32(4, true), errno: view.getInt32(8, true) };
-    else if (kind === MSG.STOPPED) on.onStop(view.getInt32(12, true));
-    else if (kind === MSG.STARTED) on.onStarted(view.getInt32(12, true));
-    else if (kind === MSG.EXIT) {
-      reports.exitStatus = view.getInt32(12, true);
+    const m = decodeMessage(buf);
+    if (m.kind === "error") reports.error ??= { step: m.step, errno: m.errno };
+    else if (m.kind === "stopped") on.onStop(m.signal);
+    else if (m.kind === "started") on.onStarted(m.nsPid);
+    else if (m.kind === "exit") {
+      reports.exitStatus = m.status;
       await on.onExit();
     }
   }
   return reports;
 }
 
-const P_PIDFD = 3, WEXITED = 4, SIGCONT = 18, SIGTTIN = 21, SIGTTOU = 22;
-const CLD_EXITED = 1;
-
-async function waitChild(pidfd: number): Promise<Outcome> {
-  const libc = getLibc();
-  const info = new Uint8Array(128);
-  for (;;) {
-    const r = await libc.waitid(P_PIDFD, pidfd, info, WEXITED);
-    if (r === 0) break;
-    // EINTR on the worker thread: wait again
-  }
-  const view = new DataView(info.buffer);
-  const code = view.getInt32(8, true);
-  const status = view.getInt32(24, true);
-  return code === CLD_EXITED ? { kind: "exited", code: status } : { kind: "signaled", signal: status };
-}
+const SIGCONT = 18, SIGTTIN = 21, SIGTTOU = 22;
 
 /**
  * Waits for the child and its reports, forwarding `signals` meanwhile; closes
@@ -251,7 +226,7 @@ export async function supervise(
         },
         eofIsStart: hooks.commandIsPid1 ?? false,
       }),
-      waitChild(child.pidfd),
+      waitPidfd(child.pidfd),
     ]);
     if (!exitSeen) await onExit();
     if (reports.error) return { kind: "failed", ...reports.error };

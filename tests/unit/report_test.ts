@@ -8,7 +8,7 @@ import {
   type RunResult,
 } from "../../src/report/report.ts";
 // Importing supervise.ts imports ffi/libc.ts, which must open libc lazily, not at import time.
-import { decodeWaitStatus } from "../../src/supervise/supervise.ts";
+import { decodeWaitStatus } from "../../src/spawn/wait.ts";
 import { EXIT, NsboxError, OsError, UsageError } from "../../src/errors.ts";
 import { STEP } from "../../src/spawn/abi.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
