@@ -1,5 +1,5 @@
 /**
- * Generates src/plan/syscall_table.ts — syscall numbers by name for x86_64 and
+ * Generates src/spec/syscall_table.ts — syscall numbers by name for x86_64 and
  * aarch64, which `--seccomp FILE` needs to compile OCI profiles — from the
  * kernel's UAPI headers (Debian package linux-libc-dev):
  *
@@ -13,7 +13,7 @@
 
 const X86_64 = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
 const GENERIC = "/usr/include/asm-generic/unistd.h";
-const OUT = new URL("../src/plan/syscall_table.ts", import.meta.url).pathname;
+const OUT = new URL("../src/spec/syscall_table.ts", import.meta.url).pathname;
 
 function x86_64(): Record<string, number> {
   const table: Record<string, number> = {};

@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../errors.ts";
 import type { EnvEdit, MountOption, PublishOption, RunOptions, ShareableNamespace } from "../spec/options.ts";
-import { parsePublish } from "../net/publish.ts";
+import { parsePublish } from "../spec/publish.ts";
 import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";

@@ -11,7 +11,7 @@ import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError } from "../errors.ts";
 import type { NetworkSpec } from "../spec/spec.ts";
 import { type Daemon, startDaemon } from "../spawn/daemon.ts";
-import { formatPublish, type PublishSpec } from "./publish.ts";
+import { formatPublish, type PublishSpec } from "../spec/publish.ts";
 
 /** A running network helper. */
 export interface NetworkHandle {

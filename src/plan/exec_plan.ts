@@ -16,7 +16,7 @@
  */
 import type { SandboxSpec, TerminalMode } from "../spec/spec.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
-import { CLONE, SIGNALS } from "./linux.ts";
+import { CLONE, SIGNALS } from "../linux.ts";
 import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS } from "./plan.ts";
 
 /** What `nsbox exec` is asked to run. */

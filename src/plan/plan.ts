@@ -11,7 +11,7 @@
  */
 import type { SandboxSpec } from "../spec/spec.ts";
 import { idMapPlan, nestedMapText } from "./idmap.ts";
-import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "./linux.ts";
+import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "../linux.ts";
 import type { At, ChildPlan, SetupOp } from "./ops.ts";
 import { buildBaseFilter, buildProfileFilter, buildSeccompFilter } from "./seccomp.ts";
 

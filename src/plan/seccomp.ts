@@ -25,13 +25,13 @@
  * @module
  */
 
+import type { SeccompArch } from "../linux.ts";
 import type { ArgComparison, ResolvedProfile, SeccompAction, SyscallRule } from "../spec/seccomp_profile.ts";
 
 /** One BPF instruction: [code, jt, jf, k]. */
 export type BpfInsn = readonly [code: number, jt: number, jf: number, k: number];
 
 /** Architectures nsbox has syscall tables for. */
-export type SeccompArch = "x86_64" | "aarch64";
 
 /** What the filter lets through beyond the default. */
 export interface SeccompPolicy {
@@ -129,11 +129,6 @@ export const DENIED: ReadonlyArray<readonly [name: string, errno: number]> = [
   ["afs_syscall", ENOSYS],
   ["vserver", ENOSYS],
 ];
-
-/** The architecture nsbox runs on, as the filter names it; null when it has no table. */
-export function seccompArch(denoArch: string): SeccompArch | null {
-  return denoArch === "x86_64" ? "x86_64" : denoArch === "aarch64" ? "aarch64" : null;
-}
 
 const ld = (off: number): BpfInsn => [LD_W_ABS, 0, 0, off];
 const ret = (k: number): BpfInsn => [RET_K, 0, 0, k >>> 0];

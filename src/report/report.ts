@@ -6,7 +6,7 @@
  */
 import { errnoName, EXIT, NsboxError, OsError, UsageError } from "../errors.ts";
 import type { ChildPlan } from "../plan/ops.ts";
-import { signalName } from "../plan/linux.ts";
+import { signalName } from "../linux.ts";
 import { STEP } from "../spawn/abi.ts";
 import type { Outcome } from "../supervise/supervise.ts";
 import type { LimitsSpec } from "../spec/spec.ts";

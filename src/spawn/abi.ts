@@ -6,7 +6,7 @@
  * @module
  */
 import type { ChildPlan, SetupOp } from "../plan/ops.ts";
-import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../plan/linux.ts";
+import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
 export const ABI_VERSION = 3;

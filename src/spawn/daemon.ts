@@ -9,7 +9,7 @@
 import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError } from "../errors.ts";
 import type { ChildPlan, SetupOp } from "../plan/ops.ts";
-import { SIGNALS } from "../plan/linux.ts";
+import { SIGNALS } from "../linux.ts";
 import { decodeMessage, MSG_SIZE, STEP } from "./abi.ts";
 import { reapNow, waitPidfd } from "./wait.ts";
 import { spawnChild } from "./spawn.ts";

@@ -6,6 +6,9 @@
  * @module
  */
 
+/** A name for a sandbox: what `--name` accepts. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
 /** Namespaces that `share` can keep from the host. */
 export const SHAREABLE_NAMESPACES = ["net", "ipc", "uts", "pid"] as const;
 

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import type { SeccompArch } from "../plan/seccomp.ts";
-import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from "../plan/syscall_table.ts";
+import type { SeccompArch } from "../linux.ts";
+import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from "./syscall_table.ts";
 import { CAPABILITIES } from "./capabilities.ts";
 
 /** What a rule (or the default) does. */

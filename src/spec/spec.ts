@@ -6,9 +6,9 @@
  * @module
  */
 import type { ShareableNamespace } from "./options.ts";
-import type { SeccompArch } from "../plan/seccomp.ts";
+import type { SeccompArch } from "../linux.ts";
 import type { ResolvedProfile } from "./seccomp_profile.ts";
-import type { PublishSpec } from "../net/publish.ts";
+import type { PublishSpec } from "./publish.ts";
 
 /**
  * nsbox's terminal, as found on fds 0-2 when it starts:

@@ -6,13 +6,12 @@
  */
 import { UsageError } from "../errors.ts";
 import type { HostFacts } from "./host.ts";
-import { seccompArch } from "../plan/seccomp.ts";
+import { seccompArch } from "../linux.ts";
 import { type ResolvedProfile, resolveProfile } from "./seccomp_profile.ts";
-import { NAME_RE } from "../state/store.ts";
 import { capabilityNumber, capabilitySet } from "./capabilities.ts";
-import { NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
+import { NAME_RE, NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
 import type { LimitsSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
-import { formatPublish, type PublishSpec } from "../net/publish.ts";
+import { formatPublish, type PublishSpec } from "./publish.ts";
 
 /** The hostname a sandbox gets unless told otherwise. */
 export const DEFAULT_HOSTNAME = "nsbox";

@@ -5,7 +5,7 @@
  */
 import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError, UsageError } from "../errors.ts";
-import { SIGNALS } from "../plan/linux.ts";
+import { SIGNALS } from "../linux.ts";
 import { formatSize } from "../spec/units.ts";
 import { resumeOffset } from "../supervise/log_pump.ts";
 import { verifyLive } from "./live.ts";

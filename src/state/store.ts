@@ -20,6 +20,9 @@
  */
 import { NsboxError } from "../errors.ts";
 import type { SandboxSpec } from "../spec/spec.ts";
+import { NAME_RE } from "../spec/options.ts";
+
+export { NAME_RE };
 import { constantTimeEqual, hmacSha256, toHex } from "./hmac.ts";
 
 /** What is recorded about a running sandbox. */
@@ -46,9 +49,6 @@ export interface SandboxState {
   readonly started: string;
   readonly spec: SandboxSpec;
 }
-
-/** A name for a sandbox: what `--name` accepts. */
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** The directory that holds the caller's sandboxes (created 0700 on first use). */
 export function stateRoot(): string {

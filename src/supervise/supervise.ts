@@ -8,7 +8,7 @@ import { getLibc } from "../../ffi/libc.ts";
 import { decodeMessage, MSG_SIZE } from "../spawn/abi.ts";
 import { decodeWaitStatus, type Ended, waitPidfd } from "../spawn/wait.ts";
 import type { Child } from "../spawn/spawn.ts";
-import { SIGNALS } from "../plan/linux.ts";
+import { SIGNALS } from "../linux.ts";
 import {
   foregroundGroup,
   giveTerminal,

@@ -17,7 +17,7 @@
  * @module
  */
 import { check, cString, getLibc } from "../../ffi/libc.ts";
-import { SIGNALS } from "../plan/linux.ts";
+import { SIGNALS } from "../linux.ts";
 import { type NsId, nsId, sameNs, userNsAncestry } from "../procfs.ts";
 import type { SandboxCgroup } from "../cgroup/manager.ts";
 

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { ABI_VERSION, encodePlan, MSG, MSG_SIZE, OP, PLAN, RESULT_SIZE, STEP } from "../../src/spawn/abi.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
-import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../../src/plan/linux.ts";
+import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../../src/linux.ts";
 import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
 import { EXIT } from "../../src/errors.ts";
 import { validate } from "../../src/spec/validate.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CAPABILITIES, capabilityNumber, capabilitySet, ROOT_DENIED } from "../../src/spec/capabilities.ts";
-import { CAP_LAST } from "../../src/plan/linux.ts";
+import { CAP_LAST } from "../../src/linux.ts";
 
 Deno.test("CAPABILITIES numbers capabilities as linux/capability.h does", () => {
   const spots: Array<[string, number]> = [

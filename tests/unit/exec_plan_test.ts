@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { buildExecPlan, type ExecRequest } from "../../src/plan/exec_plan.ts";
 import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS } from "../../src/plan/plan.ts";
-import { CLONE, PR, SIGNALS } from "../../src/plan/linux.ts";
+import { CLONE, PR, SIGNALS } from "../../src/linux.ts";
 import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
 import type { SandboxSpec, TerminalMode } from "../../src/spec/spec.ts";
 import { validate } from "../../src/spec/validate.ts";

@@ -17,7 +17,7 @@ import {
   PROC_MASKED_FILES,
   PROC_READ_ONLY,
 } from "../../src/plan/plan.ts";
-import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "../../src/plan/linux.ts";
+import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "../../src/linux.ts";
 import type { At, ChildPlan, SetupOp } from "../../src/plan/ops.ts";
 import type { SandboxSpec } from "../../src/spec/spec.ts";
 import { validate } from "../../src/spec/validate.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { isIP } from "node:net";
-import { formatPublish, parsePublish, type PublishSpec } from "../../src/net/publish.ts";
+import { formatPublish, parsePublish, type PublishSpec } from "../../src/spec/publish.ts";
 import { pastaArgs, slirpArgs } from "../../src/net/network.ts";
 import type { NetworkSpec } from "../../src/spec/spec.ts";
 

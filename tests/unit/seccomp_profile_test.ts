@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { type ResolvedProfile, resolveProfile } from "../../src/spec/seccomp_profile.ts";
-import { buildBaseFilter, buildProfileFilter, type SeccompArch } from "../../src/plan/seccomp.ts";
-import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from "../../src/plan/syscall_table.ts";
+import { buildBaseFilter, buildProfileFilter } from "../../src/plan/seccomp.ts";
+import type { SeccompArch } from "../../src/linux.ts";
+import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from "../../src/spec/syscall_table.ts";
 import { decide, decideStack } from "./_bpf.ts";
 import { fakeHost, runOptions } from "./_fake_host.ts";
 import { validate } from "../../src/spec/validate.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
-import { PR } from "../../src/plan/linux.ts";
+import { PR } from "../../src/linux.ts";
 
 const AUDIT: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
 const ALLOW = 0x7fff0000, KILL_PROCESS = 0x80000000, KILL_THREAD = 0, TRAP = 0x00030000, LOG = 0x7ffc0000;

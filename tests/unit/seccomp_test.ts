@@ -14,10 +14,9 @@ import {
   buildBaseFilter,
   buildSeccompFilter,
   DENIED,
-  type SeccompArch,
-  seccompArch,
   TTY_IOCTLS,
 } from "../../src/plan/seccomp.ts";
+import { type SeccompArch, seccompArch } from "../../src/linux.ts";
 import { type Call, decide } from "./_bpf.ts";
 
 const EPERM = 1, ENOSYS = 38;

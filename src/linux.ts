@@ -91,3 +91,11 @@ export function signalName(n: number): string {
   for (const [name, num] of Object.entries(SIGNALS)) if (num === n) return name;
   return n >= 34 && n <= 64 ? `SIGRTMIN+${n - 34}` : `signal ${n}`;
 }
+
+/** Architectures nsbox has syscall tables (and seccomp filters) for. */
+export type SeccompArch = "x86_64" | "aarch64";
+
+/** The architecture nsbox runs on, as its syscall tables name it (from Deno's name); null when it has none. */
+export function seccompArch(denoArch: string): SeccompArch | null {
+  return denoArch === "x86_64" ? "x86_64" : denoArch === "aarch64" ? "aarch64" : null;
+}
