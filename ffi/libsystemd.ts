@@ -4,12 +4,11 @@
  * non-variadic entry points: FFI cannot call C varargs portably), opened on
  * first use; `null` where libsystemd is not installed.
  *
- * Every call returns a negative errno on failure; {@linkcode busCheck} is the
- * one place that turns that into an {@linkcode OsError}.
+ * Every call returns a negative errno on failure; src/cgroup/systemd.ts's
+ * busCheck() is the one place that turns that into an error.
  *
  * @module
  */
-import { OsError } from "../src/errors.ts";
 
 /** sd-bus symbols; each parameter is commented with its C type. */
 export const SD_BUS_SYMBOLS = {
@@ -89,10 +88,4 @@ export function getSdBus(): SdBus | null {
     }
   }
   return lib;
-}
-
-/** Returns `r` when it is not negative; otherwise throws an OsError for `what` with errno `-r`. */
-export function busCheck(r: number, what: string): number {
-  if (r < 0) throw new OsError(what, -r);
-  return r;
 }

@@ -7,7 +7,6 @@
  * @module
  */
 import { getLibc } from "./libc.ts";
-import type { TerminalMode } from "../src/spec/spec.ts";
 
 const SIG_BLOCK = 0, SIG_SETMASK = 2, SIGTTOU = 22, SIGTSTP = 20, SIGCONT = 18;
 
@@ -32,8 +31,12 @@ export function foregroundGroup(): number {
   return fd < 0 ? -1 : getLibc().tcgetpgrp(fd);
 }
 
-/** nsbox's terminal mode (see {@linkcode TerminalMode}). */
-export function terminalMode(): TerminalMode {
+/**
+ * nsbox's relation to its controlling terminal: its process group is the
+ * foreground one, a background one, or there is no controlling terminal
+ * among fds 0-2 (src/spec/spec.ts TerminalMode says what each means).
+ */
+export function terminalMode(): "foreground" | "background" | "none" {
   const fg = foregroundGroup();
   if (fg < 0) return "none";
   return fg === getLibc().getpgrp() ? "foreground" : "background";

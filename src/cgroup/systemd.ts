@@ -6,10 +6,16 @@
  *
  * @module
  */
-import { busCheck, getSdBus, type SdBus } from "../../ffi/libsystemd.ts";
+import { getSdBus, type SdBus } from "../../ffi/libsystemd.ts";
 import { cString } from "../../ffi/libc.ts";
 import { NsboxError, OsError } from "../errors.ts";
 import type { LimitsSpec } from "../spec/spec.ts";
+
+/** Returns `r` when it is not negative; otherwise throws an OsError for `what` with errno `-r` (sd-bus's convention). */
+function busCheck(r: number, what: string): number {
+  if (r < 0) throw new OsError(what, -r);
+  return r;
+}
 
 const SYSTEMD = "org.freedesktop.systemd1";
 const SYSTEMD_PATH = "/org/freedesktop/systemd1";
