@@ -983,8 +983,8 @@ int main(int argc, char **argv, char **envp) {
     fail((int)msg_fd, NSBOX_STEP_INIT, EINVAL, NSBOX_EXIT_SETUP);
   }
   /* The pipes to the parent must not reach the command. */
-  if (fcntl((int)msg_fd, F_SETFD, FD_CLOEXEC) < 0) _exit(NSBOX_EXIT_SETUP);
-  if (hold_fd >= 0 && fcntl((int)hold_fd, F_SETFD, FD_CLOEXEC) < 0) {
+  if (fcntl((int)msg_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+      (hold_fd >= 0 && fcntl((int)hold_fd, F_SETFD, FD_CLOEXEC) < 0)) {
     fail((int)msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
   }
   if (pdeath > 0) {
