@@ -21,6 +21,10 @@ export const LIBC_SYMBOLS = {
     result: "isize",
     nonblocking: true,
   },
+  /** int fcntl(int fd, int cmd, int arg): the commands nsbox uses take an int (F_ADD_SEALS) */
+  fcntl: { parameters: ["i32", /* int */ "i32", /* int */ "i32" /* int */], result: "i32" },
+  /** int fchmod(int fd, mode_t mode) */
+  fchmod: { parameters: ["i32", /* int */ "u32" /* mode_t */], result: "i32" },
   /** int close(int fd) */
   close: { parameters: ["i32" /* int */], result: "i32" },
   /** int waitid(idtype_t idtype, id_t id, siginfo_t *infop, int options), on a worker thread */

@@ -18,6 +18,7 @@
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <limits.h>
+#include <poll.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -52,7 +53,7 @@
 #endif
 
 _Static_assert(sizeof(struct nsbox_op) == 72, "nsbox_op layout");
-_Static_assert(sizeof(struct nsbox_plan) == 80, "nsbox_plan layout");
+_Static_assert(sizeof(struct nsbox_plan) == 88, "nsbox_plan layout");
 _Static_assert(sizeof(struct nsbox_spawn_result) == 16, "nsbox_spawn_result layout");
 _Static_assert(sizeof(struct nsbox_msg) == 16, "nsbox_msg layout");
 
@@ -707,7 +708,11 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   if (pipe2(execp, O_CLOEXEC) < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
   /* Named before the command exists, so it never sees PID 1 as "deno". */
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
+#ifndef NSBOX_STATIC_INIT
+  /* A copy of nsbox: its argument area is nsbox's command line; hide it
+   * before the command exists. */
   set_cmdline("nsbox-init");
+#endif
   /* vfork-style: the child borrows our memory on a stack of its own until it
    * execs, so the address space copied from Deno is not copied again. */
   struct command_start start = {p, msg_fd, execp[0], execp[1]};
@@ -720,6 +725,13 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
     got = read(execp[0], &exec_err, sizeof exec_err);
   } while (got < 0 && errno == EINTR);
   close(execp[0]);
+#ifdef NSBOX_STATIC_INIT
+  /* The static init: its argument area holds the command's argv, file and
+   * PATH (see main()), which the vfork child read until it executed (or
+   * failed: then it has exited too). Overwritten only now; nothing below
+   * reads those strings again. */
+  set_cmdline("nsbox-init");
+#endif
 
   /* Keep only stdio and the pipes to the parent: init never execs, so
    * close-on-exec alone would leave it holding every descriptor the parent
@@ -779,6 +791,94 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   }
 }
 
+/* ---------------------------------------------------------------- static init */
+
+/* The arguments of the static nsbox-init (see main() at the end), before
+ * the command's argv. */
+enum {
+  INIT_ARG_MSG_FD = 1,
+  INIT_ARG_HOLD_FD,
+  INIT_ARG_FLAGS,
+  INIT_ARG_FORWARD, /* forward_signals, hexadecimal */
+  INIT_ARG_PDEATHSIG,
+  INIT_ARG_HAS_PATH, /* "1": the next is the search path; "0": none */
+  INIT_ARG_PATH,
+  INIT_ARG_FILE,
+  INIT_ARG_DASHES, /* "--" */
+  INIT_ARG_COMMAND, /* the command's argv from here, NULL-terminated */
+};
+/* More arguments than this: PID 1 stays the copy (the argv array is built
+ * on the stack). */
+#define INIT_MAX_ARGS 4096
+
+/* Writes v in `base` (10 or 16) into buf (at least 24 bytes). */
+static char *fmt_num(char *buf, int64_t v, unsigned base) {
+  char tmp[24];
+  int n = 0, neg = v < 0;
+  uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = "0123456789abcdef"[u % base];
+    u /= base;
+  } while (u > 0);
+  char *q = buf;
+  if (neg) *q++ = '-';
+  while (n > 0) *q++ = tmp[--n];
+  *q = '\0';
+  return buf;
+}
+
+/* Which file init_fd was when the child started, so that an op that reused
+ * its number is noticed before anything is executed. */
+struct init_file {
+  int ok;
+  dev_t dev;
+  ino_t ino;
+};
+
+static void init_file_note(const struct nsbox_plan *p, struct init_file *f) {
+  struct stat st;
+  f->ok = p->init_mode == NSBOX_INIT_REAPER && p->init_fd >= 0 && fstat(p->init_fd, &st) == 0;
+  if (f->ok) f->dev = st.st_dev, f->ino = st.st_ino;
+}
+
+/* Execs the static nsbox-init (p->init_fd) as PID 1, confined like the
+ * command: after every op (seccomp included). It gets the pipes to the
+ * parent (close-on-exec cleared for the exec; it sets it again) and the plan
+ * on its command line; its environment is the command's. Returns when it
+ * cannot (the descriptor changed, too many arguments, or execveat failed:
+ * refused by a seccomp profile, ENOSYS, a memfd not executable under
+ * vm.memfd_noexec=2): the caller then stays PID 1 itself, as before. */
+static void exec_static_init(const struct nsbox_plan *p, const struct init_file *f, int msg_fd, int hold_fd) {
+  struct stat st;
+  if (!f->ok || fstat(p->init_fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino) return;
+  char *const *cmd = (char *const *)(uintptr_t)p->argv;
+  size_t argc = 0;
+  while (cmd[argc]) argc++;
+  if (argc > INIT_MAX_ARGS) return;
+  char msg[24], hold[24], flags[24], forward[24], pdeath[24];
+  char *argv[INIT_ARG_COMMAND + argc + 1];
+  argv[0] = "nsbox-init";
+  argv[INIT_ARG_MSG_FD] = fmt_num(msg, msg_fd, 10);
+  argv[INIT_ARG_HOLD_FD] = fmt_num(hold, hold_fd, 10);
+  argv[INIT_ARG_FLAGS] = fmt_num(flags, p->flags, 10);
+  argv[INIT_ARG_FORWARD] = fmt_num(forward, (int64_t)p->forward_signals, 16);
+  argv[INIT_ARG_PDEATHSIG] = fmt_num(pdeath, p->pdeathsig, 10);
+  argv[INIT_ARG_HAS_PATH] = p->search_path ? "1" : "0";
+  argv[INIT_ARG_PATH] = p->search_path ? (char *)(uintptr_t)p->search_path : "";
+  argv[INIT_ARG_FILE] = (char *)(uintptr_t)p->file;
+  argv[INIT_ARG_DASHES] = "--";
+  for (size_t i = 0; i <= argc; i++) argv[INIT_ARG_COMMAND + i] = cmd[i];
+  if (fcntl(msg_fd, F_SETFD, 0) < 0) return;
+  if (hold_fd >= 0 && fcntl(hold_fd, F_SETFD, 0) < 0) {
+    (void)fcntl(msg_fd, F_SETFD, FD_CLOEXEC);
+    return;
+  }
+  (void)syscall(SYS_execveat, p->init_fd, "", argv, (char *const *)(uintptr_t)p->envp, AT_EMPTY_PATH);
+  /* Still here: the command must not inherit the pipes to the parent. */
+  (void)fcntl(msg_fd, F_SETFD, FD_CLOEXEC);
+  if (hold_fd >= 0) (void)fcntl(hold_fd, F_SETFD, FD_CLOEXEC);
+}
+
 /* ---------------------------------------------------------------- child */
 
 __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int sync_rd, int sync_wr,
@@ -795,13 +895,18 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
   if (!hold) close(sync_rd);
 
   const struct nsbox_op *ops = (const struct nsbox_op *)(uintptr_t)p->ops;
+  struct init_file init_file;
+  init_file_note(p, &init_file);
   slots_init();
   for (uint32_t i = 0; i < p->op_count; i++) {
     if (run_op(&ops[i]) == 0) continue;
     if (errno == ENOENT && (ops[i].flags & NSBOX_OPF_IGNORE_MISSING)) continue;
     fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
   }
-  if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd, hold ? sync_rd : -1);
+  if (p->init_mode == NSBOX_INIT_REAPER) {
+    exec_static_init(p, &init_file, msg_fd, hold ? sync_rd : -1); /* returns only when it cannot */
+    run_init(p, msg_fd, hold ? sync_rd : -1);
+  }
   exec_command(p, msg_fd, -1);
 }
 
@@ -852,3 +957,71 @@ int nsbox_spawn(const struct nsbox_plan *p, struct nsbox_spawn_result *out) {
   out->msg_fd = msgp[0];
   return 0;
 }
+
+/* ---------------------------------------------------------------- static init */
+
+#ifdef NSBOX_STATIC_INIT
+/* The static nsbox-init (ffi/build/nsbox-init), which exec_static_init()
+ * executes as the sandbox's PID 1 so that PID 1 holds a few pages of its own
+ * instead of a copy of nsbox's memory. Its argv carries the plan (see
+ * INIT_ARG_*), its environment is the command's. No malloc: the plan is
+ * rebuilt on the stack around the strings the kernel copied. */
+static int parse_num(const char *s, unsigned base, int64_t *out) {
+  int neg = *s == '-';
+  if (neg) s++;
+  if (!*s) return -1;
+  uint64_t v = 0;
+  for (; *s; s++) {
+    unsigned d;
+    if (*s >= '0' && *s <= '9') d = (unsigned)(*s - '0');
+    else if (base == 16 && *s >= 'a' && *s <= 'f') d = (unsigned)(*s - 'a' + 10);
+    else return -1;
+    v = v * base + d;
+  }
+  *out = neg ? -(int64_t)v : (int64_t)v;
+  return 0;
+}
+
+int main(int argc, char **argv, char **envp) {
+  /* First: not dumpable before anything else runs, so that nothing in the
+   * sandbox can ptrace PID 1 or open its /proc entries (the exec itself
+   * already left it non-dumpable when the command cannot read the binary). */
+  (void)prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+  int64_t msg_fd, hold_fd, flags, forward, pdeath;
+  if (argc < INIT_ARG_COMMAND || parse_num(argv[INIT_ARG_MSG_FD], 10, &msg_fd) < 0 || msg_fd < 0) {
+    _exit(NSBOX_EXIT_SETUP); /* not started by nsbox_spawn: no one to tell */
+  }
+  if (parse_num(argv[INIT_ARG_HOLD_FD], 10, &hold_fd) < 0 || parse_num(argv[INIT_ARG_FLAGS], 10, &flags) < 0 ||
+      parse_num(argv[INIT_ARG_FORWARD], 16, &forward) < 0 || parse_num(argv[INIT_ARG_PDEATHSIG], 10, &pdeath) < 0 ||
+      strcmp(argv[INIT_ARG_DASHES], "--") != 0) {
+    fail((int)msg_fd, NSBOX_STEP_INIT, EINVAL, NSBOX_EXIT_SETUP);
+  }
+  /* The pipes to the parent must not reach the command. */
+  if (fcntl((int)msg_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+      (hold_fd >= 0 && fcntl((int)hold_fd, F_SETFD, FD_CLOEXEC) < 0)) {
+    fail((int)msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
+  }
+  if (pdeath > 0) {
+    /* execve keeps the parent-death signal unless the credentials grew;
+     * armed again in any case, then: was the parent gone meanwhile? (its
+     * end of msg_fd is then closed: POLLERR) */
+    (void)prctl(PR_SET_PDEATHSIG, (unsigned long)pdeath, 0UL, 0UL, 0UL);
+    struct pollfd pfd = {(int)msg_fd, 0, 0};
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) _exit(NSBOX_EXIT_SETUP);
+  }
+  struct nsbox_plan plan;
+  memset(&plan, 0, sizeof plan);
+  plan.abi_version = NSBOX_ABI_VERSION;
+  plan.file = (uint64_t)(uintptr_t)argv[INIT_ARG_FILE];
+  plan.argv = (uint64_t)(uintptr_t)&argv[INIT_ARG_COMMAND];
+  plan.envp = (uint64_t)(uintptr_t)envp;
+  plan.search_path = strcmp(argv[INIT_ARG_HAS_PATH], "1") == 0 ? (uint64_t)(uintptr_t)argv[INIT_ARG_PATH] : 0;
+  plan.forward_signals = (uint64_t)forward;
+  plan.pdeathsig = (int32_t)pdeath;
+  plan.init_mode = NSBOX_INIT_REAPER;
+  plan.cgroup_fd = -1;
+  plan.flags = (uint32_t)flags;
+  plan.init_fd = -1;
+  run_init(&plan, (int)msg_fd, (int)hold_fd);
+}
+#endif

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 3
+#define NSBOX_ABI_VERSION 4
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -149,7 +149,14 @@ struct nsbox_plan {
   int32_t init_mode; /* enum nsbox_init_mode */
   int32_t cgroup_fd; /* >= 0: CLONE_INTO_CGROUP this directory fd; -1: none */
   uint32_t flags; /* NSBOX_PLAN_* */
-}; /* 80 bytes */
+  /* With NSBOX_INIT_REAPER: >= 0, a descriptor of the static nsbox-init
+   * (ffi/build/nsbox-init, built from nsbox_helper.c with NSBOX_STATIC_INIT),
+   * which the child execs as PID 1 once the ops are done, so that PID 1 holds
+   * no copy of the caller's memory; when that exec fails (a seccomp profile
+   * refusing execveat, vm.memfd_noexec), or -1, the child stays PID 1 itself. */
+  int32_t init_fd;
+  uint32_t reserved; /* zero */
+}; /* 88 bytes */
 
 /* Plan flags. */
 /* With NSBOX_INIT_REAPER: after reporting the command's exit, PID 1 waits

@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -93,7 +93,7 @@ export function decodeMessage(buf: Uint8Array): ChildMessage {
 /** sizeof(struct nsbox_spawn_result) */
 export const RESULT_SIZE = 16;
 
-const PLAN_SIZE = 80;
+const PLAN_SIZE = 88;
 /** NSBOX_PLAN_* flags. */
 export const PLAN = { HOLD_EXIT: 0x1, FOREGROUND: 0x2, KILL_ORPHANS: 0x4, OWN_GROUP: 0x8, OWN_SESSION: 0x10 } as const;
 
@@ -330,8 +330,10 @@ function stringArray(a: Arena, items: readonly string[]): number {
 /**
  * Lays out `plan` as a `struct nsbox_plan` at offset 0 of the returned
  * buffer. The buffer must stay referenced until nsbox_spawn returns.
+ * `cgroupFd`: a cgroup directory to clone into; `initFd`: the static
+ * nsbox-init PID 1 execs (only with `plan.init` "reaper"); -1 for none.
  */
-export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuffer> {
+export function encodePlan(plan: ChildPlan, cgroupFd = -1, initFd = -1): Uint8Array<ArrayBuffer> {
   const a = new Arena();
   const p = a.alloc(PLAN_SIZE);
   const ops = a.alloc(OP_SIZE * plan.ops.length);
@@ -353,5 +355,7 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuff
     (plan.holdExit ? PLAN.HOLD_EXIT : 0) | TERMINAL_FLAG[plan.terminal] |
       (plan.killOrphans ? PLAN.KILL_ORPHANS : 0),
   );
+  a.i32(p + 80, plan.init === "reaper" ? initFd : -1);
+  a.u32(p + 84, 0);
   return a.finish();
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getHelper } from "../../ffi/helper.ts";
+import { getHelper, getStaticInit } from "../../ffi/helper.ts";
 import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError, OsError } from "../errors.ts";
 import type { ChildPlan } from "../plan/ops.ts";
@@ -44,7 +44,9 @@ export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promi
       hint: "run `deno task build`",
     });
   }
-  const planBytes = encodePlan(plan);
+  // PID 1 execs the static nsbox-init when the plan lets it; it stays a copy of nsbox otherwise.
+  const initFd = plan.init === "reaper" && plan.staticInit ? await getStaticInit() : -1;
+  const planBytes = encodePlan(plan, -1, initFd);
   const result = new Int32Array(RESULT_SIZE / 4);
   const r = helper.nsbox_spawn(planBytes, new Uint8Array(result.buffer));
   if (r < 0) {

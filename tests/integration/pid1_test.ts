@@ -3,7 +3,7 @@
  * `--as-pid-1`), reaping orphans, and no process outliving the sandbox.
  */
 import { assert } from "./_assert.ts";
-import { commOf, lines, nsbox, pidsMatching, probe, sandboxSh, startNsbox, waitUntil } from "./_harness.ts";
+import { commOf, lines, nsbox, pidsMatching, probe, sandboxSh, startNsbox, tempDir, waitUntil } from "./_harness.ts";
 
 /** A marker unique to this test run, for `sleep MARKER` processes. */
 function marker(): string {
@@ -97,4 +97,94 @@ Deno.test("run: with --share pid, nsbox-init still adopts and reaps orphans (sub
   assert.equal(adopter, init, "the orphan was not adopted by nsbox-init");
   assert.equal(comm, "nsbox-init");
   assert.equal(last, "reaped");
+});
+
+/** The sandbox's PID 1 among the children of `supervisor` (its NSpid ends in 1), once it is there. */
+async function pid1Of(supervisor: number): Promise<number> {
+  let found = 0;
+  await waitUntil(() => {
+    for (const e of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      try {
+        const status = Deno.readTextFileSync(`/proc/${e.name}/status`);
+        if (new RegExp(`^PPid:\\s+${supervisor}$`, "m").test(status) && /^NSpid:.*\s1$/m.test(status)) {
+          found = Number(e.name);
+          return true;
+        }
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return false;
+  }, `PID 1 among the children of ${supervisor}`);
+  return found;
+}
+
+/** readlink(/proc/PID/exe) from the host, as the sandbox's own user, or the error's code. */
+function exeOf(pid: number): string {
+  try {
+    return Deno.readLinkSync(`/proc/${pid}/exe`);
+  } catch (e) {
+    return e instanceof Deno.errors.PermissionDenied ? "EACCES" : String(e);
+  }
+}
+
+/** The files PID 1 maps, as its /proc/PID/maps lists them (read from the host). */
+function mappedFiles(pid: number): string[] {
+  const files = new Set<string>();
+  for (const line of lines(Deno.readTextFileSync(`/proc/${pid}/maps`))) {
+    const path = line.trim().split(/\s+/).slice(5).join(" ");
+    if (path.startsWith("/")) files.add(path);
+  }
+  return [...files];
+}
+
+// PID 1 is not a copy of nsbox: the static nsbox-init, executed from nsbox's sealed memfd after the setup. Checked from
+// the host as the sandbox's own user, who owns the sandbox's user namespaces: an executed PID 1's memory belongs to
+// them, so its exe and maps are readable here, and name the memfd and nothing else (no deno, no shared library).
+// A copy of nsbox (--root, or when the exec is refused) keeps a memory that belongs to the host's user namespace, and
+// not dumpable, it refuses even its own user (EACCES).
+Deno.test("run: PID 1 is the static nsbox-init executed from a memfd, mapping no other file", async () => {
+  await using sandbox = startNsbox(["run", "--", "sh", "-c", "echo ready; exec sleep 30"]);
+  await sandbox.waitForStdout("ready");
+  const pid1 = await pid1Of(sandbox.pid);
+  assert.equal(commOf(pid1), "nsbox-init");
+  assert.equal(exeOf(pid1), "/memfd:nsbox-init (deleted)");
+  assert.deepEqual(mappedFiles(pid1), ["/memfd:nsbox-init (deleted)"]);
+  assert.match(Deno.readTextFileSync(`/proc/${pid1}/status`), /^Threads:\s+1$/m);
+  // and it still does its job: the command's signal becomes nsbox's status
+  sandbox.kill("SIGTERM");
+  const r = await sandbox.finish();
+  assert.equal(r.code, 143, r.stderr);
+});
+
+Deno.test("run: with a seccomp profile refusing execveat, PID 1 stays nsbox's copy and runs the command as before", async () => {
+  await using dir = await tempDir();
+  const file = `${dir.path}/profile.json`;
+  Deno.writeTextFileSync(
+    file,
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["execveat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+    }),
+  );
+  for (const flags of [["--seccomp", file], ["--root"]]) {
+    await using sandbox = startNsbox([
+      "run",
+      ...flags,
+      "--",
+      "sh",
+      "-c",
+      'echo "$(cat /proc/1/comm) $PPID"; trap "exit 7" USR1; echo ready; while :; do sleep 0.05; done',
+    ]);
+    await sandbox.waitForStdout("ready");
+    const pid1 = await pid1Of(sandbox.pid);
+    assert.equal(commOf(pid1), "nsbox-init", flags.join(" "));
+    assert.equal(exeOf(pid1), "EACCES", flags.join(" "));
+    // still forwards signals, reaps, and reports the command's status
+    sandbox.kill("SIGUSR1");
+    const r = await sandbox.finish();
+    assert.equal(r.code, 7, `${flags}: ${r.stderr}`);
+    assert.equal(r.stdout, "nsbox-init 1\nready\n", flags.join(" "));
+  }
 });

@@ -304,6 +304,48 @@ for ns in ("user", "mnt", "pid", "net", "uts", "ipc", "cgroup"):
   }
 });
 
+/**
+ * PID 1 is normally the static nsbox-init, executed after the setup: its memory then belongs to the sandbox's user
+ * namespace, where CAP_SYS_PTRACE would open it to the command (the copy of nsbox that --root gets belongs to the
+ * host's). So a command that holds CAP_SYS_PTRACE without --root gets the copy too, and a --root command without it
+ * the executed init: either way PID 1 refuses it.
+ */
+Deno.test({
+  name: "escape: PID 1 refuses ptrace, /proc/1 and pidfd_getfd to --cap-add SYS_PTRACE and to --root without it",
+  ignore: NEEDS_PY_X86,
+}, async () => {
+  const script = `
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+ctypes.set_errno(0)
+out("seize", "ok" if libc.ptrace(0x4206, 1, None, None) == 0 else ename(ctypes.get_errno()))
+out("readlink exe", oserr(os.readlink, "/proc/1/exe"))
+out("read maps", oserr(lambda f: open(f, "rb").read(1), "/proc/1/maps"))
+out("open ns/user", oserr(os.open, "/proc/1/ns/user", os.O_RDONLY))
+pidfd = libc.syscall(ctypes.c_long(434), ctypes.c_long(1), ctypes.c_long(0))
+out("pidfd_getfd", " ".join(sorted(set(sc(438, pidfd, fd, 0) for fd in range(0, 64)))))
+with open("/proc/self/status") as f:
+    out("CapEff", [l.split()[1] for l in f if l.startswith("CapEff:")][0])
+`;
+  const expected = {
+    seize: "EPERM",
+    "readlink exe": "EACCES",
+    "read maps": "EACCES",
+    "open ns/user": "EACCES",
+    pidfd_getfd: "EPERM",
+  };
+  const [capAdd, rootNoPtrace] = await Promise.all([
+    attack(script, ["--cap-add", "SYS_PTRACE"]),
+    attack(script, ["--root", "--cap-drop", "SYS_PTRACE"]),
+  ]);
+  const CAP_SYS_PTRACE = 1n << 19n;
+  assert.notEqual(BigInt(`0x${capAdd.CapEff}`) & CAP_SYS_PTRACE, 0n, "--cap-add SYS_PTRACE did not give it");
+  assert.equal(BigInt(`0x${rootNoPtrace.CapEff}`) & CAP_SYS_PTRACE, 0n);
+  assert.notEqual(BigInt(`0x${rootNoPtrace.CapEff}`), 0n, "--root without SYS_PTRACE kept no capability");
+  const { CapEff: _a, ...a } = capAdd, { CapEff: _b, ...b } = rootNoPtrace;
+  assert.deepEqual(a, expected, "--cap-add SYS_PTRACE");
+  assert.deepEqual(b, expected, "--root --cap-drop SYS_PTRACE");
+});
+
 Deno.test({
   name: "escape: setns into a host process's namespaces: /proc/PID/ns is not there (ENOENT)",
   ignore: NEEDS_PY_X86,

@@ -96,7 +96,7 @@ Deno.test("PLAN equals the NSBOX_PLAN_* flags in nsbox_helper.h", () => {
 });
 
 Deno.test("struct layouts in nsbox_helper.h have the sizes and offsets abi.ts writes", () => {
-  assert.equal(PLAN_STRUCT.size, 80);
+  assert.equal(PLAN_STRUCT.size, 88);
   assert.deepEqual(PLAN_STRUCT.offsets, {
     abi_version: 0,
     op_count: 4,
@@ -111,6 +111,8 @@ Deno.test("struct layouts in nsbox_helper.h have the sizes and offsets abi.ts wr
     init_mode: 68,
     cgroup_fd: 72,
     flags: 76,
+    init_fd: 80,
+    reserved: 84,
   });
   assert.equal(OP_STRUCT.size, 72);
   assert.deepEqual(OP_STRUCT.offsets, {
@@ -412,8 +414,8 @@ function planFlags(p: ChildPlan): number {
 }
 
 /** Checks every field of an encoded plan against `plan`. */
-function checkEncoding(p: ChildPlan, cgroupFd?: number) {
-  const buf = cgroupFd === undefined ? encodePlan(p) : encodePlan(p, cgroupFd);
+function checkEncoding(p: ChildPlan, cgroupFd?: number, initFd?: number) {
+  const buf = cgroupFd === undefined ? encodePlan(p) : encodePlan(p, cgroupFd, initFd);
   const d = new Decoded(buf);
   assert.ok(buf.length >= PLAN_STRUCT.size);
   assert.equal(d.u32(P.abi_version!), ABI_VERSION);
@@ -440,6 +442,8 @@ function checkEncoding(p: ChildPlan, cgroupFd?: number) {
   assert.equal(d.i32(P.init_mode!), p.init === "reaper" ? 1 : 0);
   assert.equal(d.i32(P.cgroup_fd!), cgroupFd ?? -1);
   assert.equal(d.u32(P.flags!), planFlags(p));
+  assert.equal(d.i32(P.init_fd!), p.init === "reaper" ? initFd ?? -1 : -1);
+  assert.equal(d.u32(P.reserved!), 0);
   return d;
 }
 
@@ -515,6 +519,17 @@ Deno.test("encodePlan() writes pdeathsig, init_mode, cgroup_fd and flags", () =>
   assert.equal(checkEncoding({ ...p, terminal: "none" }).u32(76), 0x10);
   assert.equal(checkEncoding({ ...p, killOrphans: true }).u32(76), 0x4);
   assert.equal(checkEncoding({ ...p, holdExit: true, terminal: "foreground", killOrphans: true }).u32(76), 0x7);
+});
+
+Deno.test("encodePlan() writes init_fd (the static nsbox-init) only for a plan with init reaper", () => {
+  const p = { ...plan(["sh"]), init: "reaper" as const };
+  assert.equal(checkEncoding(p).i32(80), -1);
+  assert.equal(checkEncoding(p, -1, 5).i32(80), 5);
+  assert.equal(checkEncoding(p, 7, 9).i32(72), 7);
+  assert.equal(checkEncoding(p, 7, 9).i32(80), 9);
+  // the command is PID 1 itself: nothing to exec first
+  assert.equal(checkEncoding({ ...p, init: "none" }, -1, 5).i32(80), -1);
+  assert.equal(new Decoded(encodePlan(p, -1, 5)).buf.length >= 88, true);
 });
 
 Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () => {
