@@ -2,12 +2,11 @@
  * The C library calls nsbox makes from TypeScript: a hand-written symbol
  * table, opened on first use so that parsing and planning never need FFI.
  *
- * Every call that can fail goes through {@linkcode check}, the one place that
- * turns a `-1`/`errno` return into an {@linkcode OsError}.
+ * Calls return what the C library returns; src/errors.ts's check() is the
+ * one place that turns a `-1`/`errno` return into an error.
  *
  * @module
  */
-import { OsError } from "../src/errors.ts";
 
 /** libc symbols; each parameter is commented with its C type. */
 export const LIBC_SYMBOLS = {
@@ -127,15 +126,6 @@ export function getLibc(): Libc {
 export function errno(): number {
   const p = getLibc().__errno_location();
   return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
-}
-
-/**
- * Returns `result` when it is not negative; otherwise throws an
- * {@linkcode OsError} for `what` with the current errno.
- */
-export function check<T extends number | bigint>(result: T, what: string): T {
-  if (result < 0) throw new OsError(what, errno());
-  return result;
 }
 
 /** A NUL-terminated copy of `s` for a `const char *` parameter. */

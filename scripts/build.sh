@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the C helper into ffi/build/libnsbox_helper.so and, from the same
 # source, the static nsbox-init (ffi/build/nsbox-init, the sandbox's PID 1);
-# both are embedded by ffi/helper.ts.
+# both are embedded by src/spawn/embedded.ts.
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p ffi/build

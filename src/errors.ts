@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { errno } from "../ffi/libc.ts";
 
 /** Linux errno values nsbox names, with the C library's messages. */
 const ERRNO: Record<number, [string, string]> = {
@@ -110,4 +111,13 @@ export class OsError extends NsboxError {
     this.errno = errno;
     this.code = errnoName(errno);
   }
+}
+
+/**
+ * Returns `result` when it is not negative; otherwise throws an
+ * {@linkcode OsError} for `what` with the current errno.
+ */
+export function check<T extends number | bigint>(result: T, what: string): T {
+  if (result < 0) throw new OsError(what, errno());
+  return result;
 }

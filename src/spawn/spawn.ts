@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getHelper, getStaticInit } from "../../ffi/helper.ts";
+import { getHelper, getStaticInit } from "./embedded.ts";
 import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError, OsError } from "../errors.ts";
 import type { ChildPlan } from "../plan/ops.ts";

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { check, cString, getLibc } from "../../ffi/libc.ts";
+import { cString, getLibc } from "../../ffi/libc.ts";
+import { check } from "../errors.ts";
 import type { SetupOp } from "../plan/ops.ts";
 
 /** The default cap of a detached sandbox's log (`--log-size`). */

@@ -16,7 +16,8 @@
  *
  * @module
  */
-import { check, cString, getLibc } from "../../ffi/libc.ts";
+import { cString, getLibc } from "../../ffi/libc.ts";
+import { check } from "../errors.ts";
 import { SIGNALS } from "../linux.ts";
 import { type NsId, nsId, sameNs, userNsAncestry } from "../procfs.ts";
 import type { SandboxCgroup } from "../cgroup/manager.ts";

@@ -24,6 +24,11 @@ function modules(dir: string): string[] {
 
 const RULES: ReadonlyArray<{ dir: string; forbidden: readonly string[]; why: string }> = [
   {
+    dir: "ffi/",
+    forbidden: ["src/", "main.ts", "mod.ts"],
+    why: "the FFI tables and the C helper's loader know nothing of nsbox's stages",
+  },
+  {
     dir: "src/spec/",
     forbidden: ["src/plan/", "src/state/", "src/net/", "src/spawn/", "src/supervise/", "src/cgroup/", "src/cli/"],
     why: "the spec is the validated input of every later stage",
