@@ -270,7 +270,7 @@ static int open_in(int dir, const char *path, uint64_t flags, uint64_t mode, uin
   struct open_how how;
   memset(&how, 0, sizeof how);
   how.flags = flags | O_CLOEXEC;
-  how.mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0;
+  how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0;
   how.resolve = resolve;
   int fd;
   do {
