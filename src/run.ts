@@ -17,7 +17,7 @@ import { saveTerminal } from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
 import { EXIT, NsboxError } from "./errors.ts";
-import { holdSandbox, type Sweeper } from "./supervise/sweep.ts";
+import type { Sweeper } from "./supervise/sweep.ts";
 import type { LogPipe, LogPump } from "./supervise/log_pump.ts";
 
 /** Seams for tests and embedders. */
@@ -76,6 +76,8 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   const net = spec.network.mode === "pasta" || spec.network.mode === "slirp4netns"
     ? await import("./net/network.ts")
     : null;
+  // Only a sandbox in the host's PID namespace needs sweeping up after.
+  const sweeping = spec.share.includes("pid") ? await import("./supervise/sweep.ts") : null;
   const store = deps.store ?? new Store();
   const dir = deps.claimed ?? store.reserve(options.name ?? generateName());
   const name = dir.name;
@@ -100,7 +102,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
           cgroup = cgroups!.placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
         }
         // Without a PID namespace nothing dies with PID 1: hold the sandbox to sweep up after it.
-        if (spec.share.includes("pid")) sweeper = holdSandbox(pid);
+        if (sweeping) sweeper = sweeping.holdSandbox(pid);
         network = net ? await net.startNetwork(spec.network, pid) : null;
         const cg = cgroup as SandboxCgroup | null;
         state = {

@@ -8,7 +8,6 @@ import { EXIT, NsboxError, UsageError } from "../errors.ts";
 import { errorLines, jsonReport, oomLine, type RunResult, statsLine } from "../report/report.ts";
 import { run } from "../run.ts";
 import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
-import { bashCompletion, commandHelp, mainHelp } from "./help.ts";
 import { has, parseArgs } from "./parse.ts";
 import { logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
 import { trimLog } from "../supervise/log_pump.ts";
@@ -32,7 +31,7 @@ async function runCommand(args: readonly string[]): Promise<number> {
   try {
     const parsed = parseArgs(RUN, args);
     if (has(parsed, "help")) {
-      console.log(commandHelp(RUN));
+      console.log((await import("./help.ts")).commandHelp(RUN));
       return 0;
     }
     if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
@@ -72,10 +71,10 @@ async function runCommand(args: readonly string[]): Promise<number> {
   }
 }
 
-function completionsCommand(args: readonly string[]): number {
+async function completionsCommand(args: readonly string[]): Promise<number> {
   const parsed = parseArgs(COMPLETIONS, args);
   if (has(parsed, "help")) {
-    console.log(commandHelp(COMPLETIONS));
+    console.log((await import("./help.ts")).commandHelp(COMPLETIONS));
     return 0;
   }
   const shell = parsed.operands[0];
@@ -84,7 +83,7 @@ function completionsCommand(args: readonly string[]): number {
       `completions: expected a shell name, 'bash', got ${shell === undefined ? "nothing" : `'${shell}'`}.`,
     ]);
   }
-  console.log(bashCompletion());
+  console.log((await import("./help.ts")).bashCompletion());
   return 0;
 }
 
@@ -96,7 +95,7 @@ export async function main(args: readonly string[]): Promise<number> {
       case "run":
         return await runCommand(rest);
       case "completions":
-        return completionsCommand(rest);
+        return await completionsCommand(rest);
       case "ps":
         return (await import("./lifecycle_commands.ts")).psCommand(rest);
       case "exec":
@@ -111,7 +110,7 @@ export async function main(args: readonly string[]): Promise<number> {
       case "help":
       case "--help":
       case "-h":
-        console.log(mainHelp());
+        console.log((await import("./help.ts")).mainHelp());
         return sub === undefined ? EXIT.NSBOX : 0;
       default:
         throw new UsageError([

@@ -4,13 +4,20 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { EnvEdit, MountOption, PublishOption, RunOptions, ShareableNamespace } from "../spec/options.ts";
+import {
+  DEFAULT_LOG_SIZE,
+  type EnvEdit,
+  MIN_LOG_SIZE,
+  type MountOption,
+  type PublishOption,
+  type RunOptions,
+  type ShareableNamespace,
+} from "../spec/options.ts";
 import { parsePublish } from "../spec/publish.ts";
 import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";
 import { has, type Parsed, value, values } from "./parse.ts";
-import { DEFAULT_LOG_SIZE, MIN_LOG_SIZE } from "../supervise/log_pump.ts";
 
 type Parser = (text: string) => number | null;
 const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expected: string]> = [

@@ -6,6 +6,11 @@
  * @module
  */
 
+/** The default cap of a detached sandbox's log (`--log-size`). */
+export const DEFAULT_LOG_SIZE = 10 * 1024 * 1024;
+/** The smallest cap `--log-size` accepts. */
+export const MIN_LOG_SIZE = 4096;
+
 /** A name for a sandbox: what `--name` accepts. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 

@@ -16,11 +16,6 @@ import { cString, getLibc } from "../../ffi/libc.ts";
 import { check } from "../errors.ts";
 import type { SetupOp } from "../plan/ops.ts";
 
-/** The default cap of a detached sandbox's log (`--log-size`). */
-export const DEFAULT_LOG_SIZE = 10 * 1024 * 1024;
-/** The smallest cap `--log-size` accepts. */
-export const MIN_LOG_SIZE = 4096;
-
 const O_WRONLY = 1, O_CREAT = 0o100, O_APPEND = 0o2000, O_CLOEXEC = 0o2000000;
 const POLLIN = 1, POLLHUP = 0x10, POLLERR = 8;
 const NL = 10;
