@@ -9,7 +9,7 @@
  *
  * @module
  */
-export { run, type RunDeps } from "./src/run.ts";
+export { run, type RunDeps, runSpec } from "./src/run.ts";
 export { exec, type ExecOptions } from "./src/exec.ts";
 export { killSandbox, listSandboxes, type SandboxInfo } from "./src/state/lifecycle.ts";
 export type {

@@ -1,10 +1,13 @@
 /**
  * {@linkcode run}: the whole pipeline — options → spec → plan → spawn →
- * supervise → result. The CLI and library callers both come through here.
+ * supervise → result. The CLI and library callers both come through here;
+ * {@linkcode runSpec} is the same from an already validated spec (a detached
+ * sandbox's supervisor gets one from its parent).
  *
  * @module
  */
 import type { RunOptions } from "./spec/options.ts";
+import type { SandboxSpec } from "./spec/spec.ts";
 import { type HostFacts, realHost } from "./spec/host.ts";
 import { validate } from "./spec/validate.ts";
 import { buildPlan, FORWARDED_SIGNALS } from "./plan/plan.ts";
@@ -26,6 +29,8 @@ export interface RunDeps {
   readonly host?: HostFacts;
   /** The state store (default: the caller's, under $XDG_RUNTIME_DIR/nsbox). */
   readonly store?: Store;
+  /** The sandbox's name, for {@linkcode runSpec} (default: a generated one; {@linkcode run} takes `options.name`). */
+  readonly name?: string;
   /** A directory already claimed for this sandbox (a detached sandbox's supervisor gets it from its parent). */
   readonly claimed?: SandboxDir;
   /** The sandbox runs detached: its record and log outlive it until `nsbox rm`. */
@@ -67,7 +72,15 @@ function childrenUsage(): RunStats {
  * ```
  */
 export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunResult> {
-  const spec = validate(options, deps.host ?? realHost());
+  return await runSpec(validate(options, deps.host ?? realHost()), { ...deps, name: options.name ?? deps.name });
+}
+
+/**
+ * {@linkcode run} from a spec that {@linkcode validate} made (on this host,
+ * for this caller): plan → spawn → supervise → result. The name is
+ * `deps.claimed`'s, else `deps.name`, else a generated one.
+ */
+export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<RunResult> {
   let plan = buildPlan(spec);
   // Decided before anything is spawned: a host that cannot enforce the limits is an error, never a silent run.
   // Cgroups and networking load only when asked for: most runs need neither.
@@ -79,7 +92,7 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   // Only a sandbox in the host's PID namespace needs sweeping up after.
   const sweeping = spec.share.includes("pid") ? await import("./supervise/sweep.ts") : null;
   const store = deps.store ?? new Store();
-  const dir = deps.claimed ?? store.reserve(options.name ?? generateName());
+  const dir = deps.claimed ?? store.reserve(deps.name ?? generateName());
   const name = dir.name;
   let state: SandboxState | null = null;
   let cgroup: SandboxCgroup | null = null;

@@ -6,7 +6,9 @@
 import { EXIT, NsboxError, UsageError } from "../errors.ts";
 import { exec } from "../exec.ts";
 import { jsonReport, type RunResult } from "../report/report.ts";
-import { realHost } from "../spec/host.ts";
+import { type HostFacts, realHost } from "../spec/host.ts";
+import { getLibc } from "../../ffi/libc.ts";
+import { SUPERVISOR_COMMAND, writeHandoff } from "./detached_supervisor.ts";
 import { validate } from "../spec/validate.ts";
 import { killSandbox, listSandboxes, parseSignal, printLogs, psTable, removeSandboxes } from "../state/lifecycle.ts";
 import { generateName, isAlive, Store } from "../state/store.ts";
@@ -120,33 +122,33 @@ function selfCommand(): string[] {
   return [exe, "run", "-A", "--unstable-raw-imports", "--quiet", main];
 }
 
-import { DETACHED_ENV } from "./detached.ts";
-
 /**
  * `nsbox run --detach`: checks the options, claims the name, and starts a
  * supervisor (this program again, in a session of its own, stdout and stderr
- * in the sandbox's log); returns once the sandbox runs, printing its name.
+ * in the sandbox's log) with the validated spec in a sealed memfd; returns
+ * once the sandbox runs, printing its name.
  */
 export async function detachRun(parsed: Parsed): Promise<number> {
   const host = realHost();
-  logSizeFromArgs(parsed, true); // checked here, used by the supervisor
+  const cap = logSizeFromArgs(parsed, true);
   const options = runOptionsFromArgs(parsed, host);
-  validate(options, host); // every problem now, not in a log file
+  // Every problem now, not in a log file; for the supervisor's host, which has no terminal
+  // (stdin /dev/null, stdout and stderr the log, a session of its own).
+  const spec = validate(options, Object.create(host, { terminal: { value: "none" } }) as HostFacts);
   const store = new Store();
   const dir = store.reserve(options.name ?? generateName());
-  // The same command line, minus --detach, with the name made explicit.
-  const argv = ["run", `--name=${dir.name}`];
-  for (const u of parsed.uses) {
-    if (u.flag.name === "detach" || u.flag.name === "name") continue;
-    argv.push(u.value === true ? `--${u.flag.name}` : `--${u.flag.name}=${u.value}`);
-  }
-  argv.push("--", ...parsed.operands);
   try {
-    const daemon = await startDaemon([...selfCommand(), ...argv], {
-      detach: true,
-      logFile: dir.logFile,
-      env: { [DETACHED_ENV]: dir.name },
-    });
+    const fd = writeHandoff({ spec, name: dir.name, log: { path: dir.logFile, cap }, json: has(parsed, "json") });
+    let daemon;
+    try {
+      daemon = await startDaemon([...selfCommand(), SUPERVISOR_COMMAND, "3"], {
+        detach: true,
+        logFile: dir.logFile,
+        passFds: [[fd, 3]],
+      });
+    } finally {
+      getLibc().close(fd);
+    }
     const deadline = performance.now() + 60_000;
     for (;;) {
       const s = dir.state();

@@ -10,10 +10,7 @@ import { run } from "../run.ts";
 import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
 import { has, parseArgs } from "./parse.ts";
 import { logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
-import { trimLog } from "../supervise/log_pump.ts";
 import { realHost } from "../spec/host.ts";
-import { Store } from "../state/store.ts";
-import { DETACHED_ENV } from "./detached.ts";
 
 function printError(e: NsboxError) {
   for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
@@ -35,25 +32,6 @@ async function runCommand(args: readonly string[]): Promise<number> {
       return 0;
     }
     if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
-    const detachedName = Deno.env.get(DETACHED_ENV);
-    if (detachedName !== undefined) {
-      // This is a detached sandbox's supervisor: its parent claimed the name.
-      Deno.env.delete(DETACHED_ENV);
-      const store = new Store();
-      const claimed = store.dir(detachedName);
-      const log = { path: claimed.logFile, cap: logSizeFromArgs(parsed, true) };
-      try {
-        const options = runOptionsFromArgs(parsed, realHost());
-        result = await run(options, { store, claimed, detached: true, log });
-        return result.exitCode;
-      } catch (e) {
-        if (!(e instanceof NsboxError) || json) throw e;
-        printError(e); // before the log is trimmed
-        return e.exitCode;
-      } finally {
-        trimLog(log.path, log.cap); // nsbox's own last lines count too
-      }
-    }
     logSizeFromArgs(parsed, false); // refused without --detach
     result = await run(runOptionsFromArgs(parsed, realHost()));
     const oom = oomLine(result);
@@ -106,6 +84,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return await (await import("./lifecycle_commands.ts")).logsCommand(rest);
       case "rm":
         return (await import("./lifecycle_commands.ts")).rmCommand(rest);
+      case "__detached-supervisor": // hidden: what `nsbox run --detach` starts
+        return await (await import("./detached_supervisor.ts")).supervisorCommand(rest);
       case undefined:
       case "help":
       case "--help":

@@ -1,6 +1,8 @@
 // Lifecycle: --name, --detach, ps, exec, kill, logs, rm, stale records.
 import assert from "node:assert/strict";
-import { exists, lines, nsbox, startNsbox, storeRoot, waitUntil } from "./_harness.ts";
+import { exists, lines, nsbox, nsboxCommand, shellQuote, startNsbox, storeRoot, waitUntil } from "./_harness.ts";
+import { type Handoff, writeHandoff } from "../../src/cli/detached_supervisor.ts";
+import { getLibc } from "../../ffi/libc.ts";
 
 function uniqueName(prefix: string): string {
   return `${prefix}-${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
@@ -234,4 +236,72 @@ Deno.test("lifecycle: a detached sandbox that cannot start reports why and leave
   assert.match(r.stderr, /^nsbox: no-such-program: command not found$/m);
   assert.equal(r.stdout, "");
   assert.equal(exists(`${storeRoot()}/${name}`), false);
+});
+
+Deno.test("lifecycle: NSBOX_DETACHED_NAME in the caller's environment is the user's own: a normal run", async () => {
+  const r = await nsbox(["run", "--", "echo", "hi"], { env: { NSBOX_DETACHED_NAME: "x" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "hi\n");
+  assert.equal(r.stderr, "");
+  const env = await nsbox(["run", "--", "printenv", "NSBOX_DETACHED_NAME"], { env: { NSBOX_DETACHED_NAME: "x" } });
+  assert.equal(env.code, 0, env.stderr);
+  assert.equal(env.stdout, "x\n"); // passed on like any other variable
+});
+
+const SUPERVISOR_LINE = /^nsbox: __detached-supervisor: expected a descriptor holding a detached sandbox's handoff/;
+
+Deno.test("lifecycle: the hidden supervisor command refuses a descriptor without a handoff (125, one line)", async () => {
+  using dir = { path: Deno.makeTempDirSync(), [Symbol.dispose]: () => Deno.removeSync(dir.path, { recursive: true }) };
+  Deno.writeTextFileSync(`${dir.path}/h`, '{"name":"x"}');
+  const [cmd, args] = nsboxCommand(["__detached-supervisor", "3"]);
+  const viaFd3 = (open: string) => ["sh", "-c", `${open} exec ${[cmd, ...args].map(shellQuote).join(" ")}`];
+  const cases: string[][] = [
+    ["__detached-supervisor"],
+    ["__detached-supervisor", "x"],
+    ["__detached-supervisor", "0"], // /dev/null
+    ["__detached-supervisor", "99"], // not open
+    ["__detached-supervisor", "3", "4"],
+  ];
+  for (const argv of cases) {
+    const r = await nsbox(argv);
+    assert.equal(r.code, 125, `${argv.join(" ")}: ${r.stderr}`);
+    assert.equal(lines(r.stderr).length, 1, r.stderr);
+    assert.match(r.stderr, SUPERVISOR_LINE);
+  }
+  // A regular file with a handoff's text in it is not a sealed memfd.
+  const file = viaFd3(`exec 3<${shellQuote(`${dir.path}/h`)};`);
+  const r = await new Deno.Command(file[0]!, { args: file.slice(1), stdin: "null" }).output();
+  assert.equal(r.code, 125);
+  const stderr = new TextDecoder().decode(r.stderr);
+  assert.equal(lines(stderr).length, 1, stderr);
+  assert.match(stderr, SUPERVISOR_LINE);
+  // Not listed.
+  const help = await nsbox(["--help"]);
+  assert.doesNotMatch(help.stdout, /__detached/);
+  const completions = await nsbox(["completions", "bash"]);
+  assert.doesNotMatch(completions.stdout, /__detached/);
+});
+
+Deno.test("lifecycle: a malformed handoff in a sealed memfd is one line and an exit record (125)", async () => {
+  const name = uniqueName("handoff");
+  const path = `${storeRoot()}/${name}`;
+  assert.equal((await nsbox(["run", "--name", name, "--", "true"])).code, 0); // the store and its key exist
+  Deno.mkdirSync(path, { mode: 0o700 }); // as claimed by the parent
+  const bad = { name, log: { path: `${path}/log`, cap: 65536 }, spec: { command: [] } } as unknown as Handoff;
+  const fd = writeHandoff(bad);
+  try {
+    const [cmd, args] = nsboxCommand(["__detached-supervisor", "3"]);
+    const line = `exec 3</proc/${Deno.pid}/fd/${fd}; exec ${[cmd, ...args].map(shellQuote).join(" ")}`;
+    const r = await new Deno.Command("sh", { args: ["-c", line], stdin: "null" }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 125, stderr);
+    assert.equal(lines(stderr).length, 1, stderr);
+    assert.match(stderr, SUPERVISOR_LINE);
+    assert.equal(exists(`${path}/exit.json`), true);
+    const row = (await ps(true)).find((s) => s.name === name);
+    assert.equal(row?.status, "exited 125");
+  } finally {
+    getLibc().close(fd);
+    await nsbox(["rm", name]);
+  }
 });
