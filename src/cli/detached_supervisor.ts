@@ -11,10 +11,10 @@
 import { cString, getLibc } from "../../ffi/libc.ts";
 import { check, EXIT, NsboxError, UsageError } from "../errors.ts";
 import { errorLines, jsonReport, type RunResult } from "../report/report.ts";
-import { NAME_RE } from "../spec/options.ts";
+import { MIN_LOG_SIZE, NAME_RE } from "../spec/options.ts";
 import type { SandboxSpec } from "../spec/spec.ts";
 import { Store } from "../state/store.ts";
-import { MIN_LOG_SIZE, trimLog } from "../supervise/log_pump.ts";
+import { trimLog } from "../supervise/log_pump.ts";
 
 /** The hidden command (not in help or completions). */
 export const SUPERVISOR_COMMAND = "__detached-supervisor";
