@@ -124,7 +124,10 @@ export async function removeCgroup(dir: string): Promise<void> {
   } catch {
     // no cgroup.kill, or already gone
   }
-  for (let i = 0; i < 50; i++) {
+  // Processes killed by cgroup.kill (a fork loop's 50, a large heap) may take a while to exit on a slow
+  // machine; the directory is busy until the last one has. Give them up to 5 s, checking often at first.
+  const deadline = performance.now() + 5000;
+  for (let wait = 2;; wait = Math.min(wait * 2, 50)) {
     try {
       Deno.removeSync(dir);
       return;
@@ -132,7 +135,7 @@ export async function removeCgroup(dir: string): Promise<void> {
       if (e instanceof Deno.errors.NotFound) return;
       if (!(e instanceof Deno.errors.Busy) && !/EBUSY|os error 16/.test(String(e))) return;
     }
-    // processes are still exiting after cgroup.kill
-    await new Promise((resolve) => setTimeout(resolve, 2));
+    if (performance.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }

@@ -27,9 +27,27 @@ function nsboxCgroups(dir = `/sys/fs/cgroup/user.slice/user-${Deno.uid()}.slice`
   return found;
 }
 
+/** What a left-over cgroup holds, for the failure message: its processes and events. */
+function describeCgroups(paths: readonly string[]): string {
+  return paths.map((p) => {
+    const read = (f: string) => {
+      try {
+        return Deno.readTextFileSync(`${p}/${f}`).trim().replaceAll("\n", ", ");
+      } catch (e) {
+        return String(e);
+      }
+    };
+    return `${p} (procs: ${read("cgroup.procs") || "none"}; events: ${read("cgroup.events")})`;
+  }).join("; ");
+}
+
 async function assertNothingLeft(what: string) {
   // systemd collects an empty scope asynchronously: allow it a moment
-  await waitUntil(() => nsboxCgroups().length === 0, `no nsbox cgroup left ${what}: ${nsboxCgroups()}`, 15_000);
+  try {
+    await waitUntil(() => nsboxCgroups().length === 0, `no nsbox cgroup left ${what}`, 15_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}: ${describeCgroups(nsboxCgroups())}`);
+  }
   let units: string[] = [];
   for (let i = 0; i < 100; i++) {
     units = await nsboxUnits();
