@@ -52,3 +52,41 @@ export function userNsAncestry(pid: number, depth = Infinity): NsId[] {
   if (fd >= 0) libc.close(fd);
   return out;
 }
+
+/** The inode of `/proc/PID/ns/NS` (PID may be "self"), from its link ("net:[4026531840]"), or null when unreadable. */
+export function nsInode(pid: number | "self", ns: string): number | null {
+  try {
+    const m = /^\w+:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/${pid}/ns/${ns}`));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The fields of /proc/PID/status, or null when the process is gone or not ours to read. */
+export function processStatus(pid: number | "self"): Record<string, string> | null {
+  try {
+    const out: Record<string, string> = {};
+    for (const line of Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")) {
+      const i = line.indexOf(":");
+      if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The host pid of the sandbox's command: the child of `initPid` whose pid in
+ * its own PID namespace is `nsPid`, or null. PID 1 is not dumpable (its
+ * task children lists are closed to us), hence the walk of /proc.
+ */
+export function commandPid(initPid: number, nsPid: number): number | null {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const st = processStatus(Number(e.name));
+    if (st && Number(st.PPid) === initPid && Number(st.NSpid?.split(/\s+/).at(-1)) === nsPid) return Number(e.name);
+  }
+  return null;
+}

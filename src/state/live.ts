@@ -22,26 +22,12 @@
  *
  * @module
  */
-import { userNsAncestry } from "../procfs.ts";
+import { commandPid, nsInode, processStatus, userNsAncestry } from "../procfs.ts";
+import { cgroupOf } from "../cgroup/fs.ts";
 import { NsboxError } from "../errors.ts";
 import { processStart, type SandboxState } from "./store.ts";
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
-
-/** The inode of a namespace link ("user:[4026531837]"), or null. */
-function linkInode(path: string): number | null {
-  try {
-    const m = /^\w+:\[(\d+)\]$/.exec(Deno.readLinkSync(path));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The inode of `/proc/PID/ns/NS` (PID may be "self"), or null when unreadable. */
-export function nsInode(pid: number | "self", ns: string): number | null {
-  return linkInode(`/proc/${pid}/ns/${ns}`);
-}
 
 /**
  * The inodes of the parent and grandparent of process `pid`'s user
@@ -52,51 +38,12 @@ export function userNsAncestors(pid: number): [number | null, number | null] {
   return [parent?.ino ?? null, grandparent?.ino ?? null];
 }
 
-function statusOf(pid: number | "self"): Record<string, string> | null {
-  try {
-    const out: Record<string, string> = {};
-    for (const line of Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")) {
-      const i = line.indexOf(":");
-      if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
-    }
-    return out;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The process whose parent is `initPid` and whose pid in its own PID
- * namespace is `nsPid` (the sandbox's command), or null.
- */
-export function childWithNsPid(initPid: number, nsPid: number): number | null {
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const st = statusOf(Number(e.name));
-    if (!st) continue;
-    if (Number(st.PPid) === initPid && Number(st.NSpid?.split(/\s+/).at(-1)) === nsPid) return Number(e.name);
-  }
-  return null;
-}
-
 /** A cgroup path as nsbox records it: normalised, absolute, under /sys/fs/cgroup; else null. */
 export function normalCgroupPath(path: string): string | null {
   if (!path.startsWith(`${CGROUP_ROOT}/`)) return null;
   const parts = path.slice(CGROUP_ROOT.length + 1).split("/");
   if (parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0"))) return null;
   return path;
-}
-
-/** The cgroup v2 path of process `pid` under /sys/fs/cgroup, or null. */
-function cgroupOf(pid: number): string | null {
-  try {
-    const line = Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n").find((l) => l.startsWith("0::"));
-    if (!line) return null;
-    const rel = line.slice(3);
-    return rel === "/" ? CGROUP_ROOT : `${CGROUP_ROOT}${rel}`;
-  } catch {
-    return null;
-  }
 }
 
 /** What {@linkcode verifyLive} found. */
@@ -113,7 +60,7 @@ type Check = { ok: LiveSandbox } | { gone: true } | { mismatch: string };
 function check(state: SandboxState, forExec: boolean): Check {
   if (processStart(state.pid) !== state.pidStart) return { gone: true };
   const spec = state.spec;
-  const cmd = spec.init === "none" ? state.pid : childWithNsPid(state.pid, state.commandNsPid ?? 0);
+  const cmd = spec.init === "none" ? state.pid : commandPid(state.pid, state.commandNsPid ?? 0);
   if (cmd === null) return { gone: true };
   // PID 1 must still be the process recorded once the command was found (pids get reused).
   if (processStart(state.pid) !== state.pidStart) return { gone: true };
@@ -134,7 +81,7 @@ function check(state: SandboxState, forExec: boolean): Check {
       return { mismatch: `its ${ns} namespace is ${shared ? "" : "not "}the host's, unlike the record says` };
     }
   }
-  const cs = statusOf(cmd), self = statusOf("self");
+  const cs = processStatus(cmd), self = processStatus("self");
   if (!cs || !self) return { gone: true };
   if (spec.seccomp.mode === "unconfined" && cs.Seccomp !== self.Seccomp) {
     return { mismatch: "its command has a seccomp filter the record does not" };
@@ -147,7 +94,10 @@ function check(state: SandboxState, forExec: boolean): Check {
   if (forExec && state.cgroup !== null) {
     cgroup = normalCgroupPath(state.cgroup);
     if (cgroup === null) return { mismatch: "its recorded cgroup is not a path under /sys/fs/cgroup" };
-    if (cgroupOf(cmd) !== cgroup) return { mismatch: "its command is not in the recorded cgroup" };
+    const own = cgroupOf(cmd);
+    if (own === null || `${CGROUP_ROOT}${own === "/" ? "" : own}` !== cgroup) {
+      return { mismatch: "its command is not in the recorded cgroup" };
+    }
   }
   return { ok: { commandPid: cmd, cgroup } };
 }

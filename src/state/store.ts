@@ -21,6 +21,7 @@
 import { NsboxError } from "../errors.ts";
 import type { SandboxSpec } from "../spec/spec.ts";
 import { NAME_RE } from "../spec/options.ts";
+import { nsInode } from "../procfs.ts";
 
 export { NAME_RE };
 import { constantTimeEqual, hmacSha256, toHex } from "./hmac.ts";
@@ -461,13 +462,8 @@ export function generateName(): string {
 export function namespaceIds(pid: number): Record<string, number> {
   const ids: Record<string, number> = {};
   for (const ns of ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"]) {
-    try {
-      const link = Deno.readLinkSync(`/proc/${pid}/ns/${ns}`);
-      const m = /\[(\d+)\]/.exec(link);
-      if (m) ids[ns] = Number(m[1]);
-    } catch {
-      // not ours to see
-    }
+    const ino = nsInode(pid, ns);
+    if (ino !== null) ids[ns] = ino; // null: not ours to see
   }
   return ids;
 }

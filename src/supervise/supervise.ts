@@ -6,6 +6,7 @@
  */
 import { getLibc } from "../../ffi/libc.ts";
 import { decodeMessage, MSG_SIZE } from "../spawn/abi.ts";
+import { commandPid } from "../procfs.ts";
 import { decodeWaitStatus, type Ended, waitPidfd } from "../spawn/wait.ts";
 import type { Child } from "../spawn/spawn.ts";
 import { SIGNALS } from "../linux.ts";
@@ -73,26 +74,6 @@ export interface SuperviseHooks {
   terminal?: TerminalMode;
   /** The terminal's state saved before the child was spawned: restored at the end. */
   savedTerminal?: SavedTerminal | null;
-}
-
-/**
- * The pid (in nsbox's namespace) of the sandbox's command, a child of PID 1.
- * PID 1 is not dumpable (its task children lists are closed to us), so
- * look for the process whose parent it is and whose pid inside is `nsPid`.
- */
-export function commandPid(initPid: number, nsPid: number): number | null {
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const status = Deno.readTextFileSync(`/proc/${e.name}/status`);
-      const ppid = /^PPid:\s+(\d+)$/m.exec(status)?.[1];
-      const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).at(-1);
-      if (Number(ppid) === initPid && Number(nspid) === nsPid) return Number(e.name);
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return null;
 }
 
 interface ReportHandlers {
