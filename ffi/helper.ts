@@ -13,6 +13,22 @@ export const HELPER_SYMBOLS = {
     parameters: ["buffer", /* const struct nsbox_plan * */ "buffer" /* struct nsbox_spawn_result * */],
     result: "i32",
   },
+  /** int nsbox_forward_signals(int32_t pidfd, uint64_t forward) */
+  nsbox_forward_signals: { parameters: ["i32", /* int32_t pidfd */ "u64" /* uint64_t forward */], result: "i32" },
+  /**
+   * int nsbox_exec_supervisor(int exe_fd, char *const *argv, const int32_t *keep, int32_t nkeep, uint64_t block):
+   * returns only on failure (-errno).
+   */
+  nsbox_exec_supervisor: {
+    parameters: [
+      "i32", // int exe_fd
+      "buffer", // char *const *argv
+      "buffer", // const int32_t *keep
+      "i32", // int32_t nkeep
+      "u64", // uint64_t block
+    ],
+    result: "i32",
+  },
   /** uint32_t nsbox_abi_version(void) */
   nsbox_abi_version: { parameters: [], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;

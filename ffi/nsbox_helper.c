@@ -56,6 +56,9 @@ _Static_assert(sizeof(struct nsbox_op) == 72, "nsbox_op layout");
 _Static_assert(sizeof(struct nsbox_plan) == 88, "nsbox_plan layout");
 _Static_assert(sizeof(struct nsbox_spawn_result) == 16, "nsbox_spawn_result layout");
 _Static_assert(sizeof(struct nsbox_msg) == 16, "nsbox_msg layout");
+_Static_assert(sizeof(struct nsbox_sv_op) == 32, "nsbox_sv_op layout");
+_Static_assert(sizeof(struct nsbox_sv_config) == 192, "nsbox_sv_config layout");
+_Static_assert(sizeof(struct nsbox_sv_result) == 64, "nsbox_sv_result layout");
 
 struct nsbox_mount_attr {
   uint64_t attr_set, attr_clr, propagation, userns_fd;
@@ -910,6 +913,66 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
   exec_command(p, msg_fd, -1);
 }
 
+
+/* ---------------------------------------------------------------- handover */
+
+#ifndef NSBOX_STATIC_INIT
+/* From the release of the child until the exec of the supervisor, the
+ * signals nsbox forwards are forwarded by this handler, on whichever thread
+ * gets them: JavaScript listeners would run only on an event-loop turn, and
+ * nsbox execs away without one. */
+static volatile int handover_pidfd = -1;
+static volatile uint64_t handover_forward;
+
+static void forward_now(int sig) {
+  int saved = errno;
+  if (sig >= 1 && sig <= 64 && (handover_forward & (1ULL << (sig - 1))) && handover_pidfd >= 0) {
+    (void)syscall(SYS_pidfd_send_signal, handover_pidfd, sig, NULL, 0);
+  }
+  errno = saved;
+}
+
+int nsbox_forward_signals(int32_t pidfd, uint64_t forward) {
+  struct sigaction act;
+  memset(&act, 0, sizeof act);
+  act.sa_handler = forward_now;
+  act.sa_flags = SA_RESTART;
+  sigfillset(&act.sa_mask);
+  handover_forward = 0;
+  handover_pidfd = pidfd;
+  for (int sig = 1; sig <= 64; sig++) {
+    if ((forward & (1ULL << (sig - 1))) && sigaction(sig, &act, NULL) < 0) return -errno;
+  }
+  handover_forward = forward;
+  return 0;
+}
+
+int nsbox_exec_supervisor(int exe_fd, char *const *argv, const int32_t *keep, int32_t nkeep, uint64_t block) {
+  extern char **environ;
+  sigset_t set, old;
+  sigemptyset(&set);
+  for (int sig = 1; sig <= 64; sig++) {
+    if (block & (1ULL << (sig - 1))) sigaddset(&set, sig);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  int i, e = 0;
+  for (i = 0; i < nkeep; i++) {
+    if (fcntl(keep[i], F_SETFD, 0) < 0) {
+      e = errno;
+      break;
+    }
+  }
+  if (i == nkeep) {
+    (void)syscall(SYS_execveat, exe_fd, "", argv, environ, AT_EMPTY_PATH);
+    e = errno;
+  }
+  /* Still here: put everything back. */
+  while (i-- > 0) (void)fcntl(keep[i], F_SETFD, FD_CLOEXEC);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return -e;
+}
+#endif
+
 /* ---------------------------------------------------------------- parent */
 
 int nsbox_spawn(const struct nsbox_plan *p, struct nsbox_spawn_result *out) {
@@ -982,7 +1045,12 @@ static int parse_num(const char *s, unsigned base, int64_t *out) {
   return 0;
 }
 
+int nsbox_supervise_main(int argc, char **argv); /* nsbox_supervise.c */
+
 int main(int argc, char **argv, char **envp) {
+  /* The same binary is the native supervisor (nsbox_supervise.c), which
+   * nsbox execs in its own place once the command runs. */
+  if (argc >= 1 && strcmp(argv[0], "nsbox-supervise") == 0) return nsbox_supervise_main(argc, argv);
   /* First: not dumpable before anything else runs, so that nothing in the
    * sandbox can ptrace PID 1 or open its /proc entries (the exec itself
    * already left it non-dumpable when the command cannot read the binary). */

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 4
+#define NSBOX_ABI_VERSION 5
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -220,6 +220,148 @@ struct nsbox_msg {
 #define NSBOX_EXIT_SETUP 125
 #define NSBOX_EXIT_CANNOT_EXEC 126
 #define NSBOX_EXIT_NOT_FOUND 127
+
+/* ---------------------------------------------------------------- supervisor
+ *
+ * Once the command runs (NSBOX_MSG_STARTED, or end of file with
+ * NSBOX_INIT_NONE), nsbox hands the sandbox to the native supervisor: the
+ * static binary built from these sources with NSBOX_STATIC_INIT, started as
+ * argv {"nsbox-supervise", "<config fd>"}. The CLI execs it in place of the
+ * Deno process (nsbox_exec_supervisor: same pid, so PID 1, the network
+ * helpers and the terminal job stay its own); the library starts it as a
+ * child. The config is a sealed memfd holding a `struct nsbox_sv_config`
+ * followed by its ops and strings; string fields are byte offsets into the
+ * config (0: none), NUL-terminated.
+ *
+ * The supervisor forwards signals to PID 1, does the terminal job control,
+ * reads PID 1's reports (NSBOX_MSG_STOPPED, NSBOX_MSG_EXIT), reaps it, then
+ * replays the ops in order: TypeScript decides what is cleaned up, how, and
+ * every word printed; the supervisor fills numbers into templates.
+ *
+ * Templates: text with `{name}` (a value; `null` when it is unknown),
+ * `{name:size}` (bytes as 1.5M), `{name:s}` (milliseconds as "1.234 s"),
+ * `{name:q}` (a JSON string, or null), `{name:bool}` (true or false),
+ * `{?name}...{/}` (only when the value is known; a boolean: true),
+ * `{!name}...{/}` (only when it is not), nesting allowed; `{{` is a literal
+ * `{`. Values: exit,
+ * code, signal (its name), oom, wall_ms, stats, cpu (both cpu times known),
+ * cpu_user_ms, cpu_system_ms, memory_peak, pids_peak, oom_kills, ended (ISO
+ * 8601 time), mac (the exit record's HMAC, hex), signum (the signal a stop
+ * hint is about, by name). */
+enum nsbox_sv_op_kind {
+  /* Kill what the sandbox left when it shares nsbox's PID namespace: with
+   * a = a cgroup directory (b: a second one, or 0), cgroup.kill each and
+   * wait until they are empty; when there is none or that fails, every
+   * process whose user namespace is fd's (an open user namespace) or nested
+   * in it, scan after scan until none is found. */
+  NSBOX_SV_SWEEP = 1,
+  /* Copy what is left in the log pipe, until every writer closed it or
+   * `arg` ms passed. */
+  NSBOX_SV_FINISH_LOG = 2,
+  /* Render template a to descriptor fd (2: nsbox's stderr). */
+  NSBOX_SV_REPORT = 3,
+  /* Write the exit record into record_fd: file a, HMAC-SHA256 (key) over
+   * mac_prefix + the rendered body template b, file template c. */
+  NSBOX_SV_EXIT_RECORD = 4,
+  /* SIGTERM the process of pidfd fd, SIGKILL after `arg` ms; reap it. */
+  NSBOX_SV_STOP_HELPER = 5,
+  /* cgroup.kill the cgroup directory a and remove it, waiting up to `arg`
+   * ms while it is busy. */
+  NSBOX_SV_REMOVE_CGROUP = 6,
+  /* Write text b into file a (best effort). */
+  NSBOX_SV_WRITE_FILE = 7,
+  /* Remove directory a and the files in it (not recursive). */
+  NSBOX_SV_REMOVE_DIR = 8,
+  /* Bring the log back under its cap (after nsbox's own last lines). */
+  NSBOX_SV_TRIM_LOG = 9,
+  /* Write a struct nsbox_sv_result to descriptor fd (the library). */
+  NSBOX_SV_RESULT = 10,
+  /* Remove file a (in the record directory when relative). */
+  NSBOX_SV_REMOVE_FILE = 11,
+};
+
+struct nsbox_sv_op {
+  int32_t kind; /* enum nsbox_sv_op_kind */
+  int32_t fd;
+  int64_t arg;
+  uint32_t a, b, c; /* string offsets */
+  uint32_t reserved;
+}; /* 32 bytes */
+
+#define NSBOX_TERMINAL_NONE 0
+#define NSBOX_TERMINAL_FOREGROUND 1
+#define NSBOX_TERMINAL_BACKGROUND 2
+
+#define NSBOX_STATS_NONE 0
+#define NSBOX_STATS_CGROUP 1 /* read from stats_path when the command exits */
+#define NSBOX_STATS_RUSAGE 2 /* getrusage(RUSAGE_CHILDREN) once PID 1 is reaped */
+
+/* Config flags. */
+#define NSBOX_SV_COMMAND_IS_PID1 0x1u /* --as-pid-1: PID 1 is the command (its own group) */
+#define NSBOX_SV_SAVED_TERMINAL 0x2u /* saved_* hold the terminal's state */
+
+#define NSBOX_SV_MAX_CONFIG (256 * 1024)
+
+struct nsbox_sv_config {
+  uint32_t abi_version; /* NSBOX_ABI_VERSION */
+  uint32_t size; /* of the whole config */
+  uint32_t flags; /* NSBOX_SV_* */
+  int32_t terminal; /* NSBOX_TERMINAL_*: nsbox's mode when the command started */
+  int32_t pid; /* PID 1, in the supervisor's PID namespace */
+  int32_t pidfd; /* PID 1's pidfd */
+  int32_t msg_fd; /* PID 1's reports */
+  int32_t hold_fd; /* closed (after the statistics) to let PID 1 exit; -1 */
+  int32_t command_ns_pid; /* the command's pid inside (1 with --as-pid-1) */
+  int32_t log_rd; /* the log pipe's read end (detached); -1 */
+  int32_t record_fd; /* the record's directory; -1 */
+  int32_t stats; /* NSBOX_STATS_* */
+  int64_t log_cap; /* bytes the log is held to */
+  int64_t elapsed_us; /* wall time from spawn to the handover */
+  uint64_t forward_signals; /* bit (N-1): forward signal N to PID 1 */
+  int32_t saved_fd; /* the terminal's descriptor (0-2) */
+  int32_t saved_ldisc;
+  int32_t saved_exclusive;
+  uint32_t saved_termios_len; /* bytes of saved_termios used */
+  uint8_t saved_termios[64]; /* struct termios (TCGETS) */
+  uint32_t stats_path; /* the cgroup directory for NSBOX_STATS_CGROUP */
+  uint32_t log_path; /* the log (detached) */
+  uint32_t key; /* 32 bytes: the records' HMAC key */
+  uint32_t mac_prefix; /* bytes before the body in the MAC's input */
+  uint32_t mac_prefix_len;
+  uint32_t stop_hint; /* template: the command stopped while nsbox is not the foreground job */
+  uint32_t signal_names; /* 65 NUL-terminated names, by number (0 unused) */
+  uint32_t op_count;
+  uint32_t ops; /* offset of struct nsbox_sv_op[op_count], 8-aligned */
+  uint32_t reserved;
+}; /* 192 bytes */
+
+/* What NSBOX_SV_RESULT writes. Unknown numbers are -1. */
+struct nsbox_sv_result {
+  int32_t kind; /* 1: exited (value: code), 2: killed (value: signal), 3: failed (value: errno, step) */
+  int32_t value;
+  int32_t step;
+  int32_t stats; /* NSBOX_STATS_* actually read; NONE: no statistics */
+  int64_t wall_us;
+  int64_t cpu_user_us;
+  int64_t cpu_system_us;
+  int64_t memory_peak;
+  int64_t pids_peak;
+  int64_t oom_kills;
+}; /* 64 bytes */
+
+/* Forwards the signals in `forward` (bit N-1: signal N) to pidfd from a
+ * handler, on whichever thread gets them, replacing their dispositions (the
+ * CLI, from the child's release until the supervisor takes over). */
+NSBOX_EXPORT int nsbox_forward_signals(int32_t pidfd, uint64_t forward);
+
+/* Hands this process over to the supervisor (the CLI): blocks `block` on the
+ * calling thread (pending across the exec, for the supervisor's signalfd),
+ * clears close-on-exec on keep[0..nkeep), and execs exe_fd with argv and
+ * the current environment. Returns -errno only when that fails (the mask
+ * and the descriptors put back). Call on the main thread: children's
+ * parent-death signals follow the creating thread. */
+NSBOX_EXPORT int nsbox_exec_supervisor(int exe_fd, char *const *argv, const int32_t *keep, int32_t nkeep,
+                                       uint64_t block);
 
 /* Spawns the child described by plan. Returns 0 and fills *out, or -errno
  * (-EPROTO for an ABI version mismatch). Call from the thread whose death

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the C helper into ffi/build/libnsbox_helper.so and, from the same
-# source, the static nsbox-init (ffi/build/nsbox-init, the sandbox's PID 1);
+# source, the static nsbox-init (ffi/build/nsbox-init: the sandbox's PID 1, and
+# with ffi/nsbox_supervise.c the native supervisor nsbox execs once the command runs);
 # both are embedded by src/spawn/embedded.ts.
 #
 # nsbox-init is linked against musl where musl-gcc is installed (Debian
@@ -16,9 +17,9 @@ ${CC:-cc} $flags -O2 -fPIC -shared -fvisibility=hidden -o ffi/build/libnsbox_hel
 if command -v musl-gcc >/dev/null 2>&1 && [ -z "${NSBOX_INIT_LIBC:-}" ] || [ "${NSBOX_INIT_LIBC:-}" = musl ]; then
   multiarch=$(${CC:-cc} -dumpmachine)
   musl-gcc $flags -Os -static -s -DNSBOX_STATIC_INIT -idirafter /usr/include -idirafter "/usr/include/$multiarch" \
-    -o ffi/build/nsbox-init.tmp ffi/nsbox_helper.c
+    -o ffi/build/nsbox-init.tmp ffi/nsbox_helper.c ffi/nsbox_supervise.c
 else
-  ${CC:-cc} $flags -O2 -static -s -DNSBOX_STATIC_INIT -o ffi/build/nsbox-init.tmp ffi/nsbox_helper.c
+  ${CC:-cc} $flags -O2 -static -s -DNSBOX_STATIC_INIT -o ffi/build/nsbox-init.tmp ffi/nsbox_helper.c ffi/nsbox_supervise.c
 fi
 mv ffi/build/libnsbox_helper.so.tmp ffi/build/libnsbox_helper.so
 mv ffi/build/nsbox-init.tmp ffi/build/nsbox-init

@@ -7,14 +7,22 @@
 import { NsboxError, UsageError } from "./errors.ts";
 import { buildExecPlan } from "./plan/exec_plan.ts";
 import { FORWARDED_SIGNALS } from "./plan/plan.ts";
-import { outcomeResult, type RunResult } from "./report/report.ts";
+import { endTemplate, outcomeResult, type RunResult, stopHintTemplate } from "./report/report.ts";
 import { spawnChild } from "./spawn/spawn.ts";
 import type { EnvEdit } from "./spec/options.ts";
 import { type HostFacts, realHost } from "./spec/host.ts";
 import { normalizeAbsolute } from "./spec/validate.ts";
 import { verifyLive } from "./state/live.ts";
 import { Store } from "./state/store.ts";
-import { supervise } from "./supervise/supervise.ts";
+import {
+  awaitStart,
+  childSupervisor,
+  execSupervisor,
+  forwardSignals,
+  forwardSignalsNatively,
+  type SupervisorPlan,
+} from "./supervise/supervise.ts";
+import { signalNames } from "./linux.ts";
 import { saveTerminal } from "../ffi/terminal.ts";
 
 /** Options of {@linkcode exec}, mirroring `nsbox exec`'s flags. */
@@ -29,6 +37,16 @@ export interface ExecOptions {
   readonly root?: boolean;
 }
 
+/** Seams and modes of {@linkcode exec}. */
+export interface ExecDeps {
+  readonly store?: Store;
+  readonly host?: HostFacts;
+  /** As `RunDeps.supervisor` of run(): "exec" (the CLI) replaces this process once the command runs. */
+  readonly supervisor?: "exec" | "child";
+  /** What nsbox prints on stderr when the command ended (`--json`). */
+  readonly report?: { readonly json: boolean; readonly stats: boolean };
+}
+
 function highestOpenFd(): number {
   let max = 2;
   for (const e of Deno.readDirSync("/proc/self/fd")) max = Math.max(max, Number(e.name) || 0);
@@ -39,7 +57,7 @@ function highestOpenFd(): number {
  * Runs a command in the running sandbox `options.name`, with stdio
  * inherited, and resolves when it ends (as {@linkcode run} does).
  */
-export async function exec(options: ExecOptions, deps: { store?: Store; host?: HostFacts } = {}): Promise<RunResult> {
+export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<RunResult> {
   const problems: string[] = [];
   if (options.command.length === 0) problems.push("No command given: expected `nsbox exec NAME -- CMD [ARGS...]`.");
   if (options.chdir !== undefined && normalizeAbsolute(options.chdir) === null) {
@@ -76,6 +94,36 @@ export async function exec(options: ExecOptions, deps: { store?: Store; host?: H
       if (live.cgroup) Deno.writeTextFileSync(`${live.cgroup}/cgroup.procs`, String(pid), { create: false });
     },
   });
-  const outcome = await supervise(child, FORWARDED_SIGNALS, { terminal, savedTerminal });
-  return outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats: null, limits: null });
+  const stopForwarding = deps.supervisor === "exec"
+    ? await forwardSignalsNatively(child, plan.forwardSignals)
+    : forwardSignals(child, FORWARDED_SIGNALS);
+  try {
+    const start = await awaitStart(child, false);
+    if (start.kind === "ended") {
+      return outcomeResult(plan, start.outcome, { wallMs: performance.now() - started, stats: null, limits: null });
+    }
+    const supervisorPlan: SupervisorPlan = {
+      terminal,
+      commandIsPid1: false,
+      commandNsPid: start.nsPid,
+      stats: "none",
+      statsPath: null,
+      log: null,
+      elapsedUs: (performance.now() - started) * 1000,
+      forwardSignals: plan.forwardSignals,
+      savedTerminal,
+      mac: null,
+      stopHint: stopHintTemplate(Deno.pid, terminal === "background"),
+      signalNames: signalNames(),
+      ops: deps.report
+        ? [{ kind: "report", fd: 2, template: endTemplate({ ...deps.report, limits: null, source: "none" }) }]
+        : [],
+    };
+    const handing = { child, logRd: null, recordFd: null, opFds: [] };
+    if (deps.supervisor === "exec") await execSupervisor(handing, supervisorPlan);
+    const r = await childSupervisor(handing, supervisorPlan, []);
+    return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats: null, limits: null });
+  } finally {
+    stopForwarding();
+  }
 }

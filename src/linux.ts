@@ -92,6 +92,11 @@ export function signalName(n: number): string {
   return n >= 34 && n <= 64 ? `SIGRTMIN+${n - 34}` : `signal ${n}`;
 }
 
+/** Signal names by number (index 0 unused), e.g. for the native supervisor's templates. */
+export function signalNames(): string[] {
+  return Array.from({ length: 65 }, (_, i) => i === 0 ? "" : signalName(i));
+}
+
 /** Architectures nsbox has syscall tables (and seccomp filters) for. */
 export type SeccompArch = "x86_64" | "aarch64";
 

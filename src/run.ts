@@ -12,16 +12,36 @@ import { type HostFacts, realHost } from "./spec/host.ts";
 import { validate } from "./spec/validate.ts";
 import { buildPlan, FORWARDED_SIGNALS } from "./plan/plan.ts";
 import { spawnChild } from "./spawn/spawn.ts";
-import { supervise } from "./supervise/supervise.ts";
-import { outcomeResult, type RunResult, type RunStats } from "./report/report.ts";
+import {
+  awaitStart,
+  childSupervisor,
+  execSupervisor,
+  forwardSignals,
+  forwardSignalsNatively,
+  type Handed,
+  type SupervisorPlan,
+} from "./supervise/supervise.ts";
+import { endTemplate, outcomeResult, type RunResult, type RunStats, stopHintTemplate } from "./report/report.ts";
 import type { SandboxCgroup } from "./cgroup/manager.ts";
-import { getLibc } from "../ffi/libc.ts";
-import { saveTerminal } from "../ffi/terminal.ts";
+import { cString, getLibc } from "../ffi/libc.ts";
+import {
+  isForegroundOfTerminal,
+  reclaimTerminal,
+  restoreLineDiscipline,
+  restoreTermios,
+  type SavedTerminal,
+  saveTerminal,
+} from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
-import { EXIT, NsboxError } from "./errors.ts";
+import { check, EXIT, NsboxError } from "./errors.ts";
 import type { Sweeper } from "./supervise/sweep.ts";
-import type { LogPipe, LogPump } from "./supervise/log_pump.ts";
+import type { LogPipe } from "./supervise/log_pump.ts";
+import type { SupervisorOp, SupervisorResult } from "./spawn/abi.ts";
+import { signalNames, SIGNALS } from "./linux.ts";
+import { waitPidfd } from "./spawn/wait.ts";
+
+const O_RDONLY = 0, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
 
 /** Seams for tests and embedders. */
 export interface RunDeps {
@@ -40,6 +60,15 @@ export interface RunDeps {
    * newest kept); nsbox's own stdout and stderr must already be that file.
    */
   readonly log?: { readonly path: string; readonly cap: number };
+  /**
+   * How the native supervisor takes over once the command runs: "child"
+   * (default: a child process, whose result this resolves with) or "exec"
+   * (in this process's place, as the CLI does: `run` then never returns for
+   * a command that ran; the supervisor exits with its status).
+   */
+  readonly supervisor?: "exec" | "child";
+  /** What nsbox prints on stderr when the command ended (`--json`, `--stats`; the OOM line always). */
+  readonly report?: { readonly json: boolean; readonly stats: boolean };
 }
 
 const RUSAGE_CHILDREN = -1;
@@ -75,6 +104,20 @@ export async function run(options: RunOptions, deps: RunDeps = {}): Promise<RunR
   return await runSpec(validate(options, deps.host ?? realHost()), { ...deps, name: options.name ?? deps.name });
 }
 
+/** The RunResult of what the native supervisor reported. */
+function resultOf(plan: ReturnType<typeof buildPlan>, r: SupervisorResult, limits: SandboxSpec["limits"]): RunResult {
+  const ms = (us: number | null) => us === null ? null : us / 1000;
+  const stats: RunStats | null = r.stats === "none" ? null : {
+    source: r.stats,
+    cpuUserMs: ms(r.cpuUserUs),
+    cpuSystemMs: ms(r.cpuSystemUs),
+    memoryPeak: r.memoryPeak,
+    pidsPeak: r.pidsPeak,
+    oomKills: r.oomKills,
+  };
+  return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats, limits });
+}
+
 /**
  * {@linkcode run} from a spec that {@linkcode validate} made (on this host,
  * for this caller): plan → spawn → supervise → result. The name is
@@ -97,16 +140,18 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   let state: SandboxState | null = null;
   let cgroup: SandboxCgroup | null = null;
   let network: NetworkHandle | null = null;
-  let stats: RunStats | null = null;
   let sweeper: Sweeper | null = null;
   let logPipe: LogPipe | null = null;
-  let logPump: LogPump | null = null;
+  let recordFd = -1;
+  // Once the native supervisor has taken over, the clean-up below is its.
+  let handed = false;
+  let stopForwarding = () => {};
   const started = performance.now();
   // Before the command can touch the terminal; restored when it ends.
   const savedTerminal = spec.terminal === "none" ? null : saveTerminal();
   try {
     if (deps.log) {
-      logPipe = (await import("./supervise/log_pump.ts")).logPipe(deps.log.path, deps.log.cap);
+      logPipe = (await import("./supervise/log_pump.ts")).logPipe();
       plan = { ...plan, ops: [...logPipe.ops, ...plan.ops] }; // first: the error steps count them
     }
     const child = await spawnChild(plan, {
@@ -135,53 +180,129 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
         };
       },
     });
-    logPump = logPipe?.start() ?? null;
-    logPipe = null;
-    // Written while the child sets itself up, not before it may start; not awaited before supervise(),
-    // which must catch the signals sent to nsbox from the moment the command runs.
-    const recorded = state ? dir.write(state) : null;
-    recorded?.catch(() => {}); // awaited below
-    const outcome = await supervise(child, FORWARDED_SIGNALS, {
+    (logPipe as LogPipe | null)?.closeWriteEnd();
+    stopForwarding = deps.supervisor === "exec"
+      ? await forwardSignalsNatively(child, plan.forwardSignals)
+      : forwardSignals(child, FORWARDED_SIGNALS);
+    const start = await awaitStart(child, spec.init === "none");
+    const cg = cgroup as SandboxCgroup | null;
+    if (start.kind === "ended") {
+      stopForwarding();
+      restoreTerminalAfterFailure(spec.terminal, savedTerminal);
+      await (sweeper as Sweeper | null)?.sweep(cg);
+      const stats = cg ? null : childrenUsage();
+      const result = outcomeResult(plan, start.outcome, {
+        wallMs: performance.now() - started,
+        stats,
+        limits: spec.limits,
+      });
+      if (deps.detached) await dir.writeExit(result.exitCode);
+      return result;
+    }
+    if (spec.init !== "none") cg?.adoptInit(child.pid);
+    // The record, once the command runs: what `ps`, `kill` and `exec` find.
+    if (state) {
+      await dir.write(state = { ...(state as SandboxState), commandNsPid: start.nsPid });
+      recordFd = check(
+        getLibc().open(cString(dir.path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0),
+        "cannot open the sandbox's record",
+      );
+    }
+    const net_ = network as NetworkHandle | null, sw = sweeper as Sweeper | null;
+    const detached = deps.detached ?? false;
+    const report = deps.report;
+    const source = cg ? "cgroup" : "rusage";
+    const exitRecord = detached ? dir.exitRecordTemplate() : null;
+    const ops: SupervisorOp[] = [
+      ...(sw ? [sw.teardown(cg)] : []),
+      ...(deps.log ? [{ kind: "finishLog", graceMs: 2000 } as const] : []),
+      ...(report && (report.json || !detached)
+        ? [{ kind: "report", fd: 2, template: endTemplate({ ...report, limits: spec.limits, source }) } as const]
+        : []),
+      ...(deps.log ? [{ kind: "trimLog" } as const] : []),
+      ...(exitRecord
+        ? [
+          { kind: "exitRecord", file: exitRecord.file, body: exitRecord.body, text: exitRecord.text } as const,
+          { kind: "removeFile", path: "state.json" } as const,
+        ]
+        : []),
+      ...(net_?.teardown() ?? []),
+      ...(cg?.teardown() ?? []),
+      ...(detached ? [] : [{ kind: "removeDir", path: dir.path } as const]),
+    ];
+    const supervisorPlan: SupervisorPlan = {
       terminal: spec.terminal,
-      savedTerminal,
       commandIsPid1: spec.init === "none",
-      onCommandStarted: (nsPid) => {
-        if (spec.init !== "none") (cgroup as SandboxCgroup | null)?.adoptInit(child.pid);
-        const s = state as SandboxState | null;
-        if (s && s.commandNsPid !== nsPid) dir.write(state = { ...s, commandNsPid: nsPid }).catch(() => {});
+      commandNsPid: start.nsPid,
+      stats: source,
+      statsPath: cg?.path ?? null,
+      log: deps.log ?? null,
+      elapsedUs: (performance.now() - started) * 1000,
+      forwardSignals: plan.forwardSignals,
+      savedTerminal: savedTerminal && {
+        fd: savedTerminal.fd,
+        ldisc: savedTerminal.ldisc,
+        exclusive: savedTerminal.exclusive,
+        termios: savedTerminal.termios,
       },
-      onCommandExit: () => {
-        const cg = cgroup as SandboxCgroup | null;
-        stats = cg ? { source: "cgroup", ...msStats(cg.stats()) } : null;
-      },
-    });
-    await (sweeper as Sweeper | null)?.sweep(cgroup);
-    await (logPump as LogPump | null)?.finish();
-    await recorded;
-    stats ??= cgroup ? null : childrenUsage();
-    const result = outcomeResult(plan, outcome, { wallMs: performance.now() - started, stats, limits: spec.limits });
-    if (deps.detached) await dir.writeExit(result.exitCode);
-    return result;
+      mac: exitRecord && { key: exitRecord.key, prefix: exitRecord.prefix },
+      stopHint: stopHintTemplate(Deno.pid, spec.terminal === "background"),
+      signalNames: signalNames(),
+      ops,
+    };
+    const handing: Handed = {
+      child,
+      logRd: (logPipe as LogPipe | null)?.readEnd ?? null,
+      recordFd: recordFd >= 0 ? recordFd : null,
+      opFds: [...(sw ? [sw.fd] : []), ...(net_ ? [net_.pidfd, ...net_.holds] : [])],
+    };
+    if (deps.supervisor === "exec") {
+      handed = true; // if the exec fails, the error below says so and the sandbox is cleaned up here
+      try {
+        await execSupervisor(handing, supervisorPlan);
+      } catch (e) {
+        handed = false; // the sandbox is still this process's: end it, and clean up below
+        getLibc().pidfd_send_signal(child.pidfd, SIGNALS.SIGKILL!, null, 0);
+        await waitPidfd(child.pidfd);
+        throw e;
+      }
+    }
+    handed = true;
+    logPipe = null; // the supervisor's now
+    try {
+      const r = await childSupervisor(handing, supervisorPlan, net_ ? [net_.pidfd] : []);
+      return resultOf(plan, r, spec.limits);
+    } finally {
+      stopForwarding();
+      sw?.close();
+    }
   } catch (e) {
-    if (deps.detached) await dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
+    if (deps.detached && !handed) await dir.writeExit(e instanceof NsboxError ? e.exitCode : EXIT.NSBOX);
     throw e;
   } finally {
-    (logPipe as LogPipe | null)?.close(); // never started: the spawn failed
-    await (sweeper as Sweeper | null)?.sweep(cgroup); // nothing left behind, on any way out
-    (sweeper as Sweeper | null)?.close();
-    await (logPump as LogPump | null)?.finish();
-    await (network as NetworkHandle | null)?.stop();
-    await (cgroup as SandboxCgroup | null)?.destroy();
-    if (!deps.detached) dir.remove();
+    stopForwarding();
+    if (!handed) {
+      (logPipe as LogPipe | null)?.close();
+      await (sweeper as Sweeper | null)?.sweep(cgroup); // nothing left behind, on any way out
+      (sweeper as Sweeper | null)?.close();
+      await (network as NetworkHandle | null)?.stop();
+      await (cgroup as SandboxCgroup | null)?.destroy();
+      if (!deps.detached) dir.remove();
+    }
+    if (recordFd >= 0 && !handed) getLibc().close(recordFd);
   }
 }
 
-function msStats(s: ReturnType<SandboxCgroup["stats"]>): Omit<RunStats, "source"> {
-  return {
-    cpuUserMs: s.cpuUserUsec === null ? null : s.cpuUserUsec / 1000,
-    cpuSystemMs: s.cpuSystemUsec === null ? null : s.cpuSystemUsec / 1000,
-    memoryPeak: s.memoryPeak,
-    pidsPeak: s.pidsPeak,
-    oomKills: s.oomKills,
-  };
+/**
+ * The command never ran (a set-up step failed, or PID 1 died): when nsbox
+ * had the terminal, the command's group may have taken it; take it back, and
+ * its settings.
+ */
+function restoreTerminalAfterFailure(terminal: SandboxSpec["terminal"], saved: SavedTerminal | null) {
+  if (terminal === "none") return;
+  if (saved) restoreLineDiscipline(saved);
+  if (terminal === "foreground") {
+    reclaimTerminal();
+    if (saved && isForegroundOfTerminal()) restoreTermios(saved);
+  }
 }

@@ -26,8 +26,9 @@ if ! DENO=$(nsbox_find_deno) || ! cmp -s "$NSBOX_ROOT/package.json" "$stamp"; th
 fi
 export DENO
 
-nsbox_stale() { # $1 built from ffi/nsbox_helper.[ch] is missing or older than them
-  [ ! -f "$1" ] || [ "$NSBOX_ROOT/ffi/nsbox_helper.c" -nt "$1" ] || [ "$NSBOX_ROOT/ffi/nsbox_helper.h" -nt "$1" ]
+nsbox_stale() { # $1 built from ffi/nsbox_helper.[ch] or ffi/nsbox_supervise.c is missing or older than them
+  [ ! -f "$1" ] || [ "$NSBOX_ROOT/ffi/nsbox_helper.c" -nt "$1" ] || [ "$NSBOX_ROOT/ffi/nsbox_helper.h" -nt "$1" ] ||
+    [ "$NSBOX_ROOT/ffi/nsbox_supervise.c" -nt "$1" ]
 }
 if nsbox_stale "$NSBOX_ROOT/ffi/build/libnsbox_helper.so" || nsbox_stale "$NSBOX_ROOT/ffi/build/nsbox-init"; then
   sh "$NSBOX_ROOT/scripts/build.sh" >&2 || { echo "nsbox: cannot build the C helper (is cc installed, with a static C library?)" >&2; exit 125; }

@@ -28,6 +28,10 @@ import {
   writeLimits,
 } from "./fs.ts";
 import { startScope } from "./systemd.ts";
+import type { SupervisorOp } from "../spawn/abi.ts";
+
+/** How long removing a cgroup waits for its killed processes to exit. */
+const REMOVE_WAIT_MS = 5000;
 
 /** The cgroup a running sandbox lives in. */
 export interface SandboxCgroup {
@@ -47,8 +51,10 @@ export interface SandboxCgroup {
    * which holds the cgroup while nsbox reads its statistics.
    */
   adoptInit(pid: number): void;
-  /** Kills what is left and removes the cgroups nsbox made. */
+  /** Kills what is left and removes the cgroups nsbox made (before the native supervisor took over). */
   destroy(): Promise<void>;
+  /** The same as ops for the native supervisor. */
+  teardown(): SupervisorOp[];
 }
 
 /** How the cgroup will be obtained, decided before anything is spawned. */
@@ -153,6 +159,7 @@ function leafCgroup(
   unit: string | null,
   parent: string,
   cleanUp: () => Promise<void> = () => Promise.resolve(),
+  cleanUpOps: () => SupervisorOp[] = () => [],
 ): SandboxCgroup {
   const leaf = `${parent}/sandbox`, init = `${parent}/init`;
   return {
@@ -167,6 +174,11 @@ function leafCgroup(
       await removeCgroup(init);
       await cleanUp();
     },
+    teardown: () => [
+      { kind: "removeCgroup", path: leaf, waitMs: REMOVE_WAIT_MS },
+      { kind: "removeCgroup", path: init, waitMs: REMOVE_WAIT_MS },
+      ...cleanUpOps(),
+    ],
   };
 }
 
@@ -202,19 +214,31 @@ function delegatedCgroup(route: CgroupRoute, name: string, pid: number, limits: 
   if (moved) moveInto(supervisor, Deno.pid);
   const base = `${own}/nsbox-${name}`;
   Deno.mkdirSync(base);
+  const disable = wanted.map((c) => `-${c}`).join(" ");
   const cgroup = leafCgroup("delegated", null, base, async () => {
     await removeCgroup(base);
     if (!moved) return;
     // Back to where nsbox was: the controllers it enabled go first, or the
     // "no internal processes" rule refuses the move.
     try {
-      Deno.writeTextFileSync(`${own}/cgroup.subtree_control`, wanted.map((c) => `-${c}`).join(" "));
+      Deno.writeTextFileSync(`${own}/cgroup.subtree_control`, disable);
       Deno.writeTextFileSync(`${own}/cgroup.procs`, String(Deno.pid));
       await removeCgroup(supervisor);
     } catch {
       // someone else uses the controllers now: nsbox stays in its supervisor cgroup, which goes with it
     }
-  });
+  }, () => [
+    { kind: "removeCgroup", path: base, waitMs: REMOVE_WAIT_MS },
+    ...(moved
+      ? [
+        { kind: "writeFile", path: `${own}/cgroup.subtree_control`, text: disable },
+        // nsbox's process, and the supervisor itself ("0": the writer) when it is a child of it (the library)
+        { kind: "writeFile", path: `${own}/cgroup.procs`, text: String(Deno.pid) },
+        { kind: "writeFile", path: `${own}/cgroup.procs`, text: "0" },
+        { kind: "removeCgroup", path: supervisor, waitMs: REMOVE_WAIT_MS },
+      ] satisfies SupervisorOp[]
+      : []),
+  ]);
   moveInto(cgroup.path, pid);
   if (moved) enableControllers(own, wanted);
   enableControllers(base, wanted);

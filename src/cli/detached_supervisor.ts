@@ -152,7 +152,16 @@ export async function supervisorCommand(args: readonly string[]): Promise<number
   let result: RunResult | null = null;
   try {
     const { runSpec } = await import("../run.ts"); // not loaded by `nsbox ps` and the rest, which import this module
-    result = await runSpec(spec, { store, claimed: store.dir(name), detached: true, log });
+    // Once the command runs this process becomes the native supervisor: it pumps the log, writes the exit
+    // record (and the --json report) and exits; runSpec returns only when the command never ran.
+    result = await runSpec(spec, {
+      store,
+      claimed: store.dir(name),
+      detached: true,
+      log,
+      supervisor: "exec",
+      report: { json, stats: false },
+    });
     return result.exitCode;
   } catch (e) {
     if (!(e instanceof NsboxError)) throw e;

@@ -57,7 +57,11 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   const json = has(parsed, "json");
   let result: RunResult;
   try {
-    result = await exec({ name, command, chdir: value(parsed, "chdir"), envEdits, root: has(parsed, "root") });
+    // As `run`: once the command runs this process becomes the native supervisor (it prints --json).
+    result = await exec({ name, command, chdir: value(parsed, "chdir"), envEdits, root: has(parsed, "root") }, {
+      supervisor: "exec",
+      report: { json, stats: false },
+    });
   } catch (e) {
     if (json && e instanceof NsboxError) {
       console.error(JSON.stringify(jsonReport(null, e)));

@@ -33,7 +33,10 @@ async function runCommand(args: readonly string[]): Promise<number> {
     }
     if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
     logSizeFromArgs(parsed, false); // refused without --detach
-    result = await run(runOptionsFromArgs(parsed, realHost()));
+    // Once the command runs, nsbox's process becomes the native supervisor, which prints the end report and
+    // exits with the command's status: `run` returns only when the command never ran.
+    const report = { json, stats: has(parsed, "stats") };
+    result = await run(runOptionsFromArgs(parsed, realHost()), { supervisor: "exec", report });
     const oom = oomLine(result);
     if (oom && !json) console.error(`nsbox: ${oom}`);
     if (has(parsed, "stats") && !json) console.error(`nsbox: ${statsLine(result)}`);

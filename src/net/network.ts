@@ -12,16 +12,25 @@ import { NsboxError } from "../errors.ts";
 import type { NetworkSpec } from "../spec/spec.ts";
 import { type Daemon, startDaemon } from "../spawn/daemon.ts";
 import { formatPublish, type PublishSpec } from "../spec/publish.ts";
+import type { SupervisorOp } from "../spawn/abi.ts";
 
 /** A running network helper. */
 export interface NetworkHandle {
   readonly helper: "pasta" | "slirp4netns";
   readonly pid: number;
-  /** Stops the helper and removes its files. */
+  /** Its pidfd (nsbox's child). */
+  readonly pidfd: number;
+  /** Descriptors whose closing stops it (slirp4netns's exit pipe): whoever supervises the sandbox holds them. */
+  readonly holds: readonly number[];
+  /** Stops the helper (before the native supervisor took over). */
   stop(): Promise<void>;
+  /** How the native supervisor stops it. */
+  teardown(): SupervisorOp[];
 }
 
 const READY_TIMEOUT_MS = 10_000;
+/** How long a network helper gets to exit after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 1000;
 
 /** The pasta command line for the sandbox whose first process is `pid`. Pure, for tests. */
 export function pastaArgs(net: NetworkSpec, pid: number, logFile: string): string[] {
@@ -110,14 +119,16 @@ async function startPasta(net: NetworkSpec, pid: number): Promise<NetworkHandle>
     Deno.removeSync(logFile);
     throw e;
   }
+  // pasta keeps writing to the file it opened: the name can go now, so nothing is left in /tmp whatever happens.
+  Deno.removeSync(logFile);
   const d = daemon;
   return {
     helper: "pasta",
     pid: d.pid,
-    async stop() {
-      await d.stop();
-      Deno.removeSync(logFile);
-    },
+    pidfd: d.pidfd,
+    holds: [],
+    stop: () => d.stop(),
+    teardown: () => [{ kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS }],
   };
 }
 
@@ -141,10 +152,7 @@ async function startSlirp(net: NetworkSpec, pid: number): Promise<NetworkHandle>
   const dir = net.publish.length > 0 ? Deno.makeTempDirSync({ prefix: "nsbox-slirp-" }) : null;
   const api = dir ? `${dir}/api.sock` : null;
   let daemon: Daemon | undefined;
-  const cleanup = () => {
-    libc.close(exitW);
-    if (dir) Deno.removeSync(dir, { recursive: true });
-  };
+  const cleanup = () => libc.close(exitW);
   try {
     daemon = await startDaemon(slirpArgs(net, pid, api), { passFds: [[readyW, 3], [exitR, 4]] });
     libc.close(readyW), libc.close(exitR);
@@ -161,15 +169,20 @@ async function startSlirp(net: NetworkSpec, pid: number): Promise<NetworkHandle>
     throw e;
   } finally {
     libc.close(readyR);
+    // The API socket was only for the forwards, made above: nothing is left in /tmp whatever happens.
+    if (dir) Deno.removeSync(dir, { recursive: true });
   }
   const d = daemon;
   return {
     helper: "slirp4netns",
     pid: d.pid,
+    pidfd: d.pidfd,
+    holds: [exitW],
     async stop() {
       await d.stop();
-      cleanup();
+      libc.close(exitW);
     },
+    teardown: () => [{ kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS }],
   };
 }
 

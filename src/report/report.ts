@@ -91,35 +91,190 @@ export function outcomeResult(plan: ChildPlan, outcome: Outcome, m: Measured): R
   }
 }
 
-/** The line for a command the OOM killer killed, e.g. "killed: out of memory (limit 100M, peak 100M)". */
-export function oomLine(r: RunResult): string | null {
-  if (!r.oomKilled) return null;
-  const parts: string[] = [];
-  if (r.limits?.memoryMax != null) parts.push(`limit ${formatSize(r.limits.memoryMax)}`);
-  if (r.stats?.memoryPeak != null) parts.push(`peak ${formatSize(r.stats.memoryPeak)}`);
-  return `killed: out of memory${parts.length ? ` (${parts.join(", ")})` : ""}`;
+// ---------------------------------------------------------------- templates
+//
+// Every word of a report is written here once, as a template the native
+// supervisor fills with numbers (grammar: "Templates" in ffi/nsbox_helper.h)
+// and that renderTemplate() fills the same way for a RunResult in TypeScript.
+
+/** Escapes text for a template: `{` is written `{{`. */
+function lit(text: string): string {
+  return text.replaceAll("{", "{{");
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 3 : 1)} s`;
+/** Where the statistics of a run come from: the sandbox's cgroup, getrusage, or nowhere (`exec`). */
+export type StatsSource = RunStats["source"] | "none";
+
+/** The OOM line's template (without "nsbox: "), e.g. "killed: out of memory (limit 100M, peak 100M)". */
+export function oomTemplate(limits: LimitsSpec | null): string {
+  const max = limits?.memoryMax;
+  return "killed: out of memory" +
+    (max != null
+      ? ` (limit ${formatSize(max)}{?memory_peak}, peak {memory_peak:size}{/})`
+      : "{?memory_peak} (peak {memory_peak:size}){/}");
+}
+
+/** The `--stats` line's template (without "nsbox: "). */
+export function statsTemplate(limits: LimitsSpec | null, source: StatsSource): string {
+  const memoryOf = limits?.memoryMax != null ? ` of ${formatSize(limits.memoryMax)}` : "";
+  const pidsOf = limits?.pidsMax != null ? ` of ${limits.pidsMax}` : "";
+  return "stats: wall {wall_ms:s}{?cpu}, cpu {cpu_user_ms:s} user + {cpu_system_ms:s} system{/}" +
+    `{?memory_peak}, memory peak {memory_peak:size}${memoryOf}${source === "rusage" ? " (largest process)" : ""}{/}` +
+    `{?pids_peak}, pids peak {pids_peak}${pidsOf}{/}{?stats}, OOM kills {oom_kills}{/}`;
+}
+
+/** The `--json` report's template (one line of JSON). */
+export function jsonTemplate(limits: LimitsSpec | null, source: StatsSource): string {
+  const limitsJson = limits && {
+    memory_max_bytes: limits.memoryMax,
+    swap_max_bytes: limits.swapMax,
+    cpus: limits.cpus,
+    pids_max: limits.pidsMax,
+    io_weight: limits.ioWeight,
+  };
+  return '{{"exit_code":{exit},"code":{code},"signal":{signal:q},"oom_killed":{oom:bool},"wall_ms":{wall_ms},' +
+    `"stats":{?stats}{{"source":${JSON.stringify(source)},"cpu_user_ms":{cpu_user_ms},` +
+    '"cpu_system_ms":{cpu_system_ms},"memory_peak_bytes":{memory_peak},"pids_peak":{pids_peak},' +
+    `"oom_kills":{oom_kills}}{/}{!stats}null{/},"limits":${lit(JSON.stringify(limitsJson))}}`;
+}
+
+/** What `nsbox run` and `exec` print on stderr once the command ended (the OOM line, `--stats`, or `--json`). */
+export function endTemplate(
+  opts: { json: boolean; stats: boolean; limits: LimitsSpec | null; source: StatsSource },
+): string {
+  if (opts.json) return `${jsonTemplate(opts.limits, opts.source)}\n`;
+  return `{?oom}nsbox: ${oomTemplate(opts.limits)}\n{/}` +
+    (opts.stats ? `nsbox: ${statsTemplate(opts.limits, opts.source)}\n` : "");
+}
+
+/** The hint when the command stopped while nsbox is not the terminal's foreground job. */
+export function stopHintTemplate(pid: number, inBackground: boolean): string {
+  const fg = inBackground ? " (or bring nsbox to the foreground: fg)" : "";
+  return `nsbox: the command stopped ({signum}); resume it with: kill -CONT ${pid}${fg}\n`;
+}
+
+type Value = { kind: "none" } | { kind: "int"; n: number } | { kind: "us"; n: number } | { kind: "str"; s: string } | {
+  kind: "bool";
+  b: boolean;
+};
+
+function lookup(name: string, r: RunResult, extra: Readonly<Record<string, string>>): Value {
+  const s = r.stats;
+  const us = (ms: number | null | undefined): Value =>
+    ms == null ? { kind: "none" } : { kind: "us", n: Math.round(ms * 1000) };
+  const int = (n: number | null | undefined): Value => n == null ? { kind: "none" } : { kind: "int", n };
+  switch (name) {
+    case "exit":
+      return int(r.exitCode);
+    case "code":
+      return int(r.code);
+    case "signal":
+      return r.signal === null ? { kind: "none" } : { kind: "str", s: r.signal };
+    case "oom":
+      return { kind: "bool", b: r.oomKilled };
+    case "wall_ms":
+      return us(r.wallMs);
+    case "stats":
+      return { kind: "bool", b: s !== null };
+    case "cpu":
+      return { kind: "bool", b: s !== null && s.cpuUserMs !== null && s.cpuSystemMs !== null };
+    case "cpu_user_ms":
+      return us(s?.cpuUserMs);
+    case "cpu_system_ms":
+      return us(s?.cpuSystemMs);
+    case "memory_peak":
+      return int(s?.memoryPeak);
+    case "pids_peak":
+      return int(s?.pidsPeak);
+    case "oom_kills":
+      return int(s?.oomKills);
+  }
+  return name in extra ? { kind: "str", s: extra[name]! } : { kind: "none" };
+}
+
+/** `us` microseconds as seconds: "1.234 s" under 10 s, "12.3 s" above. */
+function seconds(us: number): string {
+  if (us < 10_000_000) {
+    const ms = Math.floor((us + 500) / 1000);
+    return `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, "0")} s`;
+  }
+  const ds = Math.floor((us + 50_000) / 100_000);
+  return `${Math.floor(ds / 10)}.${ds % 10} s`;
+}
+
+function format(v: Value, fmt: string): string {
+  if (v.kind === "none") return fmt === "bool" ? "false" : "null";
+  if (fmt === "bool") return String(v.kind === "bool" ? v.b : true);
+  if (v.kind === "bool") return String(v.b);
+  if (v.kind === "str") return fmt === "q" ? JSON.stringify(v.s) : v.s;
+  if (fmt === "size") return formatSize(v.n);
+  if (fmt === "s") return seconds(v.kind === "us" ? v.n : v.n * 1000);
+  return v.kind === "us" ? String(Math.round(v.n) / 1000) : String(v.n);
+}
+
+/**
+ * Fills a template with the numbers of `r` as the native supervisor does
+ * (ffi/nsbox_supervise.c render()).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const r = { exitCode: 0, code: 0, signal: null, wallMs: 12.5, oomKilled: false, stats: null, limits: null };
+ * assert.equal(renderTemplate("exit {exit} after {wall_ms:s}{?stats}, with stats{/}", r), "exit 0 after 0.013 s");
+ * ```
+ */
+export function renderTemplate(t: string, r: RunResult, extra: Readonly<Record<string, string>> = {}): string {
+  let out = "";
+  let depth = 0, skip = 0;
+  for (let i = 0; i < t.length;) {
+    if (t.startsWith("{{", i)) {
+      if (!skip) out += "{";
+      i += 2;
+      continue;
+    }
+    if (t[i] !== "{") {
+      const open = t.indexOf("{", i);
+      const end = open < 0 ? t.length : open;
+      if (!skip) out += t.slice(i, end);
+      i = end;
+      continue;
+    }
+    const close = t.indexOf("}", i);
+    if (close < 0) {
+      if (!skip) out += t.slice(i);
+      break;
+    }
+    const name = t.slice(i + 1, close);
+    i = close + 1;
+    if (name === "/") {
+      if (depth > 0) depth--;
+      if (skip > depth) skip = 0;
+      continue;
+    }
+    if (name[0] === "?" || name[0] === "!") {
+      depth++;
+      if (!skip) {
+        const v = lookup(name.slice(1), r, extra);
+        const known = v.kind === "bool" ? v.b : v.kind !== "none";
+        if (known !== (name[0] === "?")) skip = depth;
+      }
+      continue;
+    }
+    if (skip) continue;
+    const colon = name.indexOf(":");
+    out += format(lookup(colon < 0 ? name : name.slice(0, colon), r, extra), colon < 0 ? "" : name.slice(colon + 1));
+  }
+  return out;
+}
+
+/** The line for a command the OOM killer killed, e.g. "killed: out of memory (limit 100M, peak 100M)". */
+export function oomLine(r: RunResult): string | null {
+  return r.oomKilled ? renderTemplate(oomTemplate(r.limits), r) : null;
 }
 
 /** The `--stats` line. */
 export function statsLine(r: RunResult): string {
-  const s = r.stats;
-  const parts = [`wall ${seconds(r.wallMs)}`];
-  if (s?.cpuUserMs != null && s.cpuSystemMs != null) {
-    parts.push(`cpu ${seconds(s.cpuUserMs)} user + ${seconds(s.cpuSystemMs)} system`);
-  }
-  if (s?.memoryPeak != null) {
-    const limit = r.limits?.memoryMax != null ? ` of ${formatSize(r.limits.memoryMax)}` : "";
-    parts.push(`memory peak ${formatSize(s.memoryPeak)}${limit}${s.source === "rusage" ? " (largest process)" : ""}`);
-  }
-  if (s?.pidsPeak != null) {
-    parts.push(`pids peak ${s.pidsPeak}${r.limits?.pidsMax != null ? ` of ${r.limits.pidsMax}` : ""}`);
-  }
-  if (s) parts.push(`OOM kills ${s.oomKills}`);
-  return `stats: ${parts.join(", ")}`;
+  return renderTemplate(statsTemplate(r.limits, r.stats?.source ?? "none"), r);
 }
 
 /** The lines nsbox prints on stderr for an error (without the "nsbox: " prefix). */
@@ -142,27 +297,5 @@ export function jsonReport(result: RunResult | null, error: NsboxError | null): 
     };
   }
   const r = result!;
-  const s = r.stats;
-  return {
-    exit_code: r.exitCode,
-    code: r.code,
-    signal: r.signal,
-    oom_killed: r.oomKilled,
-    wall_ms: Math.round(r.wallMs * 1000) / 1000,
-    stats: s && {
-      source: s.source,
-      cpu_user_ms: s.cpuUserMs,
-      cpu_system_ms: s.cpuSystemMs,
-      memory_peak_bytes: s.memoryPeak,
-      pids_peak: s.pidsPeak,
-      oom_kills: s.oomKills,
-    },
-    limits: r.limits && {
-      memory_max_bytes: r.limits.memoryMax,
-      swap_max_bytes: r.limits.swapMax,
-      cpus: r.limits.cpus,
-      pids_max: r.limits.pidsMax,
-      io_weight: r.limits.ioWeight,
-    },
-  };
+  return JSON.parse(renderTemplate(jsonTemplate(r.limits, r.stats?.source ?? "none"), r));
 }

@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -134,6 +134,9 @@ class Arena {
   i32(at: number, v: number) {
     this.#view.setInt32(at, v, true);
   }
+  u8(at: number, v: number) {
+    this.#view.setUint8(at, v);
+  }
   u64(at: number, v: bigint) {
     this.#view.setBigUint64(at, v, true);
   }
@@ -148,6 +151,12 @@ class Arena {
   ptr(at: number, target: number | null) {
     if (target === null) this.u64(at, 0n);
     else this.#fixups.push([at, target]);
+  }
+
+  /** The bytes as they are, for a layout whose fields hold offsets, not pointers. */
+  bytes(): Uint8Array<ArrayBuffer> {
+    if (this.#fixups.length) throw new Error("an offset layout has no pointers");
+    return this.#bytes.slice(0, this.#used);
   }
 
   /** Copies into a final buffer and resolves pointers against its address. */
@@ -358,4 +367,231 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1, initFd = -1): Uint8Ar
   a.i32(p + 80, plan.init === "reaper" ? initFd : -1);
   a.u32(p + 84, 0);
   return a.finish();
+}
+
+// ---------------------------------------------------------------- the native supervisor
+
+/** One teardown step of the native supervisor (`struct nsbox_sv_op`), replayed in order after the command ended. */
+export type SupervisorOp =
+  /** Kill what a sandbox sharing nsbox's PID namespace left: its cgroups, else by user namespace (`usernsFd`). */
+  | { readonly kind: "sweep"; readonly usernsFd: number; readonly cgroups: readonly string[] }
+  /** Copy what is left in the log pipe, for up to `graceMs`. */
+  | { readonly kind: "finishLog"; readonly graceMs: number }
+  /** Render `template` to descriptor `fd`. */
+  | { readonly kind: "report"; readonly fd: number; readonly template: string }
+  /** Write the exit record `file` (in the record directory): body and file templates. */
+  | { readonly kind: "exitRecord"; readonly file: string; readonly body: string; readonly text: string }
+  /** SIGTERM the helper of `pidfd`, SIGKILL after `graceMs`; reap it. */
+  | { readonly kind: "stopHelper"; readonly pidfd: number; readonly graceMs: number }
+  /** cgroup.kill and remove the cgroup `path`, waiting up to `waitMs` while it is busy. */
+  | { readonly kind: "removeCgroup"; readonly path: string; readonly waitMs: number }
+  /** Write `text` into `path` (best effort). */
+  | { readonly kind: "writeFile"; readonly path: string; readonly text: string }
+  /** Remove the directory `path` and the files in it. */
+  | { readonly kind: "removeDir"; readonly path: string }
+  /** Bring the log back under its cap. */
+  | { readonly kind: "trimLog" }
+  /** Write the outcome (`struct nsbox_sv_result`) to descriptor `fd`. */
+  | { readonly kind: "result"; readonly fd: number }
+  /** Remove the file `path` (relative: in the record directory). */
+  | { readonly kind: "removeFile"; readonly path: string };
+
+/** enum nsbox_sv_op_kind */
+const SV_OP = {
+  sweep: 1,
+  finishLog: 2,
+  report: 3,
+  exitRecord: 4,
+  stopHelper: 5,
+  removeCgroup: 6,
+  writeFile: 7,
+  removeDir: 8,
+  trimLog: 9,
+  result: 10,
+  removeFile: 11,
+} as const satisfies Record<SupervisorOp["kind"], number>;
+
+/** NSBOX_TERMINAL_* */
+const SV_TERMINAL = { none: 0, foreground: 1, background: 2 } as const;
+/** NSBOX_STATS_*: where the supervisor reads what the sandbox used. */
+export const SV_STATS = { none: 0, cgroup: 1, rusage: 2 } as const;
+const SV_COMMAND_IS_PID1 = 0x1, SV_SAVED_TERMINAL = 0x2;
+/** sizeof(struct nsbox_sv_config), sizeof(struct nsbox_sv_op), sizeof(struct nsbox_sv_result) */
+export const SV_CONFIG_SIZE = 192, SV_OP_SIZE = 32, SV_RESULT_SIZE = 64;
+/** NSBOX_SV_MAX_CONFIG */
+export const SV_MAX_CONFIG = 256 * 1024;
+
+/** What the native supervisor is told (`struct nsbox_sv_config`); descriptors as the supervisor will have them. */
+export interface SupervisorConfig {
+  readonly terminal: "none" | "foreground" | "background";
+  /** --as-pid-1: PID 1 is the command. */
+  readonly commandIsPid1: boolean;
+  readonly pid: number;
+  readonly pidfd: number;
+  readonly msgFd: number;
+  readonly holdFd: number;
+  /** The command's pid inside (from NSBOX_MSG_STARTED). */
+  readonly commandNsPid: number;
+  readonly logRd: number;
+  readonly recordFd: number;
+  readonly stats: keyof typeof SV_STATS;
+  /** The cgroup directory statistics are read from, for stats "cgroup". */
+  readonly statsPath: string | null;
+  readonly log: { readonly path: string; readonly cap: number } | null;
+  /** Wall time from spawn to the handover, in microseconds. */
+  readonly elapsedUs: number;
+  /** Signals forwarded to PID 1 (numbers). */
+  readonly forwardSignals: readonly number[];
+  readonly savedTerminal: {
+    readonly fd: number;
+    readonly ldisc: number;
+    readonly exclusive: boolean;
+    readonly termios: Uint8Array;
+  } | null;
+  /** The records' HMAC key (32 bytes) and what precedes a record's body in the MAC's input. */
+  readonly mac: { readonly key: Uint8Array; readonly prefix: Uint8Array } | null;
+  /** Template printed when the command stopped while nsbox is not the terminal's foreground job. */
+  readonly stopHint: string;
+  /** Signal names by number (index 0 unused), for `{signal}`. */
+  readonly signalNames: readonly string[];
+  readonly ops: readonly SupervisorOp[];
+}
+
+/**
+ * Lays out `config` as a `struct nsbox_sv_config` followed by its ops and
+ * strings: offsets, no pointers (the supervisor is another program).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bytes = encodeSupervisorConfig({
+ *   terminal: "none", commandIsPid1: false, pid: 10, pidfd: 3, msgFd: 4, holdFd: -1, commandNsPid: 2,
+ *   logRd: -1, recordFd: -1, stats: "rusage", statsPath: null, log: null, elapsedUs: 0, forwardSignals: [15],
+ *   savedTerminal: null, mac: null, stopHint: "", signalNames: [], ops: [{ kind: "trimLog" }],
+ * });
+ * const view = new DataView(bytes.buffer);
+ * assert.equal(view.getUint32(4, true), bytes.length); // size
+ * assert.equal(view.getInt32(16, true), 10); // pid
+ * ```
+ */
+export function encodeSupervisorConfig(c: SupervisorConfig): Uint8Array<ArrayBuffer> {
+  const a = new Arena();
+  const p = a.alloc(SV_CONFIG_SIZE);
+  const ops = a.alloc(SV_OP_SIZE * c.ops.length);
+  const str = (s: string | null | undefined) => s === null || s === undefined ? 0 : a.string(s);
+  const bytes = (b: Uint8Array) => {
+    const at = a.alloc(b.length, 1);
+    for (let i = 0; i < b.length; i++) a.u8(at + i, b[i]!);
+    return at;
+  };
+  c.ops.forEach((op, i) => {
+    const at = ops + i * SV_OP_SIZE;
+    let fd = -1, arg = 0, sa = 0, sb = 0, sc = 0;
+    switch (op.kind) {
+      case "sweep":
+        fd = op.usernsFd, sa = str(op.cgroups[0]), sb = str(op.cgroups[1]);
+        break;
+      case "finishLog":
+        arg = op.graceMs;
+        break;
+      case "report":
+        fd = op.fd, sa = str(op.template);
+        break;
+      case "exitRecord":
+        sa = str(op.file), sb = str(op.body), sc = str(op.text);
+        break;
+      case "stopHelper":
+        fd = op.pidfd, arg = op.graceMs;
+        break;
+      case "removeCgroup":
+        sa = str(op.path), arg = op.waitMs;
+        break;
+      case "writeFile":
+        sa = str(op.path), sb = str(op.text);
+        break;
+      case "removeDir":
+      case "removeFile":
+        sa = str(op.path);
+        break;
+      case "result":
+        fd = op.fd;
+        break;
+    }
+    a.i32(at, SV_OP[op.kind]);
+    a.i32(at + 4, fd);
+    a.u64(at + 8, BigInt(arg));
+    a.u32(at + 16, sa), a.u32(at + 20, sb), a.u32(at + 24, sc), a.u32(at + 28, 0);
+  });
+  const t = c.savedTerminal;
+  a.u32(p + 0, ABI_VERSION);
+  a.u32(p + 8, (c.commandIsPid1 ? SV_COMMAND_IS_PID1 : 0) | (t ? SV_SAVED_TERMINAL : 0));
+  a.i32(p + 12, SV_TERMINAL[c.terminal]);
+  a.i32(p + 16, c.pid), a.i32(p + 20, c.pidfd), a.i32(p + 24, c.msgFd), a.i32(p + 28, c.holdFd);
+  a.i32(p + 32, c.commandNsPid), a.i32(p + 36, c.logRd), a.i32(p + 40, c.recordFd), a.i32(p + 44, SV_STATS[c.stats]);
+  a.u64(p + 48, BigInt(c.log?.cap ?? 0));
+  a.u64(p + 56, BigInt(Math.max(0, Math.round(c.elapsedUs))));
+  a.u64(p + 64, mask(c.forwardSignals.map((s) => s - 1)));
+  a.i32(p + 72, t?.fd ?? -1), a.i32(p + 76, t?.ldisc ?? 0), a.i32(p + 80, t?.exclusive ? 1 : 0);
+  const termios = t ? t.termios.subarray(0, 64) : new Uint8Array(0);
+  a.u32(p + 84, termios.length);
+  termios.forEach((b, i) => a.u8(p + 88 + i, b));
+  a.u32(p + 152, str(c.statsPath));
+  a.u32(p + 156, str(c.log?.path));
+  a.u32(p + 160, c.mac ? bytes(c.mac.key) : 0);
+  a.u32(p + 164, c.mac ? bytes(c.mac.prefix) : 0);
+  a.u32(p + 168, c.mac?.prefix.length ?? 0);
+  a.u32(p + 172, str(c.stopHint || null));
+  const names = Array.from({ length: 65 }, (_, i) => i === 0 ? "" : c.signalNames[i] ?? "");
+  a.u32(p + 176, c.signalNames.length ? str(names.join("\0")) : 0);
+  a.u32(p + 180, c.ops.length);
+  a.u32(p + 184, ops);
+  a.u32(p + 188, 0);
+  a.alloc(1, 1); // a last NUL: every string ends inside
+  const out = a.bytes();
+  new DataView(out.buffer).setUint32(4, out.length, true);
+  if (out.length > SV_MAX_CONFIG) {
+    throw new RangeError(`the supervisor's configuration is too large (${out.length} bytes)`);
+  }
+  return out;
+}
+
+/** The outcome the native supervisor reports (`struct nsbox_sv_result`); unknown numbers are null. */
+export interface SupervisorResult {
+  readonly ended:
+    | { readonly kind: "exited"; readonly code: number }
+    | { readonly kind: "signaled"; readonly signal: number }
+    | { readonly kind: "failed"; readonly step: number; readonly errno: number };
+  readonly stats: keyof typeof SV_STATS;
+  readonly wallUs: number;
+  readonly cpuUserUs: number | null;
+  readonly cpuSystemUs: number | null;
+  readonly memoryPeak: number | null;
+  readonly pidsPeak: number | null;
+  readonly oomKills: number;
+}
+
+/** Decodes a `struct nsbox_sv_result` (`SV_RESULT_SIZE` bytes). */
+export function decodeSupervisorResult(buf: Uint8Array): SupervisorResult {
+  const v = new DataView(buf.buffer, buf.byteOffset, SV_RESULT_SIZE);
+  const kind = v.getInt32(0, true), value = v.getInt32(4, true);
+  const num = (at: number) => {
+    const n = Number(v.getBigInt64(at, true));
+    return n < 0 ? null : n;
+  };
+  const stats =
+    (Object.keys(SV_STATS) as Array<keyof typeof SV_STATS>).find((k) => SV_STATS[k] === v.getInt32(12, true)) ?? "none";
+  return {
+    ended: kind === 1
+      ? { kind: "exited", code: value }
+      : kind === 2
+      ? { kind: "signaled", signal: value }
+      : { kind: "failed", step: v.getInt32(8, true), errno: value },
+    stats,
+    wallUs: num(16) ?? 0,
+    cpuUserUs: num(24),
+    cpuSystemUs: num(32),
+    memoryPeak: num(40),
+    pidsPeak: num(48),
+    oomKills: num(56) ?? 0,
+  };
 }

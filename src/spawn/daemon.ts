@@ -38,20 +38,25 @@ export interface DaemonOptions {
   readonly detach?: boolean;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
+  /** The file to execute instead of looking up argv[0] (e.g. `/proc/self/fd/N` of a memfd). */
+  readonly exec?: string;
+  /** "inherit": keep nsbox's stdin, stdout and stderr (default: /dev/null, or `logFile`). */
+  readonly stdio?: "inherit";
 }
 
 /** Starts `argv` (looked up in nsbox's PATH) as a helper process. */
 export async function startDaemon(argv: readonly string[], opts: DaemonOptions = {}): Promise<Daemon> {
   const name = argv[0]!;
-  const ops: SetupOp[] = [
-    { kind: "open", path: "/dev/null", flags: O_RDONLY, mode: 0, fd: 0, what: "cannot open /dev/null" },
-  ];
-  const out = opts.logFile ?? "/dev/null";
-  const outFlags = opts.logFile ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
-  ops.push(
-    { kind: "open", path: out, flags: outFlags, mode: 0o600, fd: 1, what: `cannot open ${out}` },
-    { kind: "dup2", from: 1, to: 2, what: "cannot redirect stderr" },
-  );
+  const ops: SetupOp[] = [];
+  if (opts.stdio !== "inherit") {
+    const out = opts.logFile ?? "/dev/null";
+    const outFlags = opts.logFile ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;
+    ops.push(
+      { kind: "open", path: "/dev/null", flags: O_RDONLY, mode: 0, fd: 0, what: "cannot open /dev/null" },
+      { kind: "open", path: out, flags: outFlags, mode: 0o600, fd: 1, what: `cannot open ${out}` },
+      { kind: "dup2", from: 1, to: 2, what: "cannot redirect stderr" },
+    );
+  }
   for (const [from, to] of opts.passFds ?? []) {
     ops.push({ kind: "dup2", from, to, what: `cannot pass descriptor ${from}` });
   }
@@ -63,7 +68,7 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
     idMaps: { uid: [], gid: [], setgroups: "deny", writer: "none" }, // no user namespace
     ops,
     exec: {
-      file: name,
+      file: opts.exec ?? name,
       argv,
       env: Object.entries({ ...Deno.env.toObject(), ...opts.env }).map(([k, v]) => `${k}=${v}`),
       searchPath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",

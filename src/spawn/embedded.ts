@@ -106,3 +106,30 @@ export async function getStaticInit(): Promise<number> {
   }
   return staticInit = fd;
 }
+
+const F_SEAL_SEALED = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+
+/**
+ * A close-on-exec memfd holding `bytes`, sealed against any change: how nsbox
+ * hands data to a program it starts (the native supervisor's configuration).
+ * The caller closes it.
+ */
+export function sealedMemfd(name: string, bytes: Uint8Array): number {
+  const libc = getLibc();
+  const fd = check(
+    libc.memfd_create(cString(name), MFD_CLOEXEC | MFD_ALLOW_SEALING),
+    `cannot create a memfd for ${name}`,
+  );
+  try {
+    let off = 0;
+    while (off < bytes.length) {
+      const chunk = bytes.subarray(off);
+      off += Number(check(libc.write(fd, chunk, BigInt(chunk.length)), `cannot write ${name} to its memfd`));
+    }
+    check(libc.fcntl(fd, F_ADD_SEALS, F_SEAL_SEALED), `cannot seal ${name}'s memfd`);
+  } catch (e) {
+    libc.close(fd);
+    throw e;
+  }
+  return fd;
+}

@@ -338,6 +338,21 @@ export class SandboxDir {
     }
   }
 
+  /**
+   * How the native supervisor writes this sandbox's exit record: templates
+   * (ffi/nsbox_helper.h) that render exactly what {@linkcode writeExit}
+   * writes, the key, and what precedes the body in the MAC's input.
+   */
+  exitRecordTemplate(): { file: string; body: string; text: string; key: Uint8Array; prefix: Uint8Array } {
+    return {
+      file: "exit.json",
+      body: '{{"exitCode":{exit},"ended":"{ended}"}',
+      text: '{{\n  "exitCode": {exit},\n  "ended": "{ended}",\n  "mac": "{mac}"\n}\n',
+      key: this.#key.get(true)!,
+      prefix: macInput("exit", this.name, ""),
+    };
+  }
+
   /** Removes the directory and everything in it (a symlink in it is removed, never followed). */
   remove() {
     try {

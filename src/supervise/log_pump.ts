@@ -1,6 +1,7 @@
 /**
  * A detached sandbox's log, held to a size: the sandbox writes into a pipe,
- * and {@linkcode startLogPump} copies the pipe into the log file. When the
+ * and the native supervisor (ffi/nsbox_supervise.c) copies the pipe into the
+ * log file. When the
  * log would grow past its cap, the newest half is kept: rewritten into a new
  * file (from a line start when there is one) that replaces the log, then
  * appending goes on. The old file is never written again, so a reader still
@@ -8,7 +9,8 @@
  * ({@linkcode resumeOffset}). nsbox's own stdout and stderr (the log, opened
  * by its parent) follow each new file.
  *
- * Self-contained on purpose: the logic moves to the native supervisor later.
+ * This module makes the pipe, and keeps the rules a reader (`nsbox logs -f`)
+ * and nsbox's own last words (before the supervisor took over) need.
  *
  * @module
  */
@@ -17,7 +19,6 @@ import { check } from "../errors.ts";
 import type { SetupOp } from "../plan/ops.ts";
 
 const O_WRONLY = 1, O_CREAT = 0o100, O_APPEND = 0o2000, O_CLOEXEC = 0o2000000;
-const POLLIN = 1, POLLHUP = 0x10, POLLERR = 8;
 const NL = 10;
 
 /** Where the kept part of a log of `size` bytes starts: the newest half, from the first line start in it. */
@@ -58,28 +59,21 @@ export function resumeOffset(old: Deno.FsFile, oldSize: number, next: Deno.FsFil
 export interface LogPipe {
   /** Ops that make the write end the child's stdout and stderr; put them first. */
   readonly ops: readonly SetupOp[];
-  /** Starts copying into the log, once the child has been spawned (closes nsbox's write end). */
-  start(): LogPump;
-  /** Closes both ends (the child was never spawned). */
+  /** The read end, for the supervisor. */
+  readonly readEnd: number;
+  /** Closes nsbox's write end, once the child has been spawned (it holds its own). */
+  closeWriteEnd(): void;
+  /** Closes both ends. */
   close(): void;
 }
 
-/** A running copy of the pipe into the log. */
-export interface LogPump {
-  /** Copies what is left, until every writer has closed the pipe (or `graceMs` of silence passed). */
-  finish(graceMs?: number): Promise<void>;
-}
-
-/**
- * Creates the pipe for a log at `path` held to `cap` bytes. nsbox's own fds
- * 1 and 2 are assumed to be the log (a detached sandbox's supervisor): they
- * follow each rotation.
- */
-export function logPipe(path: string, cap: number): LogPipe {
+/** Creates the pipe for a detached sandbox's log. */
+export function logPipe(): LogPipe {
   const libc = getLibc();
   const fds = new Int32Array(2);
   check(libc.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC), "cannot create the log pipe");
   const [rd, wr] = [fds[0]!, fds[1]!];
+  let wrOpen = true;
   return {
     ops: [
       { kind: "dup2", from: wr, to: 1, what: "cannot redirect stdout to the log" },
@@ -87,12 +81,12 @@ export function logPipe(path: string, cap: number): LogPipe {
       { kind: "close", fd: wr, what: "cannot close the log pipe" },
       { kind: "close", fd: rd, what: "cannot close the log pipe" },
     ],
-    start() {
-      libc.close(wr);
-      return pump(rd, path, cap);
+    readEnd: rd,
+    closeWriteEnd() {
+      if (wrOpen) libc.close(wr), wrOpen = false;
     },
     close() {
-      libc.close(wr);
+      this.closeWriteEnd();
       libc.close(rd);
     },
   };
@@ -103,15 +97,6 @@ function openLog(path: string): number {
 }
 
 const libc = getLibc;
-
-function writeAll(fd: number, data: Uint8Array) {
-  let off = 0;
-  while (off < data.length) {
-    const n = Number(libc().write(fd, data.subarray(off), BigInt(data.length - off)));
-    if (n <= 0) return; // the log's disk is full or gone: drop it, never block the sandbox
-    off += n;
-  }
-}
 
 /**
  * Replaces the log at `path` (its current descriptor `fd`) by its newest
@@ -143,46 +128,4 @@ export function trimLog(path: string, cap: number) {
   } catch {
     // the log is gone (removed): nothing to trim
   }
-}
-
-function pump(rd: number, path: string, cap: number): LogPump {
-  let fd = openLog(path);
-  const buf = new Uint8Array(Math.min(65536, Math.floor(cap / 2)));
-  const pfd = new Uint8Array(8); // struct pollfd { int fd; short events; short revents; }
-  const view = new DataView(pfd.buffer);
-  view.setInt32(0, rd, true);
-  view.setInt16(4, POLLIN, true);
-  let closing: number | null = null; // deadline once finish() was called
-  let eof = false;
-
-  const copy = (n: number) => {
-    const size = () => Deno.statSync(`/proc/self/fd/${fd}`).size; // nsbox's own messages count too
-    while (size() > 0 && size() + n > cap) fd = rotate(path, fd); // n <= cap / 2: once, unless nsbox wrote much
-    writeAll(fd, buf.subarray(0, n));
-  };
-
-  const loop = (async () => {
-    try {
-      while (!eof) {
-        if (closing !== null && performance.now() > closing) break;
-        const r = await libc().poll(pfd, 1n, 100);
-        if (r <= 0) continue; // timeout (or EINTR)
-        const revents = view.getInt16(6, true);
-        if (!(revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        const n = Number(libc().read_now(rd, buf, BigInt(buf.length)));
-        if (n <= 0) eof = true; // every writer has closed it
-        else copy(n);
-      }
-    } finally {
-      libc().close(rd);
-      libc().close(fd);
-    }
-  })();
-
-  return {
-    async finish(graceMs = 2000) {
-      closing = performance.now() + graceMs;
-      await loop;
-    },
-  };
 }

@@ -1,47 +1,50 @@
 /**
- * Supervises a released child: forwards signals to it, reads its reports,
- * waits on its pidfd, and says how it ended.
+ * Supervision of a released child, in two parts:
+ *
+ * 1. {@linkcode awaitStart}: until the command runs, nsbox's TypeScript
+ *    forwards signals and reads the child's reports (a set-up failure is
+ *    reported by TypeScript, with the plan at hand to say which step failed);
+ * 2. {@linkcode handOver}: then the native supervisor (ffi/nsbox_supervise.c)
+ *    takes over: the CLI execs it in its own place (same pid, a few pages
+ *    instead of Deno's heap), the library starts it as a child and reads its
+ *    result from a pipe. It forwards signals, does the terminal job control,
+ *    waits for PID 1, and replays the teardown ops TypeScript decided, filling
+ *    numbers into TypeScript's templates.
  *
  * @module
  */
-import { getLibc } from "../../ffi/libc.ts";
-import { decodeMessage, MSG_SIZE } from "../spawn/abi.ts";
-import { commandPid } from "../procfs.ts";
-import { decodeWaitStatus, type Ended, waitPidfd } from "../spawn/wait.ts";
-import type { Child } from "../spawn/spawn.ts";
-import { SIGNALS } from "../linux.ts";
+import { cString, getLibc } from "../../ffi/libc.ts";
 import {
-  foregroundGroup,
-  giveTerminal,
-  isForegroundOfTerminal,
-  reclaimTerminal,
-  restoreLineDiscipline,
-  restoreTermios,
-  type SavedTerminal,
-  stopLikeAJob,
-} from "../../ffi/terminal.ts";
-import type { TerminalMode } from "../spec/spec.ts";
+  decodeMessage,
+  decodeSupervisorResult,
+  encodeSupervisorConfig,
+  MSG_SIZE,
+  type SupervisorConfig,
+  type SupervisorResult,
+  SV_RESULT_SIZE,
+} from "../spawn/abi.ts";
+import { type Ended, waitPidfd } from "../spawn/wait.ts";
+import type { Child } from "../spawn/spawn.ts";
+import { getHelper, getStaticInit, sealedMemfd } from "../spawn/embedded.ts";
+import { startDaemon } from "../spawn/daemon.ts";
+import { check, NsboxError, OsError } from "../errors.ts";
+import { SIGNALS } from "../linux.ts";
 
 /** How the sandbox ended. */
 export type Outcome = Ended | { readonly kind: "failed"; readonly step: number; readonly errno: number };
 
 /**
- * Forwards `names` to the child's pidfd until the returned function is called.
- *
- * Terminal signals (Ctrl-C's SIGINT, SIGQUIT, SIGWINCH, SIGHUP) are forwarded
- * too: the command is never in nsbox's process group (it has a group or a
- * session of its own, see TerminalMode), so when the terminal signals nsbox's
- * group (nsbox is its foreground group: before the command took the terminal,
- * or after `fg` until nsbox hands it over) the command got no copy of its own.
- * When the command's group is the foreground group, the terminal signals it
- * directly and nsbox gets nothing; whatever nsbox gets then was sent to nsbox
- * (`kill -INT`) and is the command's too. PID 1, in nsbox's group, drops the
+ * Forwards `signals` (names) to the child's pidfd until the returned function
+ * is called. Terminal signals (Ctrl-C's SIGINT, SIGQUIT, SIGWINCH, SIGHUP) are
+ * forwarded too: the command is never in nsbox's process group (it has a
+ * group or a session of its own), so when the terminal signals nsbox's group
+ * the command got no copy of its own. PID 1, in nsbox's group, drops the
  * terminal's copy (SI_KERNEL) and passes on nsbox's.
  */
-export function forwardSignals(child: Child, names: readonly string[]): () => void {
+export function forwardSignals(child: Child, signals: readonly string[]): () => void {
   const libc = getLibc();
   const listeners: Array<[Deno.Signal, () => void]> = [];
-  for (const name of names) {
+  for (const name of signals) {
     const sig = SIGNALS[name]!;
     const listener = () => {
       libc.pidfd_send_signal(child.pidfd, sig, null, 0);
@@ -50,186 +53,203 @@ export function forwardSignals(child: Child, names: readonly string[]): () => vo
     listeners.push([name as Deno.Signal, listener]);
   }
   return () => {
-    for (const [name, l] of listeners) Deno.removeSignalListener(name, l);
+    for (const [name, l] of listeners.splice(0)) Deno.removeSignalListener(name, l);
   };
 }
-
-interface Reports {
-  error: { step: number; errno: number } | null;
-  exitStatus: number | null;
-}
-
-/** Hooks into supervision. */
-export interface SuperviseHooks {
-  /**
-   * Called when the command has exited while the sandbox still exists (PID 1
-   * holds on, see ChildPlan.holdExit); or after the wait when nothing holds.
-   */
-  onCommandExit?(): void | Promise<void>;
-  /** The command runs: PID 1 has forked it (`nsPid` is its pid inside), or, with --as-pid-1, it was executed (1). */
-  onCommandStarted?(nsPid: number): void;
-  /** The command is PID 1 itself (--as-pid-1). */
-  commandIsPid1?: boolean;
-  /** nsbox's terminal mode, as the command was started with it (default "none"). */
-  terminal?: TerminalMode;
-  /** The terminal's state saved before the child was spawned: restored at the end. */
-  savedTerminal?: SavedTerminal | null;
-}
-
-interface ReportHandlers {
-  onExit(): Promise<void>;
-  onStop(signal: number): void;
-  onStarted(nsPid: number): void;
-  /** End of file without an error means the command runs as PID 1 (no init to say so). */
-  readonly eofIsStart: boolean;
-}
-
-async function readReports(fd: number, on: ReportHandlers): Promise<Reports> {
-  const libc = getLibc();
-  const buf = new Uint8Array(MSG_SIZE);
-  const reports: Reports = { error: null, exitStatus: null };
-  for (;;) {
-    const n = await libc.read(fd, buf, BigInt(MSG_SIZE));
-    if (n !== BigInt(MSG_SIZE)) {
-      // end of file (or a torn record: the child is gone)
-      if (on.eofIsStart && !reports.error) on.onStarted(1);
-      break;
-    }
-    const m = decodeMessage(buf);
-    if (m.kind === "error") reports.error ??= { step: m.step, errno: m.errno };
-    else if (m.kind === "stopped") on.onStop(m.signal);
-    else if (m.kind === "started") on.onStarted(m.nsPid);
-    else if (m.kind === "exit") {
-      reports.exitStatus = m.status;
-      await on.onExit();
-    }
-  }
-  return reports;
-}
-
-const SIGCONT = 18, SIGTTIN = 21, SIGTTOU = 22;
 
 /**
- * Waits for the child and its reports, forwarding `signals` meanwhile; closes
- * the child's descriptors. A setup or exec failure wins over the exit status.
+ * The same from a C signal handler (the CLI, which execs the supervisor in
+ * its place without another event-loop turn: a JavaScript listener would
+ * never see a signal that came last). The handlers stay: the exec replaces
+ * them.
  */
-export async function supervise(
-  child: Child,
-  signals: readonly string[],
-  hooks: SuperviseHooks = {},
-): Promise<Outcome> {
+export async function forwardSignalsNatively(child: Child, signals: readonly number[]): Promise<() => void> {
+  const helper = await getHelper();
+  const r = helper.nsbox_forward_signals(child.pidfd, signals.reduce((m, s) => m | (1n << BigInt(s - 1)), 0n));
+  if (r < 0) throw new OsError("cannot forward signals to the sandbox", -r);
+  return () => {};
+}
+
+/** Whether the command runs, or how the sandbox ended before it did. */
+export type Start = { readonly kind: "started"; readonly nsPid: number } | {
+  readonly kind: "ended";
+  readonly outcome: Outcome;
+};
+
+/**
+ * Reads the child's reports until the command runs (NSBOX_MSG_STARTED; with
+ * `commandIsPid1`, end of file: the exec closed the pipe). When it never
+ * does — a set-up step failed, or PID 1 died — waits for the child, closes
+ * its descriptors and says how it ended.
+ */
+export async function awaitStart(child: Child, commandIsPid1: boolean): Promise<Start> {
   const libc = getLibc();
-  const terminal = hooks.terminal ?? "none";
-  const stop = forwardSignals(child, signals);
-  let holdFd = child.holdFd;
-  let exitSeen = false;
-  let commandNsPid = 0;
-  // The command's process group: its host pid, as it has a group or a
-  // session of its own. Found on first need (a walk of /proc).
-  let commandGroup: number | null = null;
-  const findCommandGroup = (): number | null => {
-    if (commandGroup !== null || exitSeen) return commandGroup;
-    if (hooks.commandIsPid1) return commandGroup = child.pid;
-    return commandGroup = commandNsPid > 0 ? commandPid(child.pid, commandNsPid) : null;
-  };
-  // nsbox is the terminal's foreground job: its own group or the command's has the terminal.
-  const foregroundJob = () => {
-    const fg = foregroundGroup();
-    return fg >= 0 && (fg === libc.getpgrp() || fg === findCommandGroup());
-  };
-  // Whether the sandbox has the terminal (so nsbox takes it back at the end):
-  // from the start in the foreground; once handed over after `fg`; no
-  // longer after a stop continued with `bg`.
-  let ownsTerminal = terminal === "foreground";
-  let commandStopped = false;
-  const handOver = (pgrp: number) => {
-    if (giveTerminal(pgrp)) ownsTerminal = true;
-    if (commandStopped) commandStopped = false, libc.kill(-pgrp, SIGCONT);
-  };
-  let hinted = false;
-  const onStop = (signal: number) => {
-    const pgrp = findCommandGroup();
-    if (pgrp === null) return;
-    commandStopped = true;
-    // It wants the terminal (SIGTTIN, SIGTTOU), which nsbox's group holds
-    // (a `fg` not yet handed over): hand it over rather than stop.
-    if ((signal === SIGTTIN || signal === SIGTTOU) && isForegroundOfTerminal()) return handOver(pgrp);
-    if (foregroundJob()) {
-      commandStopped = false;
-      ownsTerminal = stopLikeAJob(pgrp);
-      return;
+  const buf = new Uint8Array(MSG_SIZE);
+  let error: { step: number; errno: number } | null = null;
+  for (;;) {
+    const n = await libc.read(child.msgFd, buf, BigInt(MSG_SIZE));
+    if (n !== BigInt(MSG_SIZE)) {
+      if (commandIsPid1 && !error) return { kind: "started", nsPid: 1 };
+      break; // PID 1 is gone
     }
-    // Not the terminal's foreground job (no terminal at all, or in the
-    // background): stopping nsbox's group would stop the caller (a script
-    // and its other jobs). Leave the command stopped and say how to go on.
-    if (hinted) return;
-    hinted = true;
-    const name = Object.keys(SIGNALS).find((n) => SIGNALS[n] === signal) ?? `signal ${signal}`;
-    const fg = terminal === "background" ? " (or bring nsbox to the foreground: fg)" : "";
-    const text = `nsbox: the command stopped (${name}); resume it with: kill -CONT ${Deno.pid}${fg}\n`;
-    Deno.stderr.writeSync(new TextEncoder().encode(text));
-  };
-  // SIGCONT: the shell's `fg` or `bg`, or a `kill -CONT` after the hint. When
-  // nsbox is now the terminal's foreground group (`fg`), hand the terminal to
-  // the command's group; continue that group in every case.
-  const onContinue = () => {
-    const pgrp = findCommandGroup();
-    if (pgrp === null || exitSeen) return;
-    if (terminal !== "none" && isForegroundOfTerminal() && giveTerminal(pgrp)) ownsTerminal = true;
-    commandStopped = false;
-    libc.kill(-pgrp, SIGCONT);
-  };
-  Deno.addSignalListener("SIGCONT", onContinue);
-  // bash's `fg` of a running job (nsbox started with `&`) gives nsbox's group
-  // the terminal without a SIGCONT: notice it by looking, and hand over.
-  const poll = terminal === "none" ? undefined : setInterval(() => {
-    if (exitSeen || !isForegroundOfTerminal()) return;
-    const pgrp = findCommandGroup();
-    if (pgrp !== null) handOver(pgrp);
-  }, 100);
-  const onExit = async () => {
-    exitSeen = true;
-    try {
-      await hooks.onCommandExit?.();
-    } catch {
-      // statistics are best effort; the sandbox must still be let go
-    }
-    if (holdFd !== null) libc.close(holdFd), holdFd = null; // lets PID 1 exit
-  };
-  try {
-    const [reports, waited] = await Promise.all([
-      readReports(child.msgFd, {
-        onExit,
-        onStop,
-        onStarted: (nsPid) => {
-          commandNsPid = nsPid;
-          hooks.onCommandStarted?.(nsPid);
-        },
-        eofIsStart: hooks.commandIsPid1 ?? false,
-      }),
-      waitPidfd(child.pidfd),
-    ]);
-    if (!exitSeen) await onExit();
-    if (reports.error) return { kind: "failed", ...reports.error };
-    if (reports.exitStatus !== null) return decodeWaitStatus(reports.exitStatus);
-    return waited;
-  } finally {
-    stop();
-    Deno.removeSignalListener("SIGCONT", onContinue);
-    // Not clearInterval(undefined): Deno's first call to it costs ~5 ms (measured), which most runs need not pay.
-    if (poll !== undefined) clearInterval(poll);
-    if (terminal !== "none") {
-      const saved = hooks.savedTerminal;
-      if (saved) restoreLineDiscipline(saved);
-      // Take the terminal back when the sandbox has it (not after a `bg`:
-      // the caller's shell has it then), and its settings with it.
-      if (ownsTerminal || foregroundJob()) {
-        reclaimTerminal();
-        if (saved && isForegroundOfTerminal()) restoreTermios(saved);
-      }
-    }
-    if (holdFd !== null) libc.close(holdFd);
-    libc.close(child.msgFd);
-    libc.close(child.pidfd);
+    const m = decodeMessage(buf);
+    if (m.kind === "started" && !error) return { kind: "started", nsPid: m.nsPid };
+    if (m.kind === "error") error ??= { step: m.step, errno: m.errno };
+    if (m.kind === "exit") break; // not before STARTED: a confused child, ended below
   }
+  if (child.holdFd !== null) libc.close(child.holdFd);
+  const waited = await waitPidfd(child.pidfd);
+  libc.close(child.msgFd);
+  libc.close(child.pidfd);
+  return { kind: "ended", outcome: error ? { kind: "failed", ...error } : waited };
+}
+
+/** The descriptors of a sandbox the supervisor takes over, as they are in this process. */
+export interface Handed {
+  readonly child: Child;
+  /** The log pipe's read end (detached), or null. */
+  readonly logRd: number | null;
+  /** The record's directory, or null. */
+  readonly recordFd: number | null;
+  /** Descriptors the ops name (pidfds of helpers, a user namespace), to be passed on. */
+  readonly opFds: readonly number[];
+}
+
+/** The config without its descriptors: {@linkcode handOver} fills them in. */
+export type SupervisorPlan = Omit<SupervisorConfig, "pidfd" | "msgFd" | "holdFd" | "logRd" | "recordFd" | "pid">;
+
+const SIGCONT = 18;
+
+/** Renumbers the descriptors of the ops with `map`. */
+function mapOps(ops: SupervisorConfig["ops"], map: (fd: number) => number): SupervisorConfig["ops"] {
+  return ops.map((op) => {
+    switch (op.kind) {
+      case "sweep":
+        return { ...op, usernsFd: map(op.usernsFd) };
+      case "stopHelper":
+        return { ...op, pidfd: map(op.pidfd) };
+      default:
+        return op;
+    }
+  });
+}
+
+/**
+ * Execs the native supervisor in this process's place (the CLI): it keeps
+ * the pid, so PID 1 and the network helpers stay its children and die with
+ * it. Returns only by throwing, when the exec failed (the sandbox is then
+ * still this process's to clean up).
+ */
+export async function execSupervisor(h: Handed, plan: SupervisorPlan): Promise<never> {
+  const exe = await getStaticInit();
+  const helper = await getHelper();
+  if (exe < 0) throw new NsboxError("cannot start nsbox's supervisor: its memfd could not be made");
+  const { child } = h;
+  const config: SupervisorConfig = {
+    ...plan,
+    pid: child.pid,
+    pidfd: child.pidfd,
+    msgFd: child.msgFd,
+    holdFd: child.holdFd ?? -1,
+    logRd: h.logRd ?? -1,
+    recordFd: h.recordFd ?? -1,
+  };
+  const cfgFd = sealedMemfd("nsbox-supervise", encodeSupervisorConfig(config));
+  const keep = [child.pidfd, child.msgFd, child.holdFd, h.logRd, h.recordFd, ...h.opFds, cfgFd].filter((
+    fd,
+  ): fd is number => fd !== null && fd >= 0);
+  const argv = cStringArray(["nsbox-supervise", String(cfgFd)]);
+  // Blocked across the exec: pending ones reach the supervisor's signalfd (forwardSignalsNatively's handler
+  // forwards those that reach another thread meanwhile).
+  const block = [...plan.forwardSignals, SIGCONT].reduce((m, s) => m | (1n << BigInt(s - 1)), 0n);
+  const r = helper.nsbox_exec_supervisor(
+    exe,
+    argv.array,
+    new Uint8Array(new Int32Array(keep).buffer),
+    keep.length,
+    block,
+  );
+  getLibc().close(cfgFd);
+  throw new OsError("cannot start nsbox's supervisor", -r);
+}
+
+/**
+ * Starts the native supervisor as a child (the library: this process cannot
+ * be exec'd away) and resolves with its result once it has done its work.
+ * This process keeps forwarding the signals it gets (the supervisor drops
+ * its copies) and reaps PID 1 and the helpers after it.
+ */
+export async function childSupervisor(
+  h: Handed,
+  plan: SupervisorPlan,
+  helpers: readonly number[],
+): Promise<SupervisorResult> {
+  const libc = getLibc();
+  const exe = await getStaticInit();
+  if (exe < 0) throw new NsboxError("cannot start nsbox's supervisor: its memfd could not be made");
+  const { child } = h;
+  const fds = new Int32Array(2);
+  check(libc.pipe2(new Uint8Array(fds.buffer), 0o2000000), "cannot create the supervisor's result pipe");
+  const [resultRd, resultWr] = [fds[0]!, fds[1]!];
+  const passed = [child.pidfd, child.msgFd, child.holdFd, h.logRd, h.recordFd, ...h.opFds, resultWr].filter((
+    fd,
+  ): fd is number => fd !== null && fd >= 0);
+  // Renumbered above every passed descriptor, so no dup2 overwrites one not yet moved.
+  const base = Math.max(2, ...passed) + 1;
+  const to = new Map(passed.map((fd, i) => [fd, base + i]));
+  const map = (fd: number | null) => fd === null || fd < 0 ? -1 : to.get(fd)!;
+  const config: SupervisorConfig = {
+    ...plan,
+    forwardSignals: [], // this process forwards them (it is the one they are sent to)
+    pid: child.pid,
+    pidfd: map(child.pidfd),
+    msgFd: map(child.msgFd),
+    holdFd: map(child.holdFd),
+    logRd: map(h.logRd),
+    recordFd: map(h.recordFd),
+    ops: [...mapOps(plan.ops, map), { kind: "result", fd: map(resultWr) }],
+  };
+  const cfgFd = sealedMemfd("nsbox-supervise", encodeSupervisorConfig(config));
+  const cfgTo = base + passed.length;
+  let sup;
+  try {
+    sup = await startDaemon(["nsbox-supervise", String(cfgTo)], {
+      exec: `/proc/self/fd/${exe}`,
+      stdio: "inherit",
+      passFds: [...passed.map((fd) => [fd, to.get(fd)!] as const), [cfgFd, cfgTo]],
+    });
+  } finally {
+    libc.close(cfgFd);
+    libc.close(resultWr);
+  }
+  // PID 1 waits for the hold pipe to close: the supervisor's copy is the one that counts.
+  if (child.holdFd !== null) libc.close(child.holdFd);
+  const buf = new Uint8Array(SV_RESULT_SIZE);
+  let got = 0;
+  while (got < SV_RESULT_SIZE) {
+    const n = Number(await libc.read(resultRd, buf.subarray(got), BigInt(SV_RESULT_SIZE - got)));
+    if (n <= 0) break;
+    got += n;
+  }
+  libc.close(resultRd);
+  await waitPidfd(sup.pidfd);
+  libc.close(sup.pidfd);
+  // Ended (the supervisor saw them end): reap them.
+  const waited = await waitPidfd(child.pidfd);
+  for (const pidfd of helpers) await waitPidfd(pidfd);
+  for (const fd of [child.pidfd, child.msgFd, h.logRd, h.recordFd, ...h.opFds]) {
+    if (fd !== null && fd >= 0) libc.close(fd);
+  }
+  if (got < SV_RESULT_SIZE) {
+    throw new NsboxError("nsbox's supervisor ended without a result", { cause: waited });
+  }
+  return decodeSupervisorResult(buf);
+}
+
+/** A NULL-terminated `char *[]` and the buffers it points into (keep them referenced). */
+function cStringArray(items: readonly string[]): { array: Uint8Array<ArrayBuffer>; keep: Uint8Array[] } {
+  const keep = items.map((s) => cString(s));
+  const ptrs = new BigUint64Array(items.length + 1);
+  keep.forEach((b, i) => ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b))));
+  return { array: new Uint8Array(ptrs.buffer), keep };
 }

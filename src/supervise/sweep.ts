@@ -12,7 +12,8 @@
  *   scan after scan until a scan finds none. A process cannot leave that
  *   namespace tree: joining another user namespace needs CAP_SYS_ADMIN in it.
  *
- * Self-contained on purpose: the logic moves to the native supervisor later.
+ * The native supervisor does the same (ffi/nsbox_supervise.c, NSBOX_SV_SWEEP)
+ * once it has taken over; this one serves when the sandbox ends before.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import { check } from "../errors.ts";
 import { SIGNALS } from "../linux.ts";
 import { type NsId, nsId, sameNs, userNsAncestry } from "../procfs.ts";
 import type { SandboxCgroup } from "../cgroup/manager.ts";
+import type { SupervisorOp } from "../spawn/abi.ts";
 
 const O_RDONLY = 0, O_CLOEXEC = 0o2000000;
 
@@ -30,6 +32,10 @@ export interface Sweeper {
   sweep(cgroup: SandboxCgroup | null): Promise<void>;
   /** Lets the namespace go. */
   close(): void;
+  /** The sweep as an op of the native supervisor, which then holds the namespace (`fd`). */
+  teardown(cgroup: SandboxCgroup | null): SupervisorOp;
+  /** The open user namespace. */
+  readonly fd: number;
 }
 
 /**
@@ -54,6 +60,10 @@ export function holdSandbox(pid: number): Sweeper {
     close() {
       if (fd >= 0) libc.close(fd);
       fd = -1;
+    },
+    teardown: (cgroup) => ({ kind: "sweep", usernsFd: fd, cgroups: cgroup?.cgroups ?? [] }),
+    get fd() {
+      return fd;
     },
   };
 }

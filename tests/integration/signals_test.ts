@@ -6,6 +6,16 @@
 import { assert } from "./_assert.ts";
 import { commOf, hasProgram, lines, pidsMatching, probe, startInPty, startNsbox, waitUntil } from "./_harness.ts";
 
+/** The parent of process `pid`, or null when it is gone. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
+}
+
 const FORWARDED = ["HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "WINCH"] as const;
 
 /** A shell that counts SIG, reports each, and exits 3 a moment after the first. */
@@ -87,11 +97,13 @@ Deno.test({
     const mark = `nsbox-mark-${sig}-${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
     await using running = startInPty(["run", "--", "sh", "-c", `: ${mark}; ${trapScript(sig)}`]);
     await running.waitForStdout("ready");
-    // nsbox is the process running Deno whose command line has the marker (its init shows as nsbox-init)
+    // nsbox (its native supervisor by now) is the parent of the sandbox's PID 1, the parent of the command
     let nsboxPid = 0;
     await waitUntil(() => {
-      nsboxPid = pidsMatching(mark).find((pid) => !["nsbox-init", "sh", "sleep", "script"].includes(commOf(pid)!)) ?? 0;
-      return nsboxPid !== 0;
+      const command = pidsMatching(mark).find((pid) => commOf(pid) === "sh");
+      const pid1 = command === undefined ? null : parentOf(command);
+      nsboxPid = pid1 === null || commOf(pid1) !== "nsbox-init" ? 0 : parentOf(pid1) ?? 0;
+      return nsboxPid !== 0 && commOf(nsboxPid) === "nsbox";
     }, "the nsbox process");
     Deno.kill(nsboxPid, `SIG${sig}` as Deno.Signal);
     const r = await running.finish();
