@@ -38,6 +38,11 @@ export const LIBC_SYMBOLS = {
     parameters: ["i32", /* idtype_t */ "u32", /* id_t */ "buffer", /* siginfo_t * */ "i32" /* int */],
     result: "i32",
   },
+  /** pid_t wait4(pid_t pid, int *wstatus, int options, struct rusage *rusage), on the calling thread */
+  wait4: {
+    parameters: ["i32", /* pid_t */ "buffer", /* int * */ "i32", /* int */ "buffer" /* struct rusage * */],
+    result: "i32",
+  },
   /** int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) */
   pidfd_send_signal: {
     parameters: ["i32", /* int */ "i32", /* int */ "pointer", /* siginfo_t * */ "u32" /* unsigned int */],

@@ -150,9 +150,12 @@ static void read_cgroup_stats(void) {
   close(dfd);
 }
 
+/* PID 1's resource usage (with its reaped descendants', the command's), from reaping it. */
+static struct rusage ru;
+static int have_ru;
+
 static void read_rusage(void) {
-  struct rusage ru;
-  if (getrusage(RUSAGE_CHILDREN, &ru) < 0) return;
+  if (!have_ru) return; /* not our child (the library reaps it, and reads this itself) */
   out.stats = NSBOX_STATS_RUSAGE;
   out.cpu_user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
   out.cpu_system_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
@@ -774,8 +777,9 @@ static void on_exit_(void) {
 static int pid1_ended(int *status) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  if (syscall(SYS_waitid, P_PIDFD, cfg->pidfd, &si, WEXITED | WNOHANG, NULL) == 0) {
+  if (syscall(SYS_waitid, P_PIDFD, cfg->pidfd, &si, WEXITED | WNOHANG, &ru) == 0) {
     if (si.si_pid == 0) return 0;
+    have_ru = 1;
     *status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : si.si_status & 0x7f;
     return 1;
   }
@@ -791,7 +795,7 @@ static int pid1_ended(int *status) {
   if (read_file(AT_FDCWD, path, buf, sizeof buf) <= 0) return 1;
   const char *p = strrchr(buf, ')');
   /* fields after the command name: 3 (state) ... 52 (exit_code) */
-  for (int field = 3; p && field < 52; field++) p = strchr(p + 1, ' ');
+  for (int field = 3; p && field <= 52; field++) p = strchr(p + 1, ' ');
   if (p) *status = (int)parse_dec(p + 1, NULL);
   return 1;
 }

@@ -397,7 +397,7 @@ export type SupervisorOp =
   | { readonly kind: "removeFile"; readonly path: string };
 
 /** enum nsbox_sv_op_kind */
-const SV_OP = {
+export const SV_OP = {
   sweep: 1,
   finishLog: 2,
   report: 3,

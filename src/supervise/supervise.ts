@@ -118,7 +118,7 @@ export interface Handed {
 /** The config without its descriptors: {@linkcode handOver} fills them in. */
 export type SupervisorPlan = Omit<SupervisorConfig, "pidfd" | "msgFd" | "holdFd" | "logRd" | "recordFd" | "pid">;
 
-const SIGCONT = 18;
+const SIGCONT = 18, F_DUPFD_CLOEXEC = 1030, WNOHANG = 1;
 
 /** Renumbers the descriptors of the ops with `map`. */
 function mapOps(ops: SupervisorConfig["ops"], map: (fd: number) => number): SupervisorConfig["ops"] {
@@ -194,32 +194,37 @@ export async function childSupervisor(
   const passed = [child.pidfd, child.msgFd, child.holdFd, h.logRd, h.recordFd, ...h.opFds, resultWr].filter((
     fd,
   ): fd is number => fd !== null && fd >= 0);
-  // Renumbered above every passed descriptor, so no dup2 overwrites one not yet moved.
-  const base = Math.max(2, ...passed) + 1;
-  const to = new Map(passed.map((fd, i) => [fd, base + i]));
-  const map = (fd: number | null) => fd === null || fd < 0 ? -1 : to.get(fd)!;
-  const config: SupervisorConfig = {
-    ...plan,
-    forwardSignals: [], // this process forwards them (it is the one they are sent to)
-    pid: child.pid,
-    pidfd: map(child.pidfd),
-    msgFd: map(child.msgFd),
-    holdFd: map(child.holdFd),
-    logRd: map(h.logRd),
-    recordFd: map(h.recordFd),
-    ops: [...mapOps(plan.ops, map), { kind: "result", fd: map(resultWr) }],
-  };
-  const cfgFd = sealedMemfd("nsbox-supervise", encodeSupervisorConfig(config));
-  const cfgTo = base + passed.length;
+  // Numbered above every descriptor passed (base..cfgTo), so no dup2 overwrites one not yet moved; the
+  // config's memfd, made after the numbering, is moved above that range first.
+  let cfgFd = -1;
   let sup;
   try {
+    const base = Math.max(2, ...passed) + 1;
+    const to = new Map(passed.map((fd, i) => [fd, base + i]));
+    const map = (fd: number | null) => fd === null || fd < 0 ? -1 : to.get(fd)!;
+    const config: SupervisorConfig = {
+      ...plan,
+      forwardSignals: [], // this process forwards them (it is the one they are sent to)
+      pid: child.pid,
+      pidfd: map(child.pidfd),
+      msgFd: map(child.msgFd),
+      holdFd: map(child.holdFd),
+      logRd: map(h.logRd),
+      recordFd: map(h.recordFd),
+      ops: [...mapOps(plan.ops, map), { kind: "result", fd: map(resultWr) }],
+    };
+    const cfgTo = base + passed.length;
+    const sealed = sealedMemfd("nsbox-supervise", encodeSupervisorConfig(config));
+    cfgFd = libc.fcntl(sealed, F_DUPFD_CLOEXEC, cfgTo + 1);
+    libc.close(sealed);
+    check(cfgFd, "cannot pass the supervisor its configuration");
     sup = await startDaemon(["nsbox-supervise", String(cfgTo)], {
       exec: `/proc/self/fd/${exe}`,
       stdio: "inherit",
       passFds: [...passed.map((fd) => [fd, to.get(fd)!] as const), [cfgFd, cfgTo]],
     });
   } finally {
-    libc.close(cfgFd);
+    if (cfgFd >= 0) libc.close(cfgFd);
     libc.close(resultWr);
   }
   // PID 1 waits for the hold pipe to close: the supervisor's copy is the one that counts.
@@ -234,16 +239,27 @@ export async function childSupervisor(
   libc.close(resultRd);
   await waitPidfd(sup.pidfd);
   libc.close(sup.pidfd);
-  // Ended (the supervisor saw them end): reap them.
-  const waited = await waitPidfd(child.pidfd);
+  // Ended (the supervisor saw them end): reap them. PID 1 with its resource usage (the command's included),
+  // which only its parent can have: a zombie's pid is not reused, so wait4 by pid is safe.
+  const ru = new BigInt64Array(18); // struct rusage: 2 timevals, then 14 longs
+  const status = new Int32Array(1);
+  const reaped = libc.wait4(child.pid, new Uint8Array(status.buffer), WNOHANG, new Uint8Array(ru.buffer)) === child.pid;
+  if (!reaped) await waitPidfd(child.pidfd);
   for (const pidfd of helpers) await waitPidfd(pidfd);
   for (const fd of [child.pidfd, child.msgFd, h.logRd, h.recordFd, ...h.opFds]) {
     if (fd !== null && fd >= 0) libc.close(fd);
   }
-  if (got < SV_RESULT_SIZE) {
-    throw new NsboxError("nsbox's supervisor ended without a result", { cause: waited });
-  }
-  return decodeSupervisorResult(buf);
+  if (got < SV_RESULT_SIZE) throw new NsboxError("nsbox's supervisor ended without a result");
+  const result = decodeSupervisorResult(buf);
+  if (plan.stats !== "rusage" || !reaped) return result;
+  const us = (sec: bigint, usec: bigint) => Number(sec) * 1_000_000 + Number(usec);
+  return {
+    ...result,
+    stats: "rusage",
+    cpuUserUs: us(ru[0]!, ru[1]!),
+    cpuSystemUs: us(ru[2]!, ru[3]!),
+    memoryPeak: Number(ru[4]!) * 1024, // ru_maxrss, KiB
+  };
 }
 
 /** A NULL-terminated `char *[]` and the buffers it points into (keep them referenced). */

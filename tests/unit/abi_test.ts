@@ -6,7 +6,25 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ABI_VERSION, encodePlan, MSG, MSG_SIZE, OP, PLAN, RESULT_SIZE, STEP } from "../../src/spawn/abi.ts";
+import {
+  ABI_VERSION,
+  decodeSupervisorResult,
+  encodePlan,
+  encodeSupervisorConfig,
+  MSG,
+  MSG_SIZE,
+  OP,
+  PLAN,
+  RESULT_SIZE,
+  STEP,
+  type SupervisorConfig,
+  SV_CONFIG_SIZE,
+  SV_MAX_CONFIG,
+  SV_OP,
+  SV_OP_SIZE,
+  SV_RESULT_SIZE,
+  SV_STATS,
+} from "../../src/spawn/abi.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../../src/linux.ts";
 import type { ChildPlan, SetupOp } from "../../src/plan/ops.ts";
@@ -44,7 +62,7 @@ function cEnum(name: string, prefix: string): Record<string, number> {
 function cStruct(name: string): { offsets: Record<string, number>; size: number } {
   const m = CODE.match(new RegExp(`struct\\s+${name}\\s*\\{([^}]*)\\}`));
   assert.ok(m, `struct ${name} not found in nsbox_helper.h`);
-  const sizes: Record<string, number> = { uint32_t: 4, int32_t: 4, uint64_t: 8, int64_t: 8 };
+  const sizes: Record<string, number> = { uint8_t: 1, uint32_t: 4, int32_t: 4, uint64_t: 8, int64_t: 8 };
   const offsets: Record<string, number> = {};
   let at = 0, align = 1;
   for (const decl of m[1]!.split(";").map((s) => s.trim()).filter(Boolean)) {
@@ -53,9 +71,10 @@ function cStruct(name: string): { offsets: Record<string, number>; size: number 
     const size = sizes[d[1]!];
     assert.ok(size, `struct ${name}: unknown type ${d[1]}`);
     for (const field of d[2]!.split(",").map((s) => s.trim())) {
+      const array = field.match(/^(\w+)\[(\d+)\]$/); // uint8_t name[N]
       at = Math.ceil(at / size) * size;
-      offsets[field] = at;
-      at += size;
+      offsets[array ? array[1]! : field] = at;
+      at += size * (array ? Number(array[2]) : 1);
       align = Math.max(align, size);
     }
   }
@@ -663,4 +682,137 @@ Deno.test("encodePlan() keeps pointers inside a buffer grown past its first 4096
 Deno.test("encodePlan() encodes an empty op list", () => {
   const d = checkEncoding({ ...plan(["sh"]), ops: [] });
   assert.equal(d.u32(4), 0);
+});
+
+// ---------------------------------------------------------------------------
+// The native supervisor's config and result
+
+const SV_CONFIG = cStruct("nsbox_sv_config"), SV_OP_STRUCT = cStruct("nsbox_sv_op");
+const SV_RESULT = cStruct("nsbox_sv_result");
+
+const CONFIG: SupervisorConfig = {
+  terminal: "background",
+  commandIsPid1: true,
+  pid: 4242,
+  pidfd: 7,
+  msgFd: 8,
+  holdFd: 9,
+  commandNsPid: 2,
+  logRd: 10,
+  recordFd: 11,
+  stats: "cgroup",
+  statsPath: "/sys/fs/cgroup/x/sandbox",
+  log: { path: "/run/user/1/nsbox/a/log", cap: 65536 },
+  elapsedUs: 12345.6,
+  forwardSignals: [1, 15],
+  savedTerminal: { fd: 0, ldisc: 0, exclusive: true, termios: new Uint8Array(36).fill(7) },
+  mac: { key: new Uint8Array(32).fill(1), prefix: new TextEncoder().encode("ctx\0exit\0a\0") },
+  stopHint: "stopped ({signum})\n",
+  signalNames: ["", "SIGHUP"],
+  ops: [
+    { kind: "sweep", usernsFd: 12, cgroups: ["/cg/a", "/cg/b"] },
+    { kind: "finishLog", graceMs: 2000 },
+    { kind: "report", fd: 2, template: "{exit}\n" },
+    { kind: "exitRecord", file: "exit.json", body: "B", text: "T" },
+    { kind: "stopHelper", pidfd: 13, graceMs: 1000 },
+    { kind: "removeCgroup", path: "/cg/a", waitMs: 5000 },
+    { kind: "writeFile", path: "/cg/procs", text: "0" },
+    { kind: "removeDir", path: "/run/user/1/nsbox/a" },
+    { kind: "trimLog" },
+    { kind: "result", fd: 14 },
+    { kind: "removeFile", path: "state.json" },
+  ],
+};
+
+Deno.test("the supervisor's structs in nsbox_helper.h have the sizes abi.ts writes and reads", () => {
+  assert.equal(SV_CONFIG.size, SV_CONFIG_SIZE);
+  assert.equal(SV_OP_STRUCT.size, SV_OP_SIZE);
+  assert.equal(SV_RESULT.size, SV_RESULT_SIZE);
+  const max = CODE.match(/#define\s+NSBOX_SV_MAX_CONFIG\s+\((\d+)\s*\*\s*(\d+)\)/);
+  assert.ok(max, "NSBOX_SV_MAX_CONFIG");
+  assert.equal(SV_MAX_CONFIG, Number(max[1]) * Number(max[2]));
+});
+
+Deno.test("SV_OP and SV_STATS equal the header's enum nsbox_sv_op_kind and NSBOX_STATS_*", () => {
+  const header = cEnum("nsbox_sv_op_kind", "NSBOX_SV_");
+  const camel = (s: string) => s.toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+  assert.deepEqual(Object.fromEntries(Object.entries(header).map(([k, v]) => [camel(k), v])), { ...SV_OP });
+  assert.deepEqual({ ...SV_STATS }, {
+    none: define("NSBOX_STATS_NONE"),
+    cgroup: define("NSBOX_STATS_CGROUP"),
+    rusage: define("NSBOX_STATS_RUSAGE"),
+  });
+});
+
+Deno.test("encodeSupervisorConfig() writes each field at the header's offset, strings and ops by offset", () => {
+  const bytes = encodeSupervisorConfig(CONFIG);
+  const v = new DataView(bytes.buffer);
+  const o = SV_CONFIG.offsets;
+  const at = (f: string) => o[f]!;
+  const cstr = (off: number) => {
+    assert.ok(off > 0 && off < bytes.length, `offset ${off}`);
+    return new TextDecoder().decode(bytes.subarray(off, bytes.indexOf(0, off)));
+  };
+  assert.equal(v.getUint32(at("abi_version"), true), ABI_VERSION);
+  assert.equal(v.getUint32(at("size"), true), bytes.length);
+  assert.equal(v.getUint32(at("flags"), true), define("NSBOX_SV_COMMAND_IS_PID1") | define("NSBOX_SV_SAVED_TERMINAL"));
+  assert.equal(v.getInt32(at("terminal"), true), define("NSBOX_TERMINAL_BACKGROUND"));
+  assert.deepEqual(
+    ["pid", "pidfd", "msg_fd", "hold_fd", "command_ns_pid", "log_rd", "record_fd"].map((f) => v.getInt32(at(f), true)),
+    [4242, 7, 8, 9, 2, 10, 11],
+  );
+  assert.equal(v.getInt32(at("stats"), true), define("NSBOX_STATS_CGROUP"));
+  assert.equal(v.getBigInt64(at("log_cap"), true), 65536n);
+  assert.equal(v.getBigInt64(at("elapsed_us"), true), 12346n);
+  assert.equal(v.getBigUint64(at("forward_signals"), true), (1n << 0n) | (1n << 14n));
+  assert.deepEqual([v.getInt32(at("saved_fd"), true), v.getInt32(at("saved_exclusive"), true)], [0, 1]);
+  assert.equal(v.getUint32(at("saved_termios_len"), true), 36);
+  assert.equal(bytes[at("saved_termios") + 35], 7);
+  assert.equal(cstr(v.getUint32(at("stats_path"), true)), "/sys/fs/cgroup/x/sandbox");
+  assert.equal(cstr(v.getUint32(at("log_path"), true)), "/run/user/1/nsbox/a/log");
+  const key = v.getUint32(at("key"), true);
+  assert.deepEqual([...bytes.subarray(key, key + 32)], Array(32).fill(1));
+  const prefix = v.getUint32(at("mac_prefix"), true);
+  assert.equal(v.getUint32(at("mac_prefix_len"), true), 11);
+  assert.equal(new TextDecoder().decode(bytes.subarray(prefix, prefix + 11)), "ctx\0exit\0a\0");
+  assert.equal(cstr(v.getUint32(at("stop_hint"), true)), "stopped ({signum})\n");
+  const names = v.getUint32(at("signal_names"), true);
+  assert.equal(cstr(names), ""); // 0 unused
+  assert.equal(cstr(names + 1), "SIGHUP");
+  assert.equal(v.getUint32(at("op_count"), true), CONFIG.ops.length);
+  const ops = v.getUint32(at("ops"), true);
+  assert.equal(ops % 8, 0);
+  const op = (i: number, f: string) => ops + i * SV_OP_SIZE + SV_OP_STRUCT.offsets[f]!;
+  CONFIG.ops.forEach((o, i) => assert.equal(v.getInt32(op(i, "kind"), true), SV_OP[o.kind]));
+  assert.equal(v.getInt32(op(0, "fd"), true), 12);
+  assert.deepEqual([cstr(v.getUint32(op(0, "a"), true)), cstr(v.getUint32(op(0, "b"), true))], ["/cg/a", "/cg/b"]);
+  assert.equal(v.getBigInt64(op(1, "arg"), true), 2000n);
+  assert.equal(cstr(v.getUint32(op(2, "a"), true)), "{exit}\n");
+  assert.deepEqual([3, 4].map((i) => v.getInt32(op(i, "fd"), true)), [-1, 13]);
+  assert.deepEqual(["a", "b", "c"].map((f) => cstr(v.getUint32(op(3, f), true))), ["exit.json", "B", "T"]);
+  assert.equal(v.getUint32(op(8, "a"), true), 0); // trimLog: no string
+  assert.equal(cstr(v.getUint32(op(10, "a"), true)), "state.json");
+  assert.equal(bytes[bytes.length - 1], 0, "the config ends with a NUL (the supervisor relies on it)");
+});
+
+Deno.test("decodeSupervisorResult() reads the header's struct nsbox_sv_result; -1 is unknown", () => {
+  const buf = new Uint8Array(SV_RESULT_SIZE);
+  const v = new DataView(buf.buffer);
+  const o = SV_RESULT.offsets;
+  v.setInt32(o.kind!, 2, true), v.setInt32(o.value!, 9, true), v.setInt32(o.stats!, SV_STATS.cgroup, true);
+  v.setBigInt64(o.wall_us!, 1500n, true), v.setBigInt64(o.cpu_user_us!, -1n, true);
+  v.setBigInt64(o.cpu_system_us!, 20n, true), v.setBigInt64(o.memory_peak!, 4096n, true);
+  v.setBigInt64(o.pids_peak!, -1n, true), v.setBigInt64(o.oom_kills!, 1n, true);
+  assert.deepEqual(decodeSupervisorResult(buf), {
+    ended: { kind: "signaled", signal: 9 },
+    stats: "cgroup",
+    wallUs: 1500,
+    cpuUserUs: null,
+    cpuSystemUs: 20,
+    memoryPeak: 4096,
+    pidsPeak: null,
+    oomKills: 1,
+  });
+  v.setInt32(o.kind!, 3, true), v.setInt32(o.value!, 13, true), v.setInt32(o.step!, 4, true);
+  assert.deepEqual(decodeSupervisorResult(buf).ended, { kind: "failed", step: 4, errno: 13 });
 });

@@ -1,0 +1,53 @@
+/**
+ * The library: mod.ts's run() returns inside the embedding program. It starts
+ * the same native supervisor as the CLI, as a child, and reads its result;
+ * the program goes on with nothing left behind (no child processes, no
+ * descriptors, no record).
+ */
+import { assert } from "./_assert.ts";
+import { ROOT } from "./_harness.ts";
+
+async function embed(
+  cases: readonly Record<string, unknown>[],
+): Promise<{ lines: Record<string, unknown>[]; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${ROOT}/deno.json`,
+      `${ROOT}/tests/integration/fixtures/library_program.ts`,
+      JSON.stringify(cases),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const stderr = dec.decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  return { lines: dec.decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l)), stderr };
+}
+
+Deno.test("library: run() returns each command's result in one program, and leaves no process, descriptor or record", async () => {
+  const { lines, stderr } = await embed([
+    { command: ["sh", "-c", "exit 3"] },
+    { command: ["sh", "-c", "kill -9 $$"] },
+    { command: ["sh", "-c", "exit 5"], asPid1: true }, // PID 1's own status: read by the supervisor, reaped by run()
+    { command: ["no-such-command-here"] },
+    { command: ["true"], net: "pasta" },
+  ]);
+  const [exit3, killed, pid1, missing, net, after] = lines as Array<Record<string, any>>;
+  assert.equal(exit3!.ok.exitCode, 3, stderr);
+  assert.equal(exit3!.ok.code, 3);
+  assert.equal(exit3!.ok.stats.source, "rusage");
+  assert.ok(exit3!.ok.wallMs > 0);
+  assert.equal(killed!.ok.exitCode, 137);
+  assert.equal(killed!.ok.signal, "SIGKILL");
+  assert.equal(pid1!.ok.exitCode, 5);
+  assert.equal(missing!.exitCode, 127);
+  assert.ok(net!.ok?.exitCode === 0 || /pasta/.test(net!.error ?? ""), JSON.stringify(net));
+  assert.deepEqual(after!.children, [], "child processes left in the embedding program");
+  assert.equal(after!.fdsGrew, 0, "descriptors left open in the embedding program");
+});
