@@ -205,7 +205,11 @@ Deno.test("net: bad --net, --publish and --allow-host-loopback uses are refused 
     [["--net", "-p", "8080:99999"], /^nsbox: --publish: expected/m],
     [["-p", "8080:80"], /^nsbox: --publish: needs --net/m],
     [["--allow-host-loopback"], /^nsbox: --allow-host-loopback: needs --net/m],
-    [["--share", "net", "--net=pasta"], /^nsbox: --net=pasta: cannot be used with --share net\.$/m],
+    [
+      ["--share", "net", "--net=pasta"],
+      /^nsbox: --net: 'pasta' cannot be used with --share net \(the host's network\)\.$/m,
+    ],
+    [["--share", "net", "--net"], /^nsbox: --net: cannot be used with --share net \(the host's network\)\.$/m],
   ];
   for (const [flags, expected] of cases) {
     const r = await nsbox(["run", ...flags, "--", "true"]);
