@@ -25,6 +25,7 @@ export { SHAREABLE_NAMESPACES } from "./src/spec/options.ts";
 export type { IdentitySpec, MountSpec, SandboxSpec } from "./src/spec/spec.ts";
 export type { RunResult, RunStats } from "./src/report/report.ts";
 export { EXIT, NsboxError, OsError, UsageError } from "./src/errors.ts";
+export { VERSION } from "./src/version.ts";
 export { validate } from "./src/spec/validate.ts";
 export { buildPlan } from "./src/plan/plan.ts";
 export type { ChildPlan, SetupOp } from "./src/plan/ops.ts";

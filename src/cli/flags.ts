@@ -11,14 +11,28 @@ export interface FlagDef {
   readonly name: string;
   /** One-letter alias without the dash. */
   readonly short?: string;
+  /** Other long names (docker's and podman's spellings), e.g. `volume` for `bind`. */
+  readonly aliases?: readonly string[];
   /** Placeholder of the value; absent for a boolean flag. */
   readonly value?: string;
   /** The value when the flag is given without `=VALUE` (the value is then optional). */
   readonly implicit?: string;
+  /**
+   * The values it takes. For a flag with an optional value, the next argument
+   * is taken as its value (`--net host`) when it is one of these, and left as
+   * an operand otherwise (`--net curl ...`). Completions offer them.
+   */
+  readonly choices?: readonly string[];
   /** May be given more than once (values kept in order). */
   readonly repeatable?: boolean;
   /** Part of the ordered mount list (`--bind`, `--ro-bind`, `--tmpfs`). */
   readonly ordered?: boolean;
+  /**
+   * A docker, podman or bubblewrap flag whose behaviour is nsbox's default:
+   * accepted and otherwise ignored. `note` is printed on stderr (one
+   * `nsbox: --flag: NOTE` line) when given; without it, it is accepted silently.
+   */
+  readonly compat?: { readonly note?: string };
   /** Help section. */
   readonly group: string;
   /** One line of help. */
@@ -33,9 +47,55 @@ export interface CommandDef {
   readonly description: string;
   readonly flags: readonly FlagDef[];
   readonly examples: ReadonlyArray<[string, string]>;
+  /** What its exit statuses mean (the end of its `--help`). */
+  readonly exits: string;
+  /**
+   * Options may follow operands (`nsbox logs NAME -f`); `--` still ends them.
+   * Not for commands that run a command line (`run`, `exec`), whose options end at the first operand.
+   */
+  readonly interleaved?: boolean;
 }
 
 const HELP_FLAG: FlagDef = { name: "help", short: "h", group: "Output", help: "show this help and exit" };
+
+const ENV_FLAG: FlagDef = {
+  name: "env",
+  short: "e",
+  value: "NAME[=VALUE]",
+  repeatable: true,
+  group: "Environment",
+  help: "set a variable; a bare NAME takes its value in nsbox's environment (skipped when it has none)",
+};
+
+const ENV_FILE_FLAG: FlagDef = {
+  name: "env-file",
+  value: "FILE",
+  repeatable: true,
+  group: "Environment",
+  help: "set the variables of FILE, docker's format: NAME=VALUE lines (the value as is, no quotes removed), " +
+    "a bare NAME as with --env, blank lines and lines starting with # skipped",
+};
+
+/** docker's -i and -t: nsbox always passes stdin and the caller's terminal through. */
+const TTY_FLAGS: readonly FlagDef[] = [
+  {
+    name: "interactive",
+    short: "i",
+    compat: {},
+    group: "Accepted as the default",
+    help: "docker's: stdin is always passed through (accepted silently)",
+  },
+  {
+    name: "tty",
+    short: "t",
+    compat: {},
+    group: "Accepted as the default",
+    help: "docker's: the command always gets your terminal, when there is one (accepted silently)",
+  },
+];
+
+const RUN_EXITS = "Exit status: the command's; 128+N when it is killed by signal N; 125 for nsbox's own\n" +
+  "errors; 126 when the command cannot be executed; 127 when it is not found.";
 
 /** `nsbox run`. */
 export const RUN: CommandDef = {
@@ -75,11 +135,14 @@ export const RUN: CommandDef = {
     { name: "hostname", value: "NAME", group: "Namespaces", help: "hostname inside (default: nsbox)" },
     {
       name: "net",
+      aliases: ["network"],
       value: "MODE",
       implicit: "auto",
+      choices: ["pasta", "slirp4netns", "host", "none"],
       group: "Network",
-      help: "outbound network: --net (pasta, or slirp4netns without it), --net=pasta, --net=slirp4netns, " +
-        "--net=host (the host's); default: loopback only",
+      help: "outbound network: --net (pasta, or slirp4netns without it), --net pasta, --net slirp4netns, " +
+        "--net host (the host's); default: none (loopback only). A MODE after a space is taken as the value: " +
+        "`--net -- host example.com` runs host(1)",
     },
     {
       name: "publish",
@@ -102,11 +165,14 @@ export const RUN: CommandDef = {
     },
     {
       name: "bind",
-      value: "SRC[:DST]",
+      short: "v",
+      aliases: ["volume"],
+      value: "SRC[:DST[:ro|:rw]]",
       repeatable: true,
       ordered: true,
       group: "Filesystem",
-      help: "bind host path SRC at DST (default: the same path), writable",
+      help: "bind host path SRC at DST (default: the same path), writable, or read-only with :ro; " +
+        "\\: for a ':' in a path (e.g. 'a\\:b:/b')",
     },
     {
       name: "ro-bind",
@@ -114,7 +180,7 @@ export const RUN: CommandDef = {
       repeatable: true,
       ordered: true,
       group: "Filesystem",
-      help: "bind host path SRC at DST, read-only",
+      help: "bind host path SRC at DST, read-only (\\: for a ':' in a path)",
     },
     {
       name: "tmpfs",
@@ -127,11 +193,15 @@ export const RUN: CommandDef = {
     { name: "rootfs", value: "DIR", group: "Filesystem", help: "use host directory DIR as / (read-only)" },
     {
       name: "chdir",
+      short: "w",
+      aliases: ["workdir"],
       value: "DIR",
       group: "Filesystem",
       help: "working directory inside (default: the current one, or / when it is not there)",
     },
     { name: "clearenv", group: "Environment", help: "start from an empty environment" },
+    ENV_FLAG,
+    ENV_FILE_FLAG,
     {
       name: "setenv",
       value: "NAME=VALUE",
@@ -142,6 +212,7 @@ export const RUN: CommandDef = {
     { name: "unsetenv", value: "NAME", repeatable: true, group: "Environment", help: "remove a variable" },
     {
       name: "mem",
+      aliases: ["memory"],
       value: "SIZE",
       group: "Resources",
       help: "memory limit, e.g. 256M, 1.5G (memory.max; units k, M, G are binary)",
@@ -189,8 +260,34 @@ export const RUN: CommandDef = {
       help: "print wall time, CPU time, memory and pids peaks and OOM kills on stderr at the end",
     },
     { name: "json", group: "Output", help: "print a JSON report of the run on stderr when it ends" },
+    {
+      name: "rm",
+      compat: { note: "the default: a sandbox is removed when it ends (a detached one's log stays until nsbox rm)" },
+      group: "Accepted as the default",
+      help: "docker's: nsbox removes a sandbox when it ends (says so on stderr)",
+    },
+    {
+      name: "unshare-all",
+      compat: { note: "the default: every namespace is new (--share keeps one of the host's)" },
+      group: "Accepted as the default",
+      help: "bubblewrap's: every namespace is new unless --share (says so on stderr)",
+    },
+    {
+      name: "die-with-parent",
+      compat: { note: "the default: the sandbox is killed when nsbox dies" },
+      group: "Accepted as the default",
+      help: "bubblewrap's: the sandbox dies with nsbox (says so on stderr)",
+    },
+    {
+      name: "new-session",
+      compat: { note: "not needed: the seccomp filter refuses TIOCSTI and TIOCLINUX (see README, Security)" },
+      group: "Accepted as the default",
+      help: "bubblewrap's: nsbox's seccomp filter already refuses pushing input into your terminal (says so)",
+    },
+    ...TTY_FLAGS,
     HELP_FLAG,
   ],
+  exits: RUN_EXITS,
   examples: [
     ["nsbox run -- sh", "an interactive shell in a sandbox"],
     ["nsbox run --root -- id", "uid 0 inside, still you outside"],
@@ -222,6 +319,8 @@ export const PS: CommandDef = {
     JSON_FLAG,
     HELP_FLAG,
   ],
+  interleaved: true,
+  exits: "Exit status: 0; 125 for nsbox's own errors (a bad flag, an unusable record directory).",
   examples: [["nsbox ps", "NAME, PID, COMMAND, UPTIME, MEMORY, NET"], ["nsbox ps --json | jq '.[].name'", "names"]],
 };
 
@@ -233,8 +332,16 @@ export const EXEC: CommandDef = {
   description: "Runs COMMAND inside the running sandbox NAME: in its namespaces, cgroup, root and\n" +
     "working directory, as its user, with its environment, capabilities and seccomp filter.",
   flags: [
-    { name: "chdir", value: "DIR", group: "Process", help: "working directory inside (default: the sandbox's)" },
+    {
+      name: "chdir",
+      short: "w",
+      aliases: ["workdir"],
+      value: "DIR",
+      group: "Process",
+      help: "working directory inside (default: the sandbox's)",
+    },
     { name: "setenv", value: "NAME=VALUE", repeatable: true, group: "Process", help: "set a variable" },
+    { ...ENV_FLAG, group: "Process" },
     { name: "unsetenv", value: "NAME", repeatable: true, group: "Process", help: "remove a variable" },
     {
       name: "root",
@@ -242,8 +349,11 @@ export const EXEC: CommandDef = {
       help: "say you expect uid 0 (refused when the sandbox was not started with --root)",
     },
     { name: "json", group: "Output", help: "print a JSON report of the run on stderr when it ends" },
+    ...TTY_FLAGS,
     HELP_FLAG,
   ],
+  exits: "Exit status: the command's; 128+N when it is killed by signal N; 125 for nsbox's own\n" +
+    "errors (no such sandbox); 126 when the command cannot be executed; 127 when it is not found.",
   examples: [
     ["nsbox exec web -- ps -e", "the sandbox's processes"],
     ["nsbox exec web -- sh", "a shell in it"],
@@ -268,6 +378,9 @@ export const KILL: CommandDef = {
     { name: "all", group: "Signal", help: "every sandbox of yours" },
     HELP_FLAG,
   ],
+  interleaved: true,
+  exits: "Exit status: 0 once every sandbox named has ended; 125 when a name is unknown (then nothing\n" +
+    "is signalled) and for nsbox's own errors.",
   examples: [["nsbox kill web", "TERM, then KILL after 10 s"], ["nsbox kill --all -s KILL", "everything, now"]],
 };
 
@@ -281,6 +394,9 @@ export const LOGS: CommandDef = {
     { name: "follow", short: "f", group: "Output", help: "keep printing until the sandbox ends" },
     HELP_FLAG,
   ],
+  interleaved: true,
+  exits: "Exit status: 0 once the log is printed (with -f: once the sandbox has ended); 125 when there\n" +
+    "is no such sandbox or it has no log, and for nsbox's own errors.",
   examples: [["nsbox logs -f web", "follow it"]],
 };
 
@@ -291,6 +407,9 @@ export const RM: CommandDef = {
   summary: "forget detached sandboxes that have ended",
   description: "Removes the record and log of detached sandboxes that have ended (nsbox ps --all).",
   flags: [{ name: "all", group: "Output", help: "every ended one" }, HELP_FLAG],
+  interleaved: true,
+  exits: "Exit status: 0 when every sandbox named is removed; 125 when one is running or unknown,\n" +
+    "and for nsbox's own errors.",
   examples: [["nsbox rm web", "its log is gone too"]],
 };
 
@@ -301,6 +420,8 @@ export const COMPLETIONS: CommandDef = {
   summary: "print a shell completion script",
   description: "Prints a completion script for the given shell (bash) on stdout.",
   flags: [HELP_FLAG],
+  interleaved: true,
+  exits: "Exit status: 0; 125 for an unknown shell or a bad flag.",
   examples: [["source <(nsbox completions bash)", "complete nsbox in the current bash"]],
 };
 

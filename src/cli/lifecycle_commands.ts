@@ -16,8 +16,7 @@ import { startDaemon } from "../spawn/daemon.ts";
 import { EXEC, KILL, LOGS, PS, RM } from "./flags.ts";
 import { commandHelp } from "./help.ts";
 import { has, parseArgs, type Parsed, value } from "./parse.ts";
-import { logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
-import type { EnvEdit } from "../spec/options.ts";
+import { envEditsFromArgs, logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
 
 function help(cmd: typeof PS, parsed: Parsed): boolean {
   if (!has(parsed, "help")) return false;
@@ -43,16 +42,8 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   // `nsbox exec NAME -- CMD`: the name is the first operand, the command follows an optional `--`.
   const command = rest[0] === "--" ? rest.slice(1) : rest;
   if (name === undefined) throw new UsageError(["exec: expected a sandbox name (see nsbox ps)."]);
-  const envEdits: EnvEdit[] = [];
   const problems: string[] = [];
-  for (const u of parsed.uses) {
-    if (typeof u.value !== "string") continue;
-    if (u.flag.name === "setenv") {
-      const eq = u.value.indexOf("=");
-      if (eq <= 0) problems.push(`--setenv: expected NAME=VALUE, got '${u.value}'.`);
-      else envEdits.push({ kind: "set", name: u.value.slice(0, eq), value: u.value.slice(eq + 1) });
-    } else if (u.flag.name === "unsetenv") envEdits.push({ kind: "unset", name: u.value });
-  }
+  const envEdits = envEditsFromArgs(parsed, problems);
   if (problems.length) throw new UsageError(problems);
   const json = has(parsed, "json");
   let result: RunResult;

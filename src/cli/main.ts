@@ -9,7 +9,7 @@ import { errorLines, jsonReport, oomLine, type RunResult, statsLine } from "../r
 import { run } from "../run.ts";
 import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
 import { has, parseArgs } from "./parse.ts";
-import { logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
+import { compatNotes, logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
 import { realHost } from "../spec/host.ts";
 
 function printError(e: NsboxError) {
@@ -31,6 +31,7 @@ async function runCommand(args: readonly string[]): Promise<number> {
       console.log((await import("./help.ts")).commandHelp(RUN));
       return 0;
     }
+    for (const note of compatNotes(parsed)) console.error(`nsbox: ${note}`);
     if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
     logSizeFromArgs(parsed, false); // refused without --detach
     // Once the command runs, nsbox's process becomes the native supervisor, which prints the end report and
@@ -68,6 +69,32 @@ async function completionsCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
+/** `nsbox --version`, `nsbox version`: nsbox's version, Deno's, and the C helper's ABI. */
+async function versionCommand(args: readonly string[]): Promise<number> {
+  if (args.length) throw new UsageError([`version: takes no arguments, got '${args[0]}'.`]);
+  const { VERSION } = await import("../version.ts");
+  const { ABI_VERSION } = await import("../spawn/abi.ts");
+  console.log(`nsbox ${VERSION}\ndeno ${Deno.version.deno}\nhelper ABI ${ABI_VERSION}`);
+  return 0;
+}
+
+/** `nsbox help [COMMAND]`: the top-level help, or a command's. */
+async function helpCommand(args: readonly string[]): Promise<number> {
+  const help = await import("./help.ts");
+  if (args.length === 0) {
+    console.log(help.mainHelp());
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === args[0]);
+  if (!cmd || args.length > 1) {
+    throw new UsageError([
+      `help: expected one command name (${COMMANDS.map((c) => c.name).join(", ")}), got '${args.join(" ")}'.`,
+    ]);
+  }
+  console.log(help.commandHelp(cmd));
+  return 0;
+}
+
 /** Runs the CLI with `args`; resolves to the exit status. */
 export async function main(args: readonly string[]): Promise<number> {
   try {
@@ -89,12 +116,15 @@ export async function main(args: readonly string[]): Promise<number> {
         return (await import("./lifecycle_commands.ts")).rmCommand(rest);
       case "__detached-supervisor": // hidden: what `nsbox run --detach` starts
         return await (await import("./detached_supervisor.ts")).supervisorCommand(rest);
-      case undefined:
+      case "version":
+      case "--version":
+        return await versionCommand(rest);
       case "help":
+        return await helpCommand(rest);
+      case undefined:
       case "--help":
       case "-h":
-        console.log((await import("./help.ts")).mainHelp());
-        return sub === undefined ? EXIT.NSBOX : 0;
+        return await helpCommand([]);
       default:
         throw new UsageError([
           `'${sub}' is not an nsbox command: expected one of ${COMMANDS.map((c) => c.name).join(", ")}.`,

@@ -13,6 +13,8 @@ export interface FlagUse {
   readonly flag: FlagDef;
   /** The value; `true` for a boolean flag. */
   readonly value: string | true;
+  /** The flag as the user wrote it, without a value: `--memory`, `-e`, `--net`. */
+  readonly typed: string;
 }
 
 /** A parsed command line. */
@@ -35,10 +37,17 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
+/**
+ * The message for an unknown option. A flag is suggested only for a long
+ * option at most 2 edits away that keeps more than half of its letters (so
+ * `--rm` never suggests `--mem`), never for a one-letter option.
+ */
 function unknown(cmd: CommandDef, arg: string): string {
+  const long = arg.startsWith("--");
   const name = arg.replace(/^-+/, "").split("=")[0]!;
-  const best = cmd.flags.map((f) => [f, distance(name, f.name)] as const).sort((x, y) => x[1] - y[1])[0];
-  const hint = best && best[1] <= 2 ? ` (did you mean --${best[0].name}?)` : "";
+  const names = cmd.flags.flatMap((f) => [f.name, ...(f.aliases ?? [])].map((n) => [n, distance(name, n)] as const));
+  const best = names.sort((x, y) => x[1] - y[1])[0];
+  const hint = long && best && best[1] <= 2 && best[1] * 2 < name.length ? ` (did you mean --${best[0]}?)` : "";
   return `${quoteArg(arg.split("=")[0]!)}: unknown option for 'nsbox ${cmd.name}'${hint}.`;
 }
 
@@ -46,57 +55,83 @@ function quoteArg(s: string): string {
   return `'${s}'`;
 }
 
-/** Parses `args` (after the subcommand) against `cmd`'s flags. */
+/** The flag of `cmd` called `name` (its long name or an alias). */
+function findLong(cmd: CommandDef, name: string): FlagDef | undefined {
+  return cmd.flags.find((f) => f.name === name || f.aliases?.includes(name));
+}
+
+/**
+ * Parses `args` (after the subcommand) against `cmd`'s flags. Short boolean
+ * flags combine (`-it`); a short value flag takes the rest of its word or the
+ * next argument (`-p8080:80`, `-p 8080:80`). Options end at `--` and, unless
+ * `cmd` is `interleaved`, at the first operand.
+ */
 export function parseArgs(cmd: CommandDef, args: readonly string[]): Parsed {
   const uses: FlagUse[] = [];
   const problems: string[] = [];
+  const operands: string[] = [];
   const seen = new Set<string>();
   let i = 0;
+  const use = (flag: FlagDef, typed: string, inline: string | undefined): void => {
+    if (seen.has(flag.name) && !flag.repeatable && !flag.compat) problems.push(`${typed}: given more than once.`);
+    seen.add(flag.name);
+    if (flag.value === undefined) {
+      if (inline !== undefined) problems.push(`${typed}: takes no value, got ${quoteArg(inline)}.`);
+      uses.push({ flag, value: true, typed });
+      return;
+    }
+    let value = inline;
+    if (value === undefined && flag.implicit !== undefined) {
+      // `--net host`: a word that is one of its values is its value, anything else an operand
+      const next = args[i + 1];
+      value = next !== undefined && flag.choices?.includes(next) ? args[++i]! : flag.implicit;
+    }
+    if (value === undefined) {
+      if (i + 1 >= args.length) {
+        problems.push(`${typed}: expected ${flag.value} after it.`);
+        return;
+      }
+      value = args[++i]!;
+    }
+    uses.push({ flag, value, typed });
+  };
   for (; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--") {
       i++;
       break;
     }
-    if (!arg.startsWith("-") || arg === "-") break; // first operand
-    let flag: FlagDef | undefined;
-    let inline: string | undefined;
+    if (!arg.startsWith("-") || arg === "-") {
+      if (!cmd.interleaved) break; // first operand: the rest is the command's
+      operands.push(arg);
+      continue;
+    }
     if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      if (eq >= 0) inline = arg.slice(eq + 1);
-      flag = cmd.flags.find((f) => f.name === name);
-    } else {
-      const short = arg.slice(1, 2);
-      flag = cmd.flags.find((f) => f.short === short);
-      if (arg.length > 2) inline = arg.slice(2);
-    }
-    if (!flag) {
-      problems.push(unknown(cmd, arg));
+      const flag = findLong(cmd, name);
+      if (!flag) problems.push(unknown(cmd, arg));
+      else use(flag, `--${name}`, eq < 0 ? undefined : arg.slice(eq + 1));
       continue;
     }
-    if (seen.has(flag.name) && !flag.repeatable) {
-      problems.push(`--${flag.name}: given more than once.`);
-    }
-    seen.add(flag.name);
-    if (flag.value === undefined) {
-      if (inline !== undefined) problems.push(`--${flag.name}: takes no value, got ${quoteArg(inline)}.`);
-      uses.push({ flag, value: true });
-      continue;
-    }
-    let value = inline;
-    if (value === undefined && flag.implicit !== undefined) value = flag.implicit;
-    if (value === undefined) {
-      if (i + 1 >= args.length) {
-        problems.push(`--${flag.name}: expected ${flag.value} after it.`);
-        continue;
+    // one or more short flags: -h, -it, -p8080:80, -e NAME
+    for (let k = 1; k < arg.length; k++) {
+      const short = arg[k]!;
+      const flag = cmd.flags.find((f) => f.short === short);
+      if (!flag) {
+        problems.push(unknown(cmd, `-${short}`).replace(/^'-.'/, (q) => arg.length > 2 ? `${q} in '${arg}'` : q));
+        break;
       }
-      value = args[++i]!;
+      const rest = arg.slice(k + 1);
+      if (flag.value !== undefined || (k === 1 && rest.startsWith("="))) {
+        use(flag, `-${short}`, rest === "" ? undefined : rest.replace(/^=/, ""));
+        break;
+      }
+      use(flag, `-${short}`, undefined);
     }
-    uses.push({ flag, value });
   }
   if (problems.length) throw new UsageError(problems);
-  return { uses, operands: args.slice(i) };
+  return { uses, operands: [...operands, ...args.slice(i)] };
 }
 
 /** The values of a repeatable value flag, in order. */
@@ -112,4 +147,9 @@ export function value(parsed: Parsed, name: string): string | undefined {
 /** Whether a boolean flag was given. */
 export function has(parsed: Parsed, name: string): boolean {
   return parsed.uses.some((u) => u.flag.name === name);
+}
+
+/** How the last use of flag `name` was written (`--memory`, `-e`), or `--NAME` when it was not given. */
+export function typed(parsed: Parsed, name: string): string {
+  return parsed.uses.findLast((u) => u.flag.name === name)?.typed ?? `--${name}`;
 }

@@ -17,7 +17,7 @@ import { parsePublish } from "../spec/publish.ts";
 import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";
-import { has, type Parsed, value, values } from "./parse.ts";
+import { type FlagUse, has, type Parsed, typed, value, values } from "./parse.ts";
 
 type Parser = (text: string) => number | null;
 const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expected: string]> = [
@@ -44,9 +44,149 @@ export function logSizeFromArgs(parsed: Parsed, detached: boolean): number {
   return n;
 }
 
-function splitBind(spec: string): { source: string; destination?: string } {
-  const colon = spec.indexOf(":");
-  return colon < 0 ? { source: spec } : { source: spec.slice(0, colon), destination: spec.slice(colon + 1) };
+/**
+ * Splits a mount argument on the colons that are not escaped: `\:` is a
+ * colon inside a part, `\\` a backslash; any other backslash stays as it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(splitColons("a\\:b:/b:ro"), ["a:b", "/b", "ro"]);
+ * ```
+ */
+export function splitColons(text: string): string[] {
+  const parts: string[] = [];
+  let part = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === "\\" && (text[i + 1] === ":" || text[i + 1] === "\\")) part += text[++i];
+    else if (c === ":") {
+      parts.push(part);
+      part = "";
+    } else part += c;
+  }
+  parts.push(part);
+  return parts;
+}
+
+/**
+ * `--bind`/`-v`/`--volume SRC[:DST[:ro|:rw]]` and `--ro-bind SRC[:DST]`: the
+ * mount, or the problem.
+ */
+function parseBind(use: FlagUse, v: string): Extract<MountOption, { kind: "bind" }> | string {
+  const readOnlyFlag = use.flag.name === "ro-bind";
+  const form = readOnlyFlag ? "SRC or SRC:DST" : "SRC, SRC:DST or SRC:DST:ro (or :rw)";
+  const [source = "", destination, mode, ...more] = splitColons(v);
+  const expected = `${use.typed}: expected ${form} with non-empty paths (write \\: for a ':' in a path), got '${v}'.`;
+  if (source === "" || destination === "" || more.length > 0) return expected;
+  let readOnly = readOnlyFlag;
+  if (mode !== undefined) {
+    if (mode === "ro") readOnly = true;
+    else if (mode === "rw" && !readOnlyFlag) readOnly = false;
+    else if (mode === "rw") return `${use.typed}: ':rw' contradicts ${use.typed} (use --bind for a writable bind).`;
+    else return expected;
+  }
+  return { kind: "bind", source, destination, readOnly };
+}
+
+/** The value of variable `name` in nsbox's own environment (for `--env NAME`, a bare NAME in `--env-file`). */
+function ownValue(name: string, host?: HostFacts): string | undefined {
+  return host ? host.env[name] : Deno.env.get(name);
+}
+
+/**
+ * The edits of an `--env-file` (docker's format): `NAME=VALUE` lines, the
+ * value taken as is; a bare `NAME` takes nsbox's own value (and is skipped
+ * when there is none); leading blanks are ignored, and blank lines and lines
+ * starting with `#` skipped. Adds problems naming the file and line.
+ */
+export function envFileEdits(
+  path: string,
+  text: string,
+  own: (name: string) => string | undefined,
+  problems: string[],
+) {
+  const edits: EnvEdit[] = [];
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const line = raw.trimStart();
+    if (line === "" || line.startsWith("#")) return;
+    const eq = line.indexOf("=");
+    const name = eq < 0 ? line.trimEnd() : line.slice(0, eq);
+    const where = `--env-file: ${path} line ${i + 1}`;
+    if (name === "") problems.push(`${where}: expected NAME=VALUE, got '${raw}'.`);
+    else if (/\s/.test(name)) problems.push(`${where}: the variable name '${name}' contains white space.`);
+    else if (eq >= 0) edits.push({ kind: "set", name, value: line.slice(eq + 1) });
+    else {
+      const v = own(name);
+      if (v !== undefined) edits.push({ kind: "set", name, value: v });
+    }
+  });
+  return edits;
+}
+
+function readEnvFile(path: string, problems: string[]): string | null {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : e instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
+      : (e as Error).message.replace(/ \(os error \d+\)$/, "");
+    problems.push(`--env-file: cannot read '${path}': ${why}.`);
+    return null;
+  }
+}
+
+/**
+ * The environment edits of `--setenv`, `--env`/`-e`, `--env-file` and
+ * `--unsetenv`, in command-line order (for `run` and `exec`). Adds problems.
+ */
+export function envEditsFromArgs(parsed: Parsed, problems: string[], host?: HostFacts): EnvEdit[] {
+  const edits: EnvEdit[] = [];
+  for (const use of parsed.uses) {
+    const v = use.value;
+    if (typeof v !== "string") continue;
+    switch (use.flag.name) {
+      case "setenv":
+      case "env": {
+        const eq = v.indexOf("=");
+        if (eq === 0 || (eq < 0 && use.flag.name === "setenv")) {
+          problems.push(`${use.typed}: expected NAME=VALUE${use.flag.name === "env" ? " or NAME" : ""}, got '${v}'.`);
+        } else if (eq > 0) edits.push({ kind: "set", name: v.slice(0, eq), value: v.slice(eq + 1) });
+        else {
+          const own = ownValue(v, host); // docker's -e NAME: nsbox's value, or nothing
+          if (own !== undefined) edits.push({ kind: "set", name: v, value: own });
+        }
+        break;
+      }
+      case "unsetenv":
+        edits.push({ kind: "unset", name: v });
+        break;
+      case "env-file": {
+        const text = readEnvFile(v, problems);
+        if (text !== null) edits.push(...envFileEdits(v, text, (n) => ownValue(n, host), problems));
+        break;
+      }
+    }
+  }
+  return edits;
+}
+
+/**
+ * The `nsbox: --flag: ...` lines to print for flags that are accepted as
+ * nsbox's default (`--rm`, `--unshare-all`, ...); silent ones (`-i`, `-t`)
+ * give none. One line per flag, however often it is given.
+ */
+export function compatNotes(parsed: Parsed): string[] {
+  const notes = new Map<string, string>();
+  for (const u of parsed.uses) {
+    if (u.flag.compat?.note && !notes.has(u.flag.name)) notes.set(u.flag.name, `${u.typed}: ${u.flag.compat.note}`);
+  }
+  return [...notes.values()];
 }
 
 /**
@@ -80,7 +220,7 @@ function parseTmpfs(v: string): Extract<MountOption, { kind: "tmpfs" }> | string
 export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions {
   const problems: string[] = [];
   const mounts: MountOption[] = [];
-  const envEdits: EnvEdit[] = [];
+  const envEdits = envEditsFromArgs(parsed, problems, host);
   const publish: PublishOption[] = [];
   for (const use of parsed.uses) {
     const v = use.value;
@@ -88,10 +228,9 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     switch (use.flag.name) {
       case "bind":
       case "ro-bind": {
-        const { source, destination } = splitBind(v);
-        if (source === "" || destination === "") {
-          problems.push(`--${use.flag.name}: expected SRC or SRC:DST with non-empty paths, got '${v}'.`);
-        } else mounts.push({ kind: "bind", source, destination, readOnly: use.flag.name === "ro-bind" });
+        const b = parseBind(use, v);
+        if (typeof b === "string") problems.push(b);
+        else mounts.push(b);
         break;
       }
       case "tmpfs": {
@@ -100,15 +239,6 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
         else mounts.push(t);
         break;
       }
-      case "setenv": {
-        const eq = v.indexOf("=");
-        if (eq <= 0) problems.push(`--setenv: expected NAME=VALUE, got '${v}'.`);
-        else envEdits.push({ kind: "set", name: v.slice(0, eq), value: v.slice(eq + 1) });
-        break;
-      }
-      case "unsetenv":
-        envEdits.push({ kind: "unset", name: v });
-        break;
       case "publish": {
         const p = parsePublish(v);
         if (!p) problems.push(`--publish: expected [IP:]HOSTPORT:PORT[/tcp|/udp] with ports 1 to 65535, got '${v}'.`);
@@ -122,7 +252,7 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     const text = value(parsed, flag);
     if (text === undefined) continue;
     const n = parse(text);
-    if (n === null) problems.push(`--${flag}: expected ${expected}, got '${text}'.`);
+    if (n === null) problems.push(`${typed(parsed, flag)}: expected ${expected}, got '${text}'.`);
     else limits[key] = n;
   }
   const share = values(parsed, "share").flatMap((s) => s.split(",")).map((s) => s.trim()) as ShareableNamespace[];

@@ -88,8 +88,24 @@ function checkPortsFree(publish: readonly PublishSpec[]) {
     try {
       Deno.listen({ hostname: p.hostIp, port: p.hostPort }).close();
     } catch (e) {
-      const why = e instanceof Deno.errors.AddrInUse ? "the port is already in use" : String(e);
-      throw new NsboxError(`--publish ${formatPublish(p)}: cannot listen on ${p.hostIp}:${p.hostPort}: ${why}`);
+      let why: string, hint: string | undefined;
+      if (e instanceof Deno.errors.AddrInUse) why = "the port is already in use";
+      else if (e instanceof Deno.errors.PermissionDenied) {
+        let start = "1024";
+        try {
+          start = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start").trim();
+        } catch {
+          // the kernel's default
+        }
+        why = `ports below ${start} are privileged`;
+        hint =
+          `publish on a port from ${start} up (e.g. -p ${Math.max(8000, Number(start) || 0) + (p.hostPort % 1000)}` +
+          `:${p.port}), or lower the sysctl net.ipv4.ip_unprivileged_port_start (needs root)`;
+      } else if (e instanceof Deno.errors.AddrNotAvailable) why = `${p.hostIp} is not an address of this host`;
+      else why = e instanceof Error ? e.message.replace(/ \(os error \d+\)$/, "") : String(e);
+      throw new NsboxError(`--publish ${formatPublish(p)}: cannot listen on ${p.hostIp}:${p.hostPort}: ${why}`, {
+        hint,
+      });
     }
   }
 }

@@ -284,13 +284,19 @@ export function errorLines(e: NsboxError): string[] {
   return lines;
 }
 
-/** The `--json` report of a run. */
+/**
+ * The `--json` report of a run. An error is `{ exit_code, error: { message,
+ * problems, errno?, hint? } }`: `message` always a string (several problems
+ * joined with "\n"), `problems` always an array of one line each.
+ */
 export function jsonReport(result: RunResult | null, error: NsboxError | null): Record<string, unknown> {
   if (error) {
+    const problems = error instanceof UsageError ? [...error.problems] : [error.message];
     return {
       exit_code: error.exitCode,
       error: {
-        message: error instanceof UsageError ? error.problems : error.message,
+        message: problems.join("\n"),
+        problems,
         ...(error instanceof OsError ? { errno: errnoName(error.errno) } : {}),
         ...(error.hint ? { hint: error.hint } : {}),
       },

@@ -60,6 +60,30 @@ function lexicalAbsolute(cwd: string, path: string): string {
   return "/" + parts.join("/");
 }
 
+/**
+ * Destinations nsbox mounts itself, from the kernel, and nothing may cover
+ * or go below: the sandbox's fresh procfs and its devpts.
+ */
+export const KERNEL_OWNED_DESTINATIONS = ["/proc", "/dev/pts"] as const;
+
+/**
+ * The problem with mounting on `dst` (normalised), when it is or is below one
+ * of {@linkcode KERNEL_OWNED_DESTINATIONS}; otherwise null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(kernelOwnedProblem("--bind", "/proc/self")!, /\/proc\/self/);
+ * assert.equal(kernelOwnedProblem("--bind", "/process"), null);
+ * ```
+ */
+export function kernelOwnedProblem(flag: string, dst: string): string | null {
+  const owner = KERNEL_OWNED_DESTINATIONS.find((d) => dst === d || dst.startsWith(`${d}/`));
+  if (owner === undefined) return null;
+  const what = owner === "/proc" ? "the sandbox's own procfs" : "the sandbox's own devpts (its terminals)";
+  return `${flag}: cannot mount on ${dst}: ${owner} is ${what}, mounted by nsbox; choose another destination.`;
+}
+
 /** Checks `options` against the host and returns the sandbox's spec. */
 export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
   const problems: string[] = [];
@@ -73,7 +97,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
 
   if (options.name !== undefined && !NAME_RE.test(options.name)) {
     problems.push(
-      `--name: expected 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit, got ${
+      `--name: expected 1 to 63 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit, got ${
         quote(options.name)
       }.`,
     );
@@ -151,6 +175,8 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
       if (dst === null || dst === "/") {
         problems.push(`--tmpfs: expected an absolute path other than / without '..', got ${quote(m.destination)}.`);
       }
+      const kernelOwned = dst === null ? null : kernelOwnedProblem("--tmpfs", dst);
+      if (kernelOwned) problems.push(kernelOwned);
       const size = m.size ?? null, mode = m.mode ?? null;
       if (size !== null && (!Number.isSafeInteger(size) || size < 4096)) {
         problems.push(`--tmpfs: expected a size of at least 4K for ${m.destination}, got ${quote(String(size))}.`);
@@ -158,7 +184,9 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
       if (mode !== null && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
         problems.push(`--tmpfs: expected an octal mode such as 0700 for ${m.destination}, got ${quote(String(mode))}.`);
       }
-      if (dst !== null && dst !== "/") mounts.push({ kind: "tmpfs", destination: dst, size, mode });
+      if (dst !== null && dst !== "/" && kernelOwned === null) {
+        mounts.push({ kind: "tmpfs", destination: dst, size, mode });
+      }
       continue;
     }
     const flag = m.readOnly ? "--ro-bind" : "--bind";
@@ -167,15 +195,21 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     const rawDst = m.destination ?? lexicalAbsolute(host.cwd, m.source);
     const dst = normalizeAbsolute(rawDst);
     if (info.kind === "missing") {
-      problems.push(`${flag}: cannot bind ${m.source} on ${rawDst}: ${info.reason}.`);
+      problems.push(
+        info.reason === "No such file or directory"
+          ? `${flag}: no such source path ${quote(m.source)} (to bind on ${rawDst}).`
+          : `${flag}: cannot bind ${m.source} on ${rawDst}: ${info.reason}.`,
+      );
     }
+    const kernelOwned = dst === null ? null : kernelOwnedProblem(flag, dst);
+    if (kernelOwned) problems.push(kernelOwned);
     if (dst === null || dst === "/") {
       problems.push(
         `${flag}: expected an absolute destination other than / without '..', got ${quote(rawDst)}` +
           (dst === "/" ? " (use --rootfs to replace /)." : "."),
       );
     }
-    if (info.kind !== "missing" && dst !== null && dst !== "/") {
+    if (info.kind !== "missing" && dst !== null && dst !== "/" && kernelOwned === null) {
       mounts.push({
         kind: "bind",
         source: info.realPath,
@@ -334,7 +368,11 @@ function validateNetwork(
   if (!(NET_MODES as readonly string[]).includes(asked)) {
     problems.push(`--net: expected one of pasta, slirp4netns, host, got ${quote(String(asked))}.`);
   } else if (asked !== "none") {
-    if (share.includes("net") && asked !== "host") problems.push(`--net=${asked}: cannot be used with --share net.`);
+    if (share.includes("net") && asked !== "host") {
+      problems.push(
+        `--net: ${asked === "auto" ? "" : `${quote(asked)} `}cannot be used with --share net (the host's network).`,
+      );
+    }
     if (asked === "host") mode = "host";
     else if (asked === "auto") {
       if (host.hasProgram("pasta")) mode = "pasta";

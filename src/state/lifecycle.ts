@@ -7,6 +7,7 @@ import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError, UsageError } from "../errors.ts";
 import { SIGNALS } from "../linux.ts";
 import { formatSize } from "../spec/units.ts";
+import type { PublishSpec } from "../spec/publish.ts";
 import { resumeOffset } from "../supervise/log_pump.ts";
 import { verifyLive } from "./live.ts";
 import { isAlive, type SandboxDir, type SandboxState, Store } from "./store.ts";
@@ -24,6 +25,14 @@ export interface SandboxInfo {
   readonly detached: boolean;
   /** "running", or "exited N" for a detached sandbox that ended. */
   readonly status: string;
+  /** How an ended sandbox ended (nsbox's exit status: the command's code, 128+N for signal N); null while running. */
+  readonly exitCode: number | null;
+  /** The signal that killed an ended sandbox's command, e.g. "SIGKILL"; null while running, or when none did. */
+  readonly signal: string | null;
+  /** The pid of the nsbox that supervises (or supervised) it; null when not recorded. */
+  readonly supervisorPid: number | null;
+  /** The host ports it publishes (or published). */
+  readonly ports: readonly PublishSpec[];
 }
 
 function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
@@ -32,13 +41,17 @@ function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
     return {
       name: dir.name,
       pid: null,
-      command: [],
-      started: null,
+      command: exit?.command ?? [],
+      started: exit?.started ?? null,
       uptimeSeconds: null,
       memoryMax: null,
       net: "-",
       detached: true,
       status: `exited ${exit?.exitCode ?? "?"}`,
+      exitCode: exit?.exitCode ?? null,
+      signal: exit?.signal ?? null,
+      supervisorPid: exit?.supervisorPid ?? null,
+      ports: exit?.publish ?? [],
     };
   }
   return {
@@ -51,6 +64,10 @@ function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
     net: state.spec.network.mode,
     detached: state.detached,
     status: "running",
+    exitCode: null,
+    signal: null,
+    supervisorPid: state.supervisorPid,
+    ports: state.spec.network.publish,
   };
 }
 

@@ -108,9 +108,23 @@ export function isSupervised(s: Pick<SandboxState, "supervisorPid" | "supervisor
 
 /** How a detached sandbox ended. */
 export interface SandboxExit {
+  /** The status nsbox exits with: the command's code, 128+N for signal N, 125-127 for nsbox's errors. */
   readonly exitCode: number;
   /** ISO 8601. */
   readonly ended: string;
+  /**
+   * The signal that killed the command, e.g. "SIGTERM"; null when it exited or never ran. Given by the
+   * writer ({@linkcode SandboxDir.writeExit}); absent in records of older versions.
+   */
+  readonly signal?: string | null;
+  /** The command, copied from the state record (absent when there was none, and in older records). */
+  readonly command?: readonly string[];
+  /** The nsbox that supervised it, copied from the state record. */
+  readonly supervisorPid?: number;
+  /** When it started (ISO 8601), copied from the state record. */
+  readonly started?: string;
+  /** The ports it published, copied from the state record's spec. */
+  readonly publish?: SandboxSpec["network"]["publish"];
 }
 
 /** What reading a record found: nothing, a record that fails authentication, or a verified one. */
@@ -328,9 +342,35 @@ export class SandboxDir {
     return this.#write("state.json", "state", state);
   }
 
-  /** Records how a detached sandbox ended (its log stays for `nsbox logs`). */
-  async writeExit(exitCode: number): Promise<void> {
-    await this.#write("exit.json", "exit", { exitCode, ended: new Date().toISOString() } satisfies SandboxExit);
+  /**
+   * Records how a detached sandbox ended (its log stays for `nsbox logs`):
+   * `exitCode`, the `signal` that killed the command (when one did), and what
+   * `nsbox ps --all` shows of it, copied from its state record (or `command`
+   * when there is none).
+   */
+  async writeExit(
+    exitCode: number,
+    more: { readonly signal?: string | null; readonly command?: readonly string[] } = {},
+  ): Promise<void> {
+    await this.#queue; // a state record still being written
+    const s = this.readState();
+    const from = s.kind === "ok" ? s.value : null;
+    const exit: SandboxExit = {
+      exitCode,
+      ended: new Date().toISOString(),
+      signal: more.signal ?? null,
+      ...(from
+        ? {
+          command: from.spec.command,
+          supervisorPid: from.supervisorPid,
+          started: from.started,
+          publish: from.spec.network.publish,
+        }
+        : more.command
+        ? { command: more.command }
+        : {}),
+    };
+    await this.#write("exit.json", "exit", exit);
     try {
       Deno.removeSync(`${this.path}/state.json`);
     } catch {
@@ -387,8 +427,9 @@ export class Store {
 
   /**
    * Claims `name` for a new sandbox (mkdir is the lock). A name whose
-   * sandbox is gone (stale, or a detached one that ended) is taken over; one
-   * whose record fails authentication is refused (`nsbox rm NAME` removes it).
+   * sandbox is gone (stale: killed without cleaning up) is taken over; one of
+   * a detached sandbox that ended is refused until `nsbox rm NAME` (its log
+   * and exit status stay), and so is one whose record fails authentication.
    */
   reserve(name: string, flag = "--name"): SandboxDir {
     const dir = this.dir(name);
@@ -400,7 +441,7 @@ export class Store {
       } catch (e) {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
-      const s = dir.readState(), x = s.kind === "missing" ? dir.readExit() : s;
+      const s = dir.readState(), x = dir.readExit();
       if (s.kind === "bad" || x.kind === "bad") {
         reportBadRecord(dir.path, name);
         throw new NsboxError(`${flag}: the record of '${name}' fails authentication: not taking over the name`, {
@@ -410,6 +451,10 @@ export class Store {
       const reserving = s.kind === "missing" && x.kind === "missing" && ageMs(dir.path) < 30_000;
       if ((s.kind === "ok" && (isAlive(s.value) || isSupervised(s.value))) || reserving) {
         throw new NsboxError(`${flag}: a sandbox named '${name}' is running already (see nsbox ps)`);
+      }
+      if (x.kind === "ok") {
+        // an ended detached sandbox: its log and exit status stay until `nsbox rm`, as docker keeps a container
+        throw new NsboxError(`${flag}: a sandbox named '${name}' exists (ended); nsbox rm ${name} first`);
       }
       dir.remove();
     }

@@ -70,3 +70,19 @@ Deno.test("run --json: a bad command line still ends with the JSON report", asyn
     assert.equal(typeof rep.error, "object", r.stderr);
   }
 });
+
+Deno.test("run --json: error.message is always a string and error.problems a list of lines", async () => {
+  const [several, notFound] = await Promise.all([
+    nsbox(["run", "--json", "--hostname", "a_b", "--setenv", "NOVALUE", "--", "true"]),
+    nsbox(["run", "--json", "--", "nsbox-no-such-command"]),
+  ]);
+  for (const r of [several, notFound]) {
+    const err = report(r).error as { message: unknown; problems: unknown };
+    assert.equal(typeof err.message, "string", r.stderr);
+    assert.ok(Array.isArray(err.problems), r.stderr);
+    assert.equal(err.message, (err.problems as string[]).join("\n"), r.stderr);
+  }
+  const problems = (report(several).error as { problems: string[] }).problems;
+  assert.equal(problems.length, 2, several.stderr);
+  assert.ok(problems.some((p) => p.includes("--hostname")) && problems.some((p) => p.includes("--setenv")));
+});

@@ -220,7 +220,7 @@ Deno.test("lifecycle: kill --all, and unknown names", async () => {
   }
   const bad = await nsbox(["run", "--name", "-bad name", "--", "true"]);
   assert.equal(bad.code, 125);
-  assert.match(bad.stderr, /^nsbox: --name: expected 1 to 63 letters/m);
+  assert.match(bad.stderr, /^nsbox: --name: expected 1 to 63 ASCII letters/m);
   const sig = await nsbox(["kill", "-s", "NOPE", "x"]);
   assert.equal(sig.code, 125);
   assert.match(

@@ -205,7 +205,11 @@ Deno.test("net: bad --net, --publish and --allow-host-loopback uses are refused 
     [["--net", "-p", "8080:99999"], /^nsbox: --publish: expected/m],
     [["-p", "8080:80"], /^nsbox: --publish: needs --net/m],
     [["--allow-host-loopback"], /^nsbox: --allow-host-loopback: needs --net/m],
-    [["--share", "net", "--net=pasta"], /^nsbox: --net=pasta: cannot be used with --share net\.$/m],
+    [
+      ["--share", "net", "--net=pasta"],
+      /^nsbox: --net: 'pasta' cannot be used with --share net \(the host's network\)\.$/m,
+    ],
+    [["--share", "net", "--net"], /^nsbox: --net: cannot be used with --share net \(the host's network\)\.$/m],
   ];
   for (const [flags, expected] of cases) {
     const r = await nsbox(["run", ...flags, "--", "true"]);
@@ -213,6 +217,30 @@ Deno.test("net: bad --net, --publish and --allow-host-loopback uses are refused 
     assert.match(r.stderr, expected, `${flags}`);
     assert.doesNotMatch(r.stderr, /\.ts:\d+/, "no stack trace");
   }
+});
+
+function unprivilegedPortStart(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start").trim());
+  } catch {
+    return 1024;
+  }
+}
+
+Deno.test({
+  name: "net: a privileged published port is refused with 125 and a hint at the sysctl, no Deno error class",
+  ignore: HELPERS.length === 0 || unprivilegedPortStart() <= 80,
+  async fn() {
+    const r = await nsbox(["run", "--net", "-p", "80:80", "--", "sh", "-c", "echo ran"]);
+    assert.equal(r.code, 125, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      /^nsbox: --publish 127\.0\.0\.1:80:80\/tcp: cannot listen on 127\.0\.0\.1:80: ports below \d+ are privileged$/m,
+    );
+    assert.match(r.stderr, /^nsbox: hint: .*net\.ipv4\.ip_unprivileged_port_start/m);
+    assert.doesNotMatch(r.stderr, /PermissionDenied|Error|os error/);
+  },
 });
 
 Deno.test({

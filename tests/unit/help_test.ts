@@ -35,7 +35,8 @@ Deno.test("commandHelp() shows every flag of every command", () => {
       assert.ok(line.includes(f.help), `nsbox ${cmd.name} --help: --${f.name} lacks its help text`);
       if (f.value) assert.ok(line.includes(f.value), `nsbox ${cmd.name} --help: --${f.name} lacks ${f.value}`);
       if (f.short) assert.ok(line.includes(`-${f.short}, `), `nsbox ${cmd.name} --help: --${f.name} lacks -${f.short}`);
-      if (f.repeatable) assert.ok(line.includes("(repeatable)"), `--${f.name} is not marked repeatable`);
+      if (f.repeatable) assert.match(line, /\(repeatable[;)]/, `--${f.name} is not marked repeatable`);
+      for (const a of f.aliases ?? []) assert.ok(line.includes(`--${a}`), `--${f.name} lacks its alias --${a}`);
     }
   }
 });
@@ -70,14 +71,24 @@ Deno.test("commandHelp() has a usage line, an Examples section and the exit stat
       assert.ok(at > ex, `example missing: ${example}`);
       assert.equal(lines[at + 1]?.trim(), what);
     }
-    for (const status of ["125", "126", "127", "128+N"]) assert.ok(help.includes(status), `${cmd.name}: ${status}`);
+    assert.ok(help.endsWith(`\n${cmd.exits}`), `${cmd.name}: its help does not end with its exit statuses`);
+    assert.match(cmd.exits, /^Exit status: /, cmd.name);
+    assert.ok(cmd.exits.includes("125"), `${cmd.name}: 125`);
+    const runsACommand = cmd.name === "run" || cmd.name === "exec";
+    for (const status of ["126", "127", "128+N"]) {
+      assert.equal(help.includes(status), runsACommand, `${cmd.name}: ${status} (only run and exec run commands)`);
+    }
   }
 });
 
 Deno.test("bashCompletion() offers every flag of every command", () => {
   for (const cmd of COMMANDS) {
     const words = completionWords(cmd.name);
-    const expected = cmd.flags.flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]);
+    const expected = cmd.flags.flatMap((f) => [
+      `--${f.name}`,
+      ...(f.aliases ?? []).map((a) => `--${a}`),
+      ...(f.short ? [`-${f.short}`] : []),
+    ]);
     assert.deepEqual(words.toSorted(), expected.toSorted(), cmd.name);
   }
 });
@@ -100,7 +111,7 @@ Deno.test("mainHelp() lists every command with its summary and has examples", ()
 
 Deno.test("COMMANDS has unique flag names and short aliases per command", () => {
   for (const cmd of COMMANDS) {
-    const names = cmd.flags.map((f) => f.name);
+    const names = cmd.flags.flatMap((f) => [f.name, ...(f.aliases ?? [])]);
     assert.equal(new Set(names).size, names.length, cmd.name);
     const shorts = cmd.flags.flatMap((f) => f.short ? [f.short] : []);
     assert.equal(new Set(shorts).size, shorts.length, cmd.name);

@@ -76,6 +76,10 @@ function row(init: Partial<SandboxInfo> = {}): SandboxInfo {
     net: "pasta",
     detached: true,
     status: "running",
+    exitCode: null,
+    signal: null,
+    supervisorPid: 4241,
+    ports: [],
     ...init,
   };
 }

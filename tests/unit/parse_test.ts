@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { has, parseArgs, type Parsed, value, values } from "../../src/cli/parse.ts";
-import { COMPLETIONS, RUN } from "../../src/cli/flags.ts";
+import { has, parseArgs, type Parsed, typed, value, values } from "../../src/cli/parse.ts";
+import { COMMANDS, COMPLETIONS, EXEC, KILL, LOGS, PS, RM, RUN } from "../../src/cli/flags.ts";
 import { UsageError } from "../../src/errors.ts";
 
 /** The problems parseArgs reports for `args`; fails when it accepts them. */
@@ -67,7 +67,8 @@ Deno.test("parseArgs() refuses a value for a boolean flag", () => {
 Deno.test("parseArgs() accepts the short -h and refuses an inline value on it", () => {
   assert.deepEqual(pairs(parseArgs(RUN, ["-h"])), [["help", true]]);
   assert.ok(has(parseArgs(COMPLETIONS, ["-h"]), "help"));
-  assert.deepEqual(problems(["-hx"]), ["--help: takes no value, got 'x'."]);
+  assert.deepEqual(problems(["-h=x"]), ["-h: takes no value, got 'x'."]);
+  assert.deepEqual(problems(["-hx"]), ["'-x' in '-hx': unknown option for 'nsbox run'."]);
 });
 
 Deno.test("parseArgs() names an unknown flag and suggests a close one", () => {
@@ -101,7 +102,8 @@ Deno.test("parseArgs() names the command in an unknown-flag message", () => {
 
 Deno.test("parseArgs() reports a missing value", () => {
   assert.deepEqual(problems(["--hostname"]), ["--hostname: expected NAME after it."]);
-  assert.deepEqual(problems(["--root", "--bind"]), ["--bind: expected SRC[:DST] after it."]);
+  assert.deepEqual(problems(["--root", "--bind"]), ["--bind: expected SRC[:DST[:ro|:rw]] after it."]);
+  assert.deepEqual(problems(["--root", "-v"]), ["-v: expected SRC[:DST[:ro|:rw]] after it."]);
 });
 
 Deno.test("parseArgs() refuses a non-repeatable flag given twice", () => {
@@ -186,4 +188,112 @@ Deno.test("parseArgs() takes a short flag's value attached or as the next argume
   const parsed = parseArgs(RUN, [`-${flag.short}`, "a", `-${flag.short}b`, "sh"]);
   assert.deepEqual(pairs(parsed), [[flag.name, "a"], [flag.name, "b"]]);
   assert.deepEqual(parsed.operands, ["sh"]);
+});
+
+Deno.test("parseArgs() takes docker's spellings as aliases of nsbox's flags, remembering what was typed", () => {
+  const parsed = parseArgs(RUN, [
+    "--volume",
+    "/a:/b",
+    "-v",
+    "/c",
+    "--workdir",
+    "/w",
+    "--memory=1G",
+    "--network",
+    "pasta",
+    "-e",
+    "A=1",
+    "sh",
+  ]);
+  assert.deepEqual(pairs(parsed), [
+    ["bind", "/a:/b"],
+    ["bind", "/c"],
+    ["chdir", "/w"],
+    ["mem", "1G"],
+    ["net", "pasta"],
+    ["env", "A=1"],
+  ]);
+  assert.deepEqual(parsed.uses.map((u) => u.typed), ["--volume", "-v", "--workdir", "--memory", "--network", "-e"]);
+  assert.equal(typed(parsed, "mem"), "--memory");
+  assert.equal(typed(parsed, "swap"), "--swap");
+  assert.deepEqual(parsed.operands, ["sh"]);
+  // an alias and its flag are one flag
+  assert.deepEqual(problems(["--mem", "1G", "--memory", "2G", "sh"]), ["--memory: given more than once."]);
+});
+
+Deno.test("parseArgs() combines short boolean flags (-it, -dit) and ends a bundle at a value flag", () => {
+  assert.deepEqual(pairs(parseArgs(RUN, ["-it", "sh"])), [["interactive", true], ["tty", true]]);
+  const p = parseArgs(RUN, ["-dite", "A=1", "-tp8080:80", "sh"]);
+  assert.deepEqual(pairs(p), [
+    ["detach", true],
+    ["interactive", true],
+    ["tty", true],
+    ["env", "A=1"],
+    ["tty", true],
+    ["publish", "8080:80"],
+  ]);
+  assert.deepEqual(p.operands, ["sh"]);
+});
+
+Deno.test("parseArgs() takes a mode name after --net or --network as its value, and nothing else", () => {
+  for (const mode of ["host", "pasta", "slirp4netns", "none"]) {
+    for (const spelling of ["--net", "--network"]) {
+      const p = parseArgs(RUN, [spelling, mode, "sh", "-c", "x"]);
+      assert.deepEqual(pairs(p), [["net", mode]], `${spelling} ${mode}`);
+      assert.deepEqual(p.operands, ["sh", "-c", "x"], `${spelling} ${mode}`);
+    }
+  }
+  // not a mode: --net alone (pasta or slirp4netns), the word is the command
+  const cmd = parseArgs(RUN, ["--net", "curl", "host"]);
+  assert.deepEqual(pairs(cmd), [["net", "auto"]]);
+  assert.deepEqual(cmd.operands, ["curl", "host"]);
+  // `--` keeps a command named like a mode
+  const dig = parseArgs(RUN, ["--net", "--", "host", "example.com"]);
+  assert.deepEqual(pairs(dig), [["net", "auto"]]);
+  assert.deepEqual(dig.operands, ["host", "example.com"]);
+  // another flag after it
+  assert.deepEqual(pairs(parseArgs(RUN, ["--net", "--root", "id"])), [["net", "auto"], ["root", true]]);
+  // every flag with an optional value lists the values it takes after a space
+  for (const cmdDef of COMMANDS) {
+    for (const f of cmdDef.flags) if (f.implicit !== undefined) assert.ok(f.choices?.length, `--${f.name}`);
+  }
+});
+
+Deno.test("parseArgs() takes options after operands for lifecycle commands, never for run or exec", () => {
+  const logs = parseArgs(LOGS, ["web", "-f"]);
+  assert.ok(has(logs, "follow"));
+  assert.deepEqual(logs.operands, ["web"]);
+  const kill = parseArgs(KILL, ["web", "-s", "KILL", "db", "--timeout=3"]);
+  assert.deepEqual(pairs(kill), [["signal", "KILL"], ["timeout", "3"]]);
+  assert.deepEqual(kill.operands, ["web", "db"]);
+  assert.deepEqual(parseArgs(RM, ["--", "-f", "x"]).operands, ["-f", "x"]);
+  assert.deepEqual(parseArgs(PS, ["--json", "-a"]).operands, []);
+  for (const cmd of [RUN, EXEC]) {
+    assert.ok(!cmd.interleaved, cmd.name);
+    const p = parseArgs(cmd, ["web", "-h"]);
+    assert.deepEqual(p.uses, [], cmd.name);
+    assert.deepEqual(p.operands, ["web", "-h"], cmd.name);
+  }
+});
+
+Deno.test("parseArgs() suggests no flag for a one-letter option or a short name far from every flag", () => {
+  for (const arg of ["-q", "--rn", "--xm", "--et"]) {
+    const [p] = problems([arg, "true"]);
+    assert.ok(p && !p.includes("did you mean"), `${arg}: ${p}`);
+  }
+  assert.match(problems(["--memroy", "1G", "true"])[0]!, /did you mean --memory\?/);
+  assert.match(problems(["--netwrk", "true"])[0]!, /did you mean --network\?/);
+});
+
+Deno.test("parseArgs() accepts docker's and bubblewrap's flags that are nsbox's default", () => {
+  const p = parseArgs(RUN, ["--rm", "--unshare-all", "--die-with-parent", "--new-session", "-i", "-t", "sh"]);
+  assert.deepEqual(p.uses.map((u) => u.flag.name), [
+    "rm",
+    "unshare-all",
+    "die-with-parent",
+    "new-session",
+    "interactive",
+    "tty",
+  ]);
+  for (const u of p.uses) assert.ok(u.flag.compat, u.flag.name);
 });

@@ -167,20 +167,37 @@ Deno.test("jsonReport() reports an OsError with its errno name and hint", () => 
   const r = jsonReport(null, new OsError("cannot create mount point /x", EROFS, { hint: "use --tmpfs" }));
   assert.deepEqual(r, {
     exit_code: 125,
-    error: { message: "cannot create mount point /x: Read-only file system", errno: "EROFS", hint: "use --tmpfs" },
+    error: {
+      message: "cannot create mount point /x: Read-only file system",
+      problems: ["cannot create mount point /x: Read-only file system"],
+      errno: "EROFS",
+      hint: "use --tmpfs",
+    },
   });
 });
 
-Deno.test("jsonReport() reports a UsageError's problems as a list", () => {
+Deno.test("jsonReport() reports a UsageError's problems as one string message and a list", () => {
   assert.deepEqual(jsonReport(null, new UsageError(["a.", "b."])), {
     exit_code: 125,
-    error: { message: ["a.", "b."] },
+    error: { message: "a.\nb.", problems: ["a.", "b."] },
   });
+});
+
+Deno.test("jsonReport() gives every error the same shape: a string message and a problems list", () => {
+  for (const e of [new UsageError(["one."]), new NsboxError("plain"), new OsError("x", EROFS)]) {
+    const err = jsonReport(null, e).error as { message: unknown; problems: unknown };
+    assert.equal(typeof err.message, "string", e.name);
+    assert.ok(Array.isArray(err.problems) && err.problems.every((p) => typeof p === "string"), e.name);
+    assert.equal(err.message, (err.problems as string[]).join("\n"), e.name);
+  }
 });
 
 Deno.test("jsonReport() reports command not found without an errno", () => {
   const r = jsonReport(null, failureError(plan(["nope"]), STEP.EXEC, ENOENT));
-  assert.deepEqual(r, { exit_code: 127, error: { message: "nope: command not found" } });
+  assert.deepEqual(r, {
+    exit_code: 127,
+    error: { message: "nope: command not found", problems: ["nope: command not found"] },
+  });
 });
 
 Deno.test("jsonReport() writes stats and limits in snake_case", () => {

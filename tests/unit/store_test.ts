@@ -155,11 +155,6 @@ Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () =>
     // its pid now belongs to another process
     await store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
     assert.equal(store.reserve("b").state(), null);
-    // a detached sandbox that ended
-    const c = store.reserve("c");
-    await c.write(state("c", { detached: true }));
-    await c.writeExit(0);
-    assert.equal(store.reserve("c").exit(), null);
     // a reservation that never started
     store.reserve("d");
     age(store.dir("d").path, 120);
@@ -540,5 +535,72 @@ Deno.test("Store.list() leaves a record whose PID 1 is gone to its nsbox while t
     assert.ok(exists(`${root}/ending/state.json`), "an ending sandbox's record was taken from its nsbox");
     assert.ok(!exists(`${root}/orphan`), "a record whose nsbox is gone (its pid reused) was kept");
     assert.throws(() => store.reserve("ending"), /a sandbox named 'ending' is running already/);
+  });
+});
+
+Deno.test("Store.reserve() refuses the name of an ended detached sandbox until nsbox rm, keeping its log", async () => {
+  await withStore(async (store) => {
+    const c = store.reserve("c");
+    await c.write(state("c", { detached: true }));
+    Deno.writeTextFileSync(c.logFile, "its output\n");
+    await c.writeExit(0);
+    for (const flag of ["--name", "--detach"]) {
+      assert.throws(
+        () => store.reserve("c", flag),
+        (e: unknown) =>
+          e instanceof NsboxError && e.exitCode === 125 &&
+          e.message === `${flag}: a sandbox named 'c' exists (ended); nsbox rm c first`,
+      );
+    }
+    assert.equal(Deno.readTextFileSync(c.logFile), "its output\n");
+    assert.equal(store.dir("c").exit()?.exitCode, 0);
+    removeSandboxes(["c"], store);
+    assert.equal(store.reserve("c").exit(), null);
+  });
+});
+
+Deno.test("SandboxDir.writeExit() keeps the command, supervisor, start, ports and signal for ps --all", async () => {
+  await withStore(async (store) => {
+    const spec = validate(runOptions(["--net=pasta", "-p", "8080:80", "srv", "-x"]), fakeHost({ programs: ["pasta"] }));
+    const dir = store.reserve("e");
+    const st = state("e", { detached: true, supervisorPid: 4321, spec });
+    await dir.write(st);
+    await dir.writeExit(143, { signal: "SIGTERM" });
+    const exit = dir.exit()!;
+    assert.deepEqual(exit.command, ["srv", "-x"]);
+    assert.equal(exit.supervisorPid, 4321);
+    assert.equal(exit.signal, "SIGTERM");
+    assert.equal(exit.started, st.started);
+    assert.deepEqual(exit.publish, [{ hostIp: "127.0.0.1", hostPort: 8080, port: 80, protocol: "tcp" }]);
+    // without a state record: what the writer knows
+    const bare = store.reserve("f");
+    await bare.writeExit(125, { command: ["nope"] });
+    assert.deepEqual(bare.exit()?.command, ["nope"]);
+    assert.equal(bare.exit()?.signal, null);
+    assert.equal(bare.exit()?.supervisorPid, undefined);
+  });
+});
+
+Deno.test("listSandboxes() gives exitCode, signal, command, supervisorPid and ports, running or ended", async () => {
+  await withStore(async (store) => {
+    const spec = validate(runOptions(["--net=pasta", "-p", "9000:90/udp", "srv"]), fakeHost({ programs: ["pasta"] }));
+    await store.reserve("run").write(state("run", { detached: true, supervisorPid: 111, spec }));
+    const ended = store.reserve("end");
+    await ended.write(state("end", { detached: true, supervisorPid: 222, spec }));
+    await ended.writeExit(137, { signal: "SIGKILL" });
+    const rows = listSandboxes({ store, all: true });
+    const end = rows.find((r) => r.name === "end")!, run = rows.find((r) => r.name === "run")!;
+    const ports = [{ hostIp: "127.0.0.1", hostPort: 9000, port: 90, protocol: "udp" }];
+    assert.deepEqual(
+      [end.exitCode, end.signal, end.command, end.supervisorPid, end.ports, end.status],
+      [137, "SIGKILL", ["srv"], 222, ports, "exited 137"],
+    );
+    assert.deepEqual(
+      [run.exitCode, run.signal, run.command, run.supervisorPid, run.ports, run.status],
+      [null, null, ["srv"], 111, ports, "running"],
+    );
+    // JSON-serialisable, with null (not absent) for what is not known
+    const json = JSON.parse(JSON.stringify(rows));
+    for (const key of ["exitCode", "signal", "supervisorPid", "ports", "command"]) assert.ok(key in json[0], key);
   });
 });
