@@ -196,7 +196,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
         stats,
         limits: spec.limits,
       });
-      if (deps.detached) await dir.writeExit(result.exitCode);
+      if (deps.detached) await dir.writeExit(result.exitCode, { signal: result.signal });
       return result;
     }
     if (spec.init !== "none") cg?.adoptInit(child.pid);
@@ -212,7 +212,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     const detached = deps.detached ?? false;
     const report = deps.report;
     const source = cg ? "cgroup" : "rusage";
-    const exitRecord = detached ? dir.exitRecordTemplate() : null;
+    const exitRecord = detached && state ? dir.exitRecordTemplate(state) : null;
     const ops: SupervisorOp[] = [
       ...(sw ? [sw.teardown(cg)] : []),
       ...(deps.log ? [{ kind: "finishLog", graceMs: 2000 } as const] : []),

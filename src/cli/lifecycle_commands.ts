@@ -148,7 +148,11 @@ export async function detachRun(parsed: Parsed): Promise<number> {
     for (;;) {
       const s = dir.state();
       if (s && isAlive(s) && s.commandNsPid !== null) break; // its command was executed
-      if (daemon.exited() || performance.now() > deadline) {
+      // It ran and has ended already (`-d -- true`): its output is in the log, its status in `ps -a`. Only a
+      // sandbox whose command ran has a start time in its exit record.
+      const ranAndEnded = () => dir.exit()?.started !== undefined;
+      if (ranAndEnded()) break;
+      if ((daemon.exited() && !ranAndEnded()) || performance.now() > deadline) {
         const log = (() => {
           try {
             return Deno.readTextFileSync(dir.logFile).trim();

@@ -380,14 +380,23 @@ export class SandboxDir {
 
   /**
    * How the native supervisor writes this sandbox's exit record: templates
-   * (ffi/nsbox_helper.h) that render exactly what {@linkcode writeExit}
-   * writes, the key, and what precedes the body in the MAC's input.
+   * (ffi/nsbox_helper.h) that render what {@linkcode writeExit} writes for
+   * the running sandbox `state` (the exit code, time and signal filled in),
+   * the key, and what precedes the body in the MAC's input.
    */
-  exitRecordTemplate(): { file: string; body: string; text: string; key: Uint8Array; prefix: Uint8Array } {
+  exitRecordTemplate(
+    state: SandboxState,
+  ): { file: string; body: string; text: string; key: Uint8Array; prefix: Uint8Array } {
+    // The keys in writeExit's order; what is known now is written here (as JSON: `{` escaped for the template).
+    const known = (v: unknown) => JSON.stringify(v).replaceAll("{", "{{");
+    const body = '{{"exitCode":{exit},"ended":"{ended}","signal":{signal:q},' +
+      `"command":${known(state.spec.command)},"supervisorPid":${known(state.supervisorPid)},` +
+      `"started":${known(state.started)},"publish":${known(state.spec.network.publish)}}`;
     return {
       file: "exit.json",
-      body: '{{"exitCode":{exit},"ended":"{ended}"}',
-      text: '{{\n  "exitCode": {exit},\n  "ended": "{ended}",\n  "mac": "{mac}"\n}\n',
+      body,
+      // Any JSON of the same object verifies (the reader serialises what it parsed): the body with the MAC.
+      text: `${body.slice(0, -1)},"mac":"{mac}"}\n`,
       key: this.#key.get(true)!,
       prefix: macInput("exit", this.name, ""),
     };

@@ -7,9 +7,18 @@
 import { assert } from "./_assert.ts";
 import { ROOT } from "./_harness.ts";
 
+/** One line of the program's output: a run's result or error, or what it left at the end. */
+interface Line {
+  ok: { exitCode: number; code: number | null; signal: string | null; wallMs: number; stats: { source: string } };
+  error?: string;
+  exitCode?: number;
+  children: number[];
+  fdsGrew: number;
+}
+
 async function embed(
   cases: readonly Record<string, unknown>[],
-): Promise<{ lines: Record<string, unknown>[]; stderr: string }> {
+): Promise<{ lines: unknown[]; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -38,7 +47,7 @@ Deno.test("library: run() returns each command's result in one program, and leav
     { command: ["no-such-command-here"] },
     { command: ["true"], net: "pasta" },
   ]);
-  const [exit3, killed, pid1, missing, net, after] = lines as Array<Record<string, any>>;
+  const [exit3, killed, pid1, missing, net, after] = lines as Line[];
   assert.equal(exit3!.ok.exitCode, 3, stderr);
   assert.equal(exit3!.ok.code, 3);
   assert.equal(exit3!.ok.stats.source, "rusage");

@@ -305,3 +305,28 @@ Deno.test("lifecycle: a malformed handoff in a sealed memfd is one line and an e
     await nsbox(["rm", name]);
   }
 });
+
+Deno.test("lifecycle: a short detached command prints only its name; output in the log, status in ps --all", async () => {
+  const cases: Array<[script: string[], out: string, status: string]> = [
+    [["true"], "", "exited 0"],
+    [["echo", "hello"], "hello\n", "exited 0"],
+    [["sh", "-c", "echo bye >&2; exit 3"], "bye\n", "exited 3"],
+  ];
+  await Promise.all(cases.map(async ([command, out, status], i) => {
+    const name = uniqueName(`short${i}`);
+    const r = await nsbox(["run", "-d", "--name", name, "--", ...command]);
+    try {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${name}\n`);
+      assert.equal(r.stderr, "");
+      for (let tries = 0; !(await ps(true)).some((x) => x.name === name && x.status === status); tries++) {
+        assert.ok(tries < 100, `${name} never showed as ${status}: ${JSON.stringify(await ps(true))}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const logs = await nsbox(["logs", name]);
+      assert.equal(logs.stdout, out);
+    } finally {
+      await nsbox(["rm", name]);
+    }
+  }));
+});
