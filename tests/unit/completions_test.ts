@@ -144,11 +144,14 @@ Deno.test("completions: every command and every spelling of every flag is in the
 Deno.test("completions: the zsh and fish scripts encode values, optional values and operands from the table", () => {
   const zsh = zshCompletion();
   assert.match(zsh, /^#compdef nsbox$/m);
-  assert.match(zsh, /'\*--share=\[keep the host'\\''s namespace[^\]]*\]:NS\[,NS\.\.\.\]:_sequence compadd - net ipc uts pid'/);
+  assert.match(
+    zsh,
+    /'\*--share=\[keep the host'\\''s namespace[^\]]*\]:NS\[,NS\.\.\.\]:_sequence compadd - net ipc uts pid'/,
+  );
   assert.match(zsh, /'--net=-\[[^\]]*\]::MODE:\(pasta slirp4netns host\)'/); // the value only after '='
   assert.match(zsh, /'\(--signal -s\)'\{--signal=,-s\+\}'\[[^']*\]:SIGNAL:\(HUP INT QUIT/);
   assert.match(zsh, /'\*--bind=\[[^']*\]:SRC\[\\:DST\]:_files'/);
-  assert.match(zsh, /'1:sandbox:_nsbox_sandboxes running' '\*::command:_nsbox_command'/); // exec
+  assert.match(zsh, /'1:sandbox:_nsbox_sandboxes running' \\\n\s+'\*::command:_nsbox_command'/); // exec
   assert.match(zsh, /'1:shell:\(bash zsh fish\)'/);
   const fish = fishCompletion();
   assert.match(fish, /-l share -x -a '\(__nsbox_list net ipc uts pid\)'/);
@@ -383,16 +386,21 @@ Deno.test({
   fn: async () => {
     const { dir, bin } = fixture();
     try {
-      const [share, signal, net, flags, shells, kill, logs, command] = await zsh(zshCompletion(), [
-        "nsbox run --share ",
-        "nsbox kill -s T",
-        "nsbox run --net=",
-        "nsbox run --ro",
-        "nsbox completions ",
-        "nsbox kill ",
-        "nsbox logs e",
-        "nsbox run --root -- zzcmd-nsbox",
-      ], bin, dir);
+      const [share, signal, net, flags, shells, kill, logs, command] = await zsh(
+        zshCompletion(),
+        [
+          "nsbox run --share ",
+          "nsbox kill -s T",
+          "nsbox run --net=",
+          "nsbox run --ro",
+          "nsbox completions ",
+          "nsbox kill ",
+          "nsbox logs e",
+          "nsbox run --root -- zzcmd-nsbox",
+        ],
+        bin,
+        dir,
+      );
       assert.match(share!, /ipc\s+net\s+pid\s+uts/);
       assert.match(signal!, /TERM\s+TRAP\s+TSTP\s+TTIN\s+TTOU/);
       assert.match(net!, /host\s+pasta\s+slirp4netns/);
