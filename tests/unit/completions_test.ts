@@ -366,7 +366,7 @@ drain() { local out all=""; local -i n=0; while (( n < $1 )); do if zpty -r -t z
 drain 20
 for line in "$@"; do
   zpty -w -n z "$line"$'\\t'
-  drain 10
+  drain 6
   print -r -- "$REPLY" | tr -d '\\r' | sed 's/\\x1b\\[[0-9;?]*[a-zA-Z]//g'
   print -r -- "@@"
   zpty -w -n z $'\\C-c'
