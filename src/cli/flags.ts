@@ -383,7 +383,7 @@ export const DOCTOR: CommandDef = {
     "seccomp, Landlock, the kernel, and whether nsbox runs inside a container. Last it runs `true` in a\n" +
     "default sandbox. Exits 0 when that works, 1 when it does not.",
   flags: [
-    { name: "json", group: "Output", help: "print the checks as JSON: [{name, status, message, hint}]" },
+    { name: "json", group: "Output", help: "print the report as JSON: {ok, checks: [{name, status, message, hint}]}" },
     HELP_FLAG,
   ],
   examples: [["nsbox doctor", "ok, warn or FAIL, one check a line"], [

@@ -9,9 +9,12 @@ import { lines, nsbox, nsboxCommand, ROOT, startNsbox } from "./_harness.ts";
 const dec = new TextDecoder();
 
 Deno.test("completions: bash, zsh and fish scripts on stdout, exit 0; help names the three shells", async () => {
-  const [bash, zsh, fish, help] = await Promise.all(
-    [["bash"], ["zsh"], ["fish"], ["--help"]].map((a) => nsbox(["completions", ...a])),
-  );
+  const [bash, zsh, fish, help] = await Promise.all([
+    nsbox(["completions", "bash"]),
+    nsbox(["completions", "zsh"]),
+    nsbox(["completions", "fish"]),
+    nsbox(["completions", "--help"]),
+  ]);
   for (const r of [bash, zsh, fish, help]) {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "");

@@ -363,7 +363,7 @@ zpty -w z "PS1=''; PATH=${bin}:/usr/bin:/bin; autoload -Uz compinit; compinit -u
 zpty -w z "zstyle ':completion:*' list-prompt ''; LISTMAX=10000; unsetopt beep listambiguous"
 # read until nothing more comes for $1 tenths of a second
 drain() { local out all=""; local -i n=0; while (( n < $1 )); do if zpty -r -t z out; then all+=$out; n=0; else sleep 0.1; (( n++ )); fi; done; REPLY=$all; }
-drain 20
+drain 10
 for line in "$@"; do
   zpty -w -n z "$line"$'\\t'
   drain 6

@@ -145,7 +145,7 @@ Deno.test("doctor: Ubuntu's AppArmor restriction fails user namespaces, with the
   const last = report.checks.at(-1)!;
   assert.equal(last.status, "fail");
   assert.equal(last.message, "`nsbox run -- true` fails: cannot write uid_map of the sandbox: Operation not permitted");
-  assert.match(doctorText(report), /^FAIL  user namespaces: .* -- fix: write \/etc\/apparmor\.d\/nsbox/m);
+  assert.match(doctorText(report), /^FAIL {2}user namespaces: .* -- fix: write \/etc\/apparmor\.d\/nsbox/m);
 });
 
 Deno.test("doctor: the user namespace sysctls of Debian and of every kernel, and a kernel without them", async () => {
