@@ -361,9 +361,9 @@ export const COMPLETIONS: CommandDef = {
   operands: { choices: ["bash", "zsh", "fish"] },
   usage: "nsbox completions bash|zsh|fish",
   summary: "print a shell completion script",
-  description:
-    "Prints a completion script for bash, zsh or fish on stdout: commands, flags, flag values (namespaces,\n" +
-    "network modes, signals, capabilities, paths), commands after `--` and the names of your sandboxes.",
+  description: "Prints a completion script for bash, zsh or fish on stdout: commands, flags, flag values\n" +
+    "(namespaces, network modes, signals, capabilities, paths), commands after `--` and the names of\n" +
+    "your sandboxes.",
   flags: [HELP_FLAG],
   examples: [
     ["source <(nsbox completions bash)", "complete nsbox in the current bash (add it to ~/.bashrc)"],
@@ -378,10 +378,10 @@ export const DOCTOR: CommandDef = {
   name: "doctor",
   usage: "nsbox doctor [--json]",
   summary: "check what nsbox needs on this host",
-  description: "Checks what nsbox needs on this host, one line each, and says what to change: user namespaces,\n" +
-    "cgroup v2 and delegated controllers, the user bus, pasta and slirp4netns, /dev/net/tun, subordinate ids,\n" +
-    "seccomp, Landlock, the kernel, and whether nsbox runs inside a container. Last it runs `true` in a\n" +
-    "default sandbox. Exits 0 when that works, 1 when it does not.",
+  description: "Checks what nsbox needs on this host, one line each, and says what to change: user\n" +
+    "namespaces, cgroup v2 and delegated controllers, the user bus, pasta and slirp4netns, /dev/net/tun,\n" +
+    "subordinate ids, seccomp, Landlock, the kernel, and whether nsbox runs inside a container. Last it\n" +
+    "runs `true` in a default sandbox. Exits 0 when that works, 1 when it does not.",
   flags: [
     { name: "json", group: "Output", help: "print the report as JSON: {ok, checks: [{name, status, message, hint}]}" },
     HELP_FLAG,
