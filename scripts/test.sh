@@ -39,9 +39,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # What the tests drive besides nsbox: --map-users (newuidmap/newgidmap),
-# --net (pasta, slirp4netns), the test host (ip), terminals (script).
+# --net (pasta, slirp4netns), the test host (ip), terminals (script), completions (zsh, fish).
 . "$NSBOX_ROOT/scripts/lib/packages.sh"
-nsbox_install_missing newuidmap:uidmap pasta:passt slirp4netns:slirp4netns ip:iproute2 script:util-linux
+nsbox_install_missing newuidmap:uidmap pasta:passt slirp4netns:slirp4netns ip:iproute2 script:util-linux zsh:zsh fish:fish
 
 # One run at a time on a machine: runs share the test users, the test host's
 # network namespace and addresses.

@@ -64,7 +64,8 @@ export interface CgroupRoute {
   readonly root: string;
 }
 
-const DELEGATE_HINT = "ask the administrator for a drop-in /etc/systemd/system/user@.service.d/delegate.conf " +
+/** How to get the io and cpuset controllers (or any missing one) delegated to the user. */
+export const DELEGATE_HINT = "ask the administrator for a drop-in /etc/systemd/system/user@.service.d/delegate.conf " +
   "with `[Service]` and `Delegate=cpu cpuset io memory pids`, then log in again";
 
 /** The flags behind `limits` (or behind those of `only` controllers), for messages: "--mem and --cpus". */
@@ -84,16 +85,24 @@ function needs(limits: LimitsSpec): string {
   return `${f} ${f.includes(" and ") ? "need" : "needs"}`;
 }
 
-function userBusPresent(): boolean {
-  const addr = Deno.env.get("DBUS_SESSION_BUS_ADDRESS");
-  if (addr) return true;
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  if (!runtime) return false;
-  try {
-    return Deno.statSync(`${runtime}/bus`).isSocket === true;
-  } catch {
-    return false;
-  }
+/** How to get a user bus (or do without one). */
+export const USER_BUS_HINT = "log in through a systemd session, or `loginctl enable-linger $USER`, with " +
+  "dbus-user-session installed; or run nsbox in a delegated cgroup (systemd-run --user --scope -p Delegate=yes nsbox ...)";
+
+/** Whether the user's systemd manager is reachable: DBUS_SESSION_BUS_ADDRESS, or a socket at $XDG_RUNTIME_DIR/bus. */
+export function userBusPresent(
+  env: Readonly<Record<string, string | undefined>> = Deno.env.toObject(),
+  isSocket: (path: string) => boolean = (path) => {
+    try {
+      return Deno.statSync(path).isSocket === true;
+    } catch {
+      return false;
+    }
+  },
+): boolean {
+  if (env.DBUS_SESSION_BUS_ADDRESS) return true;
+  const runtime = env.XDG_RUNTIME_DIR;
+  return runtime ? isSocket(`${runtime}/bus`) : false;
 }
 
 function writable(path: string): boolean {
@@ -124,8 +133,7 @@ export function routeFor(limits: LimitsSpec): CgroupRoute {
   const own = cgroupOf("self");
   if (own !== null && writable(`${root}${own}/cgroup.procs`)) return { kind: "delegated", root };
   throw new NsboxError(`${needs(limits)} a cgroup from systemd, but there is no user bus ($XDG_RUNTIME_DIR/bus)`, {
-    hint: "log in through a systemd session, or `loginctl enable-linger $USER`, with dbus-user-session installed; " +
-      "or run nsbox in a delegated cgroup (systemd-run --user --scope -p Delegate=yes nsbox ...)",
+    hint: USER_BUS_HINT,
   });
 }
 

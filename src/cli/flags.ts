@@ -5,6 +5,26 @@
  * @module
  */
 
+/**
+ * What a flag's value is, for completions and the man page (src/cli/completions.ts): a host `path`
+ * (file or directory), a `dir`, a comma list of `namespaces`, a `net-mode`, a `signal`, a `capability`,
+ * a `seccomp` mode or profile file, an environment variable's `env-name` or `env-assign` (NAME=VALUE),
+ * a `size`, a `number`, or free `text`. Absent: guessed from the placeholder (see `valueKind()`).
+ */
+export type ValueKind =
+  | "path"
+  | "dir"
+  | "namespaces"
+  | "net-mode"
+  | "signal"
+  | "capability"
+  | "seccomp"
+  | "env-name"
+  | "env-assign"
+  | "size"
+  | "number"
+  | "text";
+
 /** One flag of one command. */
 export interface FlagDef {
   /** Long name without dashes. */
@@ -33,15 +53,29 @@ export interface FlagDef {
    * `nsbox: --flag: NOTE` line) when given; without it, it is accepted silently.
    */
   readonly compat?: { readonly note?: string };
+  /** What the value is (completions, man page); absent: guessed from `value`. */
+  readonly kind?: ValueKind;
   /** Help section. */
   readonly group: string;
   /** One line of help. */
   readonly help: string;
 }
 
+/** What a command takes after its options (for completions and the man page). */
+export interface OperandsDef {
+  /** Sandbox names first: "running" ones (`nsbox ps`) or "all" (`nsbox ps --all`); one or `many`. */
+  readonly sandboxes?: { readonly which: "running" | "all"; readonly many: boolean };
+  /** Then (or only) COMMAND [ARGS...]. */
+  readonly command?: boolean;
+  /** One of these words. */
+  readonly choices?: readonly string[];
+}
+
 /** One subcommand. */
 export interface CommandDef {
   readonly name: string;
+  /** Its operands; absent: none. */
+  readonly operands?: OperandsDef;
   readonly usage: string;
   readonly summary: string;
   readonly description: string;
@@ -100,6 +134,7 @@ const RUN_EXITS = "Exit status: the command's; 128+N when it is killed by signal
 /** `nsbox run`. */
 export const RUN: CommandDef = {
   name: "run",
+  operands: { command: true },
   usage: "nsbox run [OPTIONS] [--] COMMAND [ARGS...]",
   summary: "run a command in a new sandbox",
   description: "Runs COMMAND in new user, mount, PID, UTS, IPC, network and cgroup namespaces, as you, with no\n" +
@@ -139,6 +174,7 @@ export const RUN: CommandDef = {
       value: "MODE",
       implicit: "auto",
       choices: ["pasta", "slirp4netns", "host", "none"],
+      kind: "net-mode",
       group: "Network",
       help: "outbound network: --net (pasta, or slirp4netns without it), --net pasta, --net slirp4netns, " +
         "--net host (the host's); default: none (loopback only). A MODE after a space is taken as the value: " +
@@ -185,6 +221,7 @@ export const RUN: CommandDef = {
     {
       name: "tmpfs",
       value: "DST[:size=SIZE,mode=MODE]",
+      kind: "dir",
       repeatable: true,
       ordered: true,
       group: "Filesystem",
@@ -209,7 +246,14 @@ export const RUN: CommandDef = {
       group: "Environment",
       help: "set a variable (after --clearenv, in order with --unsetenv)",
     },
-    { name: "unsetenv", value: "NAME", repeatable: true, group: "Environment", help: "remove a variable" },
+    {
+      name: "unsetenv",
+      value: "NAME",
+      kind: "env-name",
+      repeatable: true,
+      group: "Environment",
+      help: "remove a variable",
+    },
     {
       name: "mem",
       aliases: ["memory"],
@@ -243,6 +287,7 @@ export const RUN: CommandDef = {
     {
       name: "seccomp",
       value: "MODE|FILE",
+      kind: "seccomp",
       group: "Security",
       help: "default: nsbox's syscall filter (see README); FILE: an OCI (Docker, podman) profile, with nsbox's " +
         "own rules (terminal ioctls, keyrings, user namespaces) still on top; unconfined: no filter at all, " +
@@ -310,23 +355,29 @@ const JSON_FLAG: FlagDef = { name: "json", group: "Output", help: "print JSON in
 /** `nsbox ps`. */
 export const PS: CommandDef = {
   name: "ps",
-  usage: "nsbox ps [--all] [--json]",
+  usage: "nsbox ps [--all] [--quiet | --json]",
   summary: "list your running sandboxes",
   description: "Lists your sandboxes: NAME, PID (its PID 1), COMMAND, UPTIME, memory limit and network.\n" +
     "Records of sandboxes that are gone (nsbox killed with SIGKILL) are cleaned up on the way.",
   flags: [
     { name: "all", short: "a", group: "Output", help: "also list detached sandboxes that have ended (see nsbox rm)" },
+    { name: "quiet", short: "q", group: "Output", help: "print only the names, one a line" },
     JSON_FLAG,
     HELP_FLAG,
   ],
   interleaved: true,
   exits: "Exit status: 0; 125 for nsbox's own errors (a bad flag, an unusable record directory).",
-  examples: [["nsbox ps", "NAME, PID, COMMAND, UPTIME, MEMORY, NET"], ["nsbox ps --json | jq '.[].name'", "names"]],
+  examples: [
+    ["nsbox ps", "NAME, PID, COMMAND, UPTIME, MEMORY, NET"],
+    ["nsbox ps -aq", "the names of all, ended ones too"],
+    ["nsbox ps --json | jq '.[].name'", "names"],
+  ],
 };
 
 /** `nsbox exec`. */
 export const EXEC: CommandDef = {
   name: "exec",
+  operands: { sandboxes: { which: "running", many: false }, command: true },
   usage: "nsbox exec [OPTIONS] NAME [--] COMMAND [ARGS...]",
   summary: "run a command in a running sandbox",
   description: "Runs COMMAND inside the running sandbox NAME: in its namespaces, cgroup, root and\n" +
@@ -343,6 +394,14 @@ export const EXEC: CommandDef = {
     { name: "setenv", value: "NAME=VALUE", repeatable: true, group: "Process", help: "set a variable" },
     { ...ENV_FLAG, group: "Process" },
     { name: "unsetenv", value: "NAME", repeatable: true, group: "Process", help: "remove a variable" },
+    {
+      name: "unsetenv",
+      value: "NAME",
+      kind: "env-name",
+      repeatable: true,
+      group: "Process",
+      help: "remove a variable",
+    },
     {
       name: "root",
       group: "Process",
@@ -363,6 +422,7 @@ export const EXEC: CommandDef = {
 /** `nsbox kill`. */
 export const KILL: CommandDef = {
   name: "kill",
+  operands: { sandboxes: { which: "running", many: true } },
   usage: "nsbox kill [-s SIGNAL] [--timeout SECS] NAME... | --all",
   summary: "stop running sandboxes",
   description: "Sends SIGNAL (default TERM) to the command of each sandbox named; with --timeout, sends\n" +
@@ -387,6 +447,7 @@ export const KILL: CommandDef = {
 /** `nsbox logs`. */
 export const LOGS: CommandDef = {
   name: "logs",
+  operands: { sandboxes: { which: "all", many: false } },
   usage: "nsbox logs [-f] NAME",
   summary: "print what a detached sandbox wrote",
   description: "Prints the output (stdout and stderr) of a sandbox started with --detach.",
@@ -403,6 +464,7 @@ export const LOGS: CommandDef = {
 /** `nsbox rm`. */
 export const RM: CommandDef = {
   name: "rm",
+  operands: { sandboxes: { which: "all", many: true } },
   usage: "nsbox rm NAME... | --all",
   summary: "forget detached sandboxes that have ended",
   description: "Removes the record and log of detached sandboxes that have ended (nsbox ps --all).",
@@ -416,14 +478,43 @@ export const RM: CommandDef = {
 /** `nsbox completions`. */
 export const COMPLETIONS: CommandDef = {
   name: "completions",
-  usage: "nsbox completions bash",
+  operands: { choices: ["bash", "zsh", "fish"] },
+  usage: "nsbox completions bash|zsh|fish",
   summary: "print a shell completion script",
-  description: "Prints a completion script for the given shell (bash) on stdout.",
+  description: "Prints a completion script for bash, zsh or fish on stdout: commands, flags, flag values\n" +
+    "(namespaces, network modes, signals, capabilities, paths), commands after `--` and the names of\n" +
+    "your sandboxes.",
   flags: [HELP_FLAG],
   interleaved: true,
   exits: "Exit status: 0; 125 for an unknown shell or a bad flag.",
-  examples: [["source <(nsbox completions bash)", "complete nsbox in the current bash"]],
+  examples: [
+    ["source <(nsbox completions bash)", "complete nsbox in the current bash (add it to ~/.bashrc)"],
+    ["nsbox completions bash > ~/.local/share/bash-completion/completions/nsbox", "install for bash"],
+    ["nsbox completions zsh > ~/.zfunc/_nsbox", "install for zsh (with fpath+=(~/.zfunc) before compinit)"],
+    ["nsbox completions fish > ~/.config/fish/completions/nsbox.fish", "install for fish"],
+  ],
+};
+
+/** `nsbox doctor`. */
+export const DOCTOR: CommandDef = {
+  name: "doctor",
+  usage: "nsbox doctor [--json]",
+  summary: "check what nsbox needs on this host",
+  description: "Checks what nsbox needs on this host, one line each, and says what to change: user\n" +
+    "namespaces, cgroup v2 and delegated controllers, the user bus, pasta and slirp4netns, /dev/net/tun,\n" +
+    "subordinate ids, seccomp, Landlock, the kernel, and whether nsbox runs inside a container. Last it\n" +
+    "runs `true` in a default sandbox. Exits 0 when that works, 1 when it does not.",
+  flags: [
+    { name: "json", group: "Output", help: "print the report as JSON: {ok, checks: [{name, status, message, hint}]}" },
+    HELP_FLAG,
+  ],
+  exits: "Exit status: 0 when a default `nsbox run` works on this host; 1 when it does not (the FAIL lines say\n" +
+    "why); 125 for a bad flag.",
+  examples: [["nsbox doctor", "ok, warn or FAIL, one check a line"], [
+    "nsbox doctor --json | jq '.checks[] | select(.status != \"ok\")'",
+    "what needs attention",
+  ]],
 };
 
 /** Every subcommand. */
-export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, COMPLETIONS];
+export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, DOCTOR, COMPLETIONS];

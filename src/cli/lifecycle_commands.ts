@@ -29,7 +29,12 @@ export function psCommand(args: readonly string[]): number {
   const parsed = parseArgs(PS, args);
   if (help(PS, parsed)) return 0;
   if (parsed.operands.length) throw new UsageError([`ps: takes no arguments, got '${parsed.operands[0]}'.`]);
+  if (has(parsed, "quiet") && has(parsed, "json")) throw new UsageError(["--quiet: cannot be used with --json."]);
   const rows = listSandboxes({ all: has(parsed, "all") });
+  if (has(parsed, "quiet")) { // names only, one a line (docker ps -q): what shell completions ask for
+    if (rows.length) console.log(rows.map((r) => r.name).join("\n"));
+    return 0;
+  }
   console.log(has(parsed, "json") ? JSON.stringify(rows, null, 2) : psTable(rows, has(parsed, "all")));
   return 0;
 }

@@ -59,13 +59,17 @@ async function completionsCommand(args: readonly string[]): Promise<number> {
     console.log((await import("./help.ts")).commandHelp(COMPLETIONS));
     return 0;
   }
+  const { SHELLS, completionScript } = await import("./completions.ts");
   const shell = parsed.operands[0];
-  if (shell !== "bash" || parsed.operands.length !== 1) {
-    throw new UsageError([
-      `completions: expected a shell name, 'bash', got ${shell === undefined ? "nothing" : `'${shell}'`}.`,
-    ]);
+  if (!SHELLS.includes(shell as typeof SHELLS[number]) || parsed.operands.length !== 1) {
+    const got = parsed.operands.length > 1
+      ? `'${parsed.operands.join(" ")}'`
+      : shell === undefined
+      ? "nothing"
+      : `'${shell}'`;
+    throw new UsageError([`completions: expected a shell name, ${SHELLS.join(", ")}, got ${got}.`]);
   }
-  console.log((await import("./help.ts")).bashCompletion());
+  console.log(completionScript(shell as typeof SHELLS[number]).trimEnd());
   return 0;
 }
 
@@ -104,6 +108,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return await runCommand(rest);
       case "completions":
         return await completionsCommand(rest);
+      case "doctor":
+        return await (await import("./doctor_command.ts")).doctorCommand(rest);
       case "ps":
         return (await import("./lifecycle_commands.ts")).psCommand(rest);
       case "exec":

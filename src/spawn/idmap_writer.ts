@@ -65,18 +65,27 @@ function readSysctl(path: string): string | null {
   return readText(path)?.trim() ?? null;
 }
 
-/** What the host does to stop unprivileged user namespaces, and the fix. */
-export function userNamespaceHint(): string {
-  if (readSysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") === "1") {
+/**
+ * The sysctl that stops unprivileged user namespaces on this host, and the fix; null when none does.
+ * `read` reads a /proc/sys file (trimmed, null when absent): `nsbox doctor` passes a fake host's.
+ */
+export function userNamespaceSysctlHint(read: (path: string) => string | null = readSysctl): string | null {
+  if (read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") === "1") {
     return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1): " +
       "install an AppArmor profile that allows `userns` for nsbox (see README, 'Host requirements'), " +
       "or run `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`";
   }
-  if (readSysctl("/proc/sys/kernel/unprivileged_userns_clone") === "0") {
+  if (read("/proc/sys/kernel/unprivileged_userns_clone") === "0") {
     return "unprivileged user namespaces are disabled: run `sudo sysctl kernel.unprivileged_userns_clone=1`";
   }
-  if (readSysctl("/proc/sys/user/max_user_namespaces") === "0") {
+  if (read("/proc/sys/user/max_user_namespaces") === "0") {
     return "user namespaces are disabled (user.max_user_namespaces=0): run `sudo sysctl user.max_user_namespaces=15000`";
   }
-  return "the host does not let this user create user namespaces (a container without them, or a seccomp policy)";
+  return null;
+}
+
+/** What the host does to stop unprivileged user namespaces, and the fix. */
+export function userNamespaceHint(): string {
+  return userNamespaceSysctlHint() ??
+    "the host does not let this user create user namespaces (a container without them, or a seccomp policy)";
 }

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import { bashCompletion, commandHelp, mainHelp } from "../../src/cli/help.ts";
+import { commandHelp, mainHelp } from "../../src/cli/help.ts";
 import { COMMANDS, RUN } from "../../src/cli/flags.ts";
-
-/** The words of the `opts="..."` list for `cmd` in the completion script. */
-function completionWords(cmd: string): string[] {
-  const m = bashCompletion().match(new RegExp(`^\\s*${cmd}\\) opts="([^"]*)" ;;$`, "m"));
-  assert.ok(m, `no completion case for ${cmd}`);
-  return m[1]!.split(" ");
-}
 
 /** The help line of flag `name`: an option line (indented) that starts with it or its short form. */
 function flagLine(help: string, name: string): string | undefined {
@@ -79,26 +72,6 @@ Deno.test("commandHelp() has a usage line, an Examples section and the exit stat
       assert.equal(help.includes(status), runsACommand, `${cmd.name}: ${status} (only run and exec run commands)`);
     }
   }
-});
-
-Deno.test("bashCompletion() offers every flag of every command", () => {
-  for (const cmd of COMMANDS) {
-    const words = completionWords(cmd.name);
-    const expected = cmd.flags.flatMap((f) => [
-      `--${f.name}`,
-      ...(f.aliases ?? []).map((a) => `--${a}`),
-      ...(f.short ? [`-${f.short}`] : []),
-    ]);
-    assert.deepEqual(words.toSorted(), expected.toSorted(), cmd.name);
-  }
-});
-
-Deno.test("bashCompletion() completes the command names and registers _nsbox", () => {
-  const script = bashCompletion();
-  const m = script.match(/compgen -W "([^"]*)" -- "\$cur"\)\)\n\s*return 0/);
-  assert.ok(m);
-  assert.deepEqual(m[1]!.split(" "), [...COMMANDS.map((c) => c.name), "--help"]);
-  assert.match(script, /^complete -o default -F _nsbox nsbox$/m);
 });
 
 Deno.test("mainHelp() lists every command with its summary and has examples", () => {

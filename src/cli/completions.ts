@@ -1,0 +1,602 @@
+/**
+ * Shell completions for bash, zsh and fish, generated from the flag table
+ * (flags.ts): command names, flag spellings, what each flag's value is
+ * (namespaces, network modes, signals, capabilities, paths...), the command
+ * after `--` or the first operand of `run`, and the caller's sandbox names
+ * (asked from `nsbox ps -q` when the user presses TAB).
+ *
+ * Nothing here lists flags by hand: a flag added to the table is completed by
+ * every shell, its value by its `kind` (or what its placeholder says).
+ *
+ * @module
+ */
+import { CAPABILITIES } from "../spec/capabilities.ts";
+import { NET_MODES, SHAREABLE_NAMESPACES } from "../spec/options.ts";
+import { SIGNALS } from "../linux.ts";
+import { type CommandDef, COMMANDS, type FlagDef, type ValueKind } from "./flags.ts";
+
+/** The shells `nsbox completions` writes scripts for. */
+export const SHELLS = ["bash", "zsh", "fish"] as const;
+/** A shell nsbox completes in. */
+export type Shell = typeof SHELLS[number];
+
+/** What a value flag's value is: its `kind`, or a guess from its placeholder; null for a boolean flag. */
+export function valueKind(f: FlagDef): ValueKind | null {
+  if (f.value === undefined) return null;
+  if (f.kind) return f.kind;
+  const v = f.value;
+  if (/^NS\b/.test(v)) return "namespaces";
+  if (/SIGNAL/.test(v)) return "signal";
+  if (/^CAP\b/.test(v)) return "capability";
+  if (/^[A-Z_]+=VALUE$/.test(v)) return "env-assign";
+  if (/^DIR\b/.test(v)) return "dir";
+  if (/FILE|PATH|SRC|DIR/.test(v)) return "path";
+  if (/SIZE/.test(v)) return "size";
+  if (/^(N|SECS|NUMBER|SECONDS|DURATION)$/.test(v)) return "number";
+  return "text";
+}
+
+/** The fixed words a value of `kind` can be (a list kind: each element); empty when any text goes. */
+export function valueChoices(kind: ValueKind | null): readonly string[] {
+  switch (kind) {
+    case "namespaces":
+      return SHAREABLE_NAMESPACES;
+    case "net-mode":
+      return NET_MODES.filter((m) => m !== "none" && m !== "auto");
+    case "signal":
+      return Object.keys(SIGNALS).map((s) => s.replace(/^SIG/, ""));
+    case "capability":
+      return [...CAPABILITIES, "ALL"];
+    case "seccomp":
+      return ["default", "unconfined"];
+    default:
+      return [];
+  }
+}
+
+/** Whether a value of `kind` is a comma-separated list of choices. */
+function isList(kind: ValueKind | null): boolean {
+  return kind === "namespaces";
+}
+
+/** Whether a value of `kind` is (or may be) a host path, and whether directories only. */
+function pathsOf(kind: ValueKind | null): "any" | "dir" | null {
+  return kind === "path" || kind === "seccomp" ? "any" : kind === "dir" ? "dir" : null;
+}
+
+/** Every spelling of a flag: `--name`, then `-n`. */
+export function flagSpellings(f: FlagDef): string[] {
+  return [`--${f.name}`, ...(f.aliases ?? []).map((a) => `--${a}`), ...(f.short ? [`-${f.short}`] : [])];
+}
+
+/** Whether the flag's value may come as the next word (not only as `--flag=VALUE`). */
+function valueInNextWord(f: FlagDef): boolean {
+  return f.value !== undefined && f.implicit === undefined;
+}
+
+/** Single-quotes `s` for sh, bash, zsh. */
+function shQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+// ---------------------------------------------------------------- bash
+
+function bashKindCases(commands: readonly CommandDef[]): string {
+  const lines: string[] = [];
+  for (const c of commands) {
+    for (const f of c.flags) {
+      const kind = valueKind(f);
+      if (kind === null) continue;
+      const mode = valueInNextWord(f) ? "next" : "inline";
+      const pats = flagSpellings(f).map((s) => `${c.name}:${s}`).join("|");
+      lines.push(`    ${pats}) echo ${mode}:${kind} ;;`);
+    }
+  }
+  return lines.join("\n");
+}
+
+function bashChoiceCases(commands: readonly CommandDef[]): string {
+  const kinds = new Set(commands.flatMap((c) => c.flags.map(valueKind)));
+  const lines: string[] = [];
+  for (const k of kinds) {
+    const words = valueChoices(k);
+    if (words.length) lines.push(`    ${k}) echo ${shQuote(words.join(" "))} ;;`);
+  }
+  return lines.join("\n");
+}
+
+function bashOperandCases(commands: readonly CommandDef[]): string {
+  return commands.map((c) => {
+    const o = c.operands;
+    const spec = !o
+      ? "none"
+      : o.choices
+      ? `choices ${shQuote(o.choices.join(" "))}`
+      : `${o.sandboxes ? `${o.sandboxes.which}${o.sandboxes.many ? "+" : "1"}` : "-"} ${o.command ? "command" : "-"}`;
+    return `    ${c.name}) echo ${spec} ;;`;
+  }).join("\n");
+}
+
+/** A bash completion script for `commands` (bash 4+; bash-completion not needed). */
+export function bashCompletion(commands: readonly CommandDef[] = COMMANDS): string {
+  const names = commands.map((c) => c.name).join(" ");
+  const flagWords = commands.map((c) => `    ${c.name}) echo ${shQuote(c.flags.flatMap(flagSpellings).join(" "))} ;;`)
+    .join("\n");
+  return `# bash completion for nsbox (generated by \`nsbox completions bash\` from its flag table)
+# Install: nsbox completions bash > ~/.local/share/bash-completion/completions/nsbox
+#      or: source <(nsbox completions bash)   in ~/.bashrc
+
+# How flag $2 of command $1 takes a value: next:KIND (next word or --flag=VALUE), inline:KIND (--flag=VALUE only).
+_nsbox_flag() {
+  case $1:$2 in
+${bashKindCases(commands)}
+  esac
+}
+
+_nsbox_flags() {
+  case $1 in
+${flagWords}
+  esac
+}
+
+# The fixed words of a value kind.
+_nsbox_choices() {
+  case $1 in
+${bashChoiceCases(commands)}
+  esac
+}
+
+# What command $1 takes after its options: "none", "choices WORDS", or "SANDBOXES COMMAND" where
+# SANDBOXES is running1, running+, all1, all+ or - and COMMAND is "command" or -.
+_nsbox_operands() {
+  case $1 in
+${bashOperandCases(commands)}
+    *) echo none ;;
+  esac
+}
+
+# Executables on PATH starting with $1.
+_nsbox_path_commands() {
+  local d f IFS=:
+  for d in $PATH; do
+    [[ -d $d ]] || continue
+    for f in "$d/$1"*; do [[ -f $f && -x $f ]] && printf '%s\\n' "\${f##*/}"; done
+  done | sort -u
+}
+
+# Adds files (or with $2 = dir, directories) matching $1 to COMPREPLY, prefixed with $3.
+_nsbox_files() {
+  local f
+  compopt -o filenames 2>/dev/null
+  while IFS= read -r f; do COMPREPLY+=("$3$f"); done < <(compgen "-\${2:-f}" -- "$1")
+}
+
+# Adds completions of value $2 (of kind $1) to COMPREPLY, each prefixed with $3.
+_nsbox_value() {
+  local kind=$1 val=$2 pre=$3 w choices
+  choices=$(_nsbox_choices "$kind")
+  # SRC:DST, DST:OPTIONS: the part after the last colon
+  if [[ ($kind == path || $kind == dir) && $val == *:* ]]; then pre+=\${val%:*}: val=\${val##*:}; fi
+  case $kind in
+    namespaces)
+      local done=\${val%"\${val##*,}"} last=\${val##*,}
+      for w in $choices; do
+        [[ ,$done == *,$w,* ]] && continue
+        [[ $w == "$last"* ]] && COMPREPLY+=("$pre$done$w")
+      done
+      return ;;
+    env-name) while IFS= read -r w; do COMPREPLY+=("$pre$w"); done < <(compgen -e -- "$val"); return ;;
+    env-assign)
+      if [[ $val != *=* ]]; then
+        compopt -o nospace 2>/dev/null
+        while IFS= read -r w; do COMPREPLY+=("$pre$w="); done < <(compgen -e -- "$val")
+      fi
+      return ;;
+  esac
+  for w in $choices; do [[ $w == "$val"* ]] && COMPREPLY+=("$pre$w"); done
+  case $kind in
+    path|seccomp) _nsbox_files "$val" f "$pre" ;;
+    dir) _nsbox_files "$val" d "$pre" ;;
+  esac
+}
+
+# Names of the caller's sandboxes ($2: running or all) starting with $3, asked from nsbox $1.
+_nsbox_sandboxes() {
+  local nsbox=\${1/#\\~/$HOME} all=
+  [[ $2 == all ]] && all=-a
+  compgen -W "$(command "$nsbox" ps -q $all </dev/null 2>/dev/null)" -- "$3"
+}
+
+# COMP_WORDS split at = and : (COMP_WORDBREAKS); put the words back together from COMP_LINE.
+_nsbox_reassemble() {
+  _nsbox_words=() _nsbox_cword=0
+  if [[ -z \${COMP_LINE-} ]]; then
+    _nsbox_words=("\${COMP_WORDS[@]:0:COMP_CWORD+1}") _nsbox_cword=$COMP_CWORD
+    return
+  fi
+  local line=\${COMP_LINE:0:COMP_POINT} k w lead j=-1
+  for ((k = 0; k <= COMP_CWORD; k++)); do
+    lead=\${line%%[![:blank:]]*}
+    line=\${line:\${#lead}}
+    w=\${COMP_WORDS[k]}
+    if ((k == COMP_CWORD)); then w=$line; elif [[ $line != "$w"* ]]; then
+      _nsbox_words=("\${COMP_WORDS[@]:0:COMP_CWORD+1}") _nsbox_cword=$COMP_CWORD
+      return
+    fi
+    if ((j < 0)) || [[ -n $lead ]]; then _nsbox_words[++j]=$w; else _nsbox_words[j]+=$w; fi
+    line=\${line:\${#w}}
+  done
+  _nsbox_cword=$j
+}
+
+_nsbox() {
+  COMPREPLY=()
+  local IFS=$' \t\n' _nsbox_words _nsbox_cword
+  _nsbox_reassemble
+  local -a words=("\${_nsbox_words[@]}")
+  local cword=$_nsbox_cword cur=\${_nsbox_words[_nsbox_cword]} cmd=\${_nsbox_words[1]} w how i ops=()
+  if ((cword == 1)); then
+    COMPREPLY=($(compgen -W "${names} --help" -- "$cur"))
+  else
+    # Walk the options as nsbox parses them: they end at -- or at the first operand.
+    local opts=1
+    for ((i = 2; i < cword; i++)); do
+      w=\${words[i]}
+      if ((!opts)); then ops+=("$w"); continue; fi
+      if [[ $w == -- ]]; then opts=0; continue; fi
+      if [[ $w != -?* ]]; then opts=0 ops+=("$w"); continue; fi
+      [[ $w == *=* || ( $w != --* && \${#w} -gt 2 ) ]] && continue
+      how=$(_nsbox_flag "$cmd" "$w")
+      if [[ $how == next:* ]]; then
+        if ((i + 1 == cword)); then _nsbox_value "\${how#next:}" "$cur" ""; break; fi
+        ((i++))
+      fi
+    done
+    if ((i < cword)); then
+      : # a value, completed above
+    elif ((opts)) && [[ $cur == -* ]]; then
+      if [[ $cur == --*=* ]]; then
+        how=$(_nsbox_flag "$cmd" "\${cur%%=*}")
+        [[ -n $how ]] && _nsbox_value "\${how#*:}" "\${cur#*=}" "\${cur%%=*}="
+      else
+        COMPREPLY=($(compgen -W "$(_nsbox_flags "$cmd")" -- "$cur"))
+      fi
+    else
+      local spec n=\${#ops[@]} sb cm
+      spec=$(_nsbox_operands "$cmd")
+      case $spec in
+        none) ;;
+        choices\\ *) ((n == 0)) && COMPREPLY=($(compgen -W "\${spec#choices }" -- "$cur")) ;;
+        *)
+          sb=\${spec%% *} cm=\${spec#* }
+          if [[ $sb != - ]] && { ((n == 0)) || [[ $sb == *+ ]]; }; then
+            COMPREPLY=($(_nsbox_sandboxes "\${words[0]}" "\${sb%[1+]}" "$cur"))
+          elif [[ $cm == command ]]; then
+            [[ $sb != - ]] && { ops=("\${ops[@]:1}"); [[ \${ops[0]-} == -- ]] && ops=("\${ops[@]:1}"); }
+            if ((\${#ops[@]} > 0)); then _nsbox_files "$cur" f ""
+            elif [[ $cur == */* ]]; then _nsbox_files "$cur" f ""
+            elif [[ $sb != - && $cur == - ]]; then COMPREPLY=(--)
+            else COMPREPLY=($(_nsbox_path_commands "$cur")); fi
+          fi ;;
+      esac
+    fi
+  fi
+  # Readline replaces only what follows the last = or : that COMP_WORDBREAKS holds.
+  local breaks=\${COMP_WORDBREAKS//[^=:]/}
+  if [[ -n $breaks && $cur == *[$breaks]* ]]; then
+    local keep=\${cur%"\${cur##*[$breaks]}"}
+    COMPREPLY=("\${COMPREPLY[@]#"$keep"}")
+  fi
+  return 0
+}
+complete -F _nsbox nsbox
+`;
+}
+
+// ---------------------------------------------------------------- zsh
+
+/** Text inside `[...]` of an _arguments spec. */
+function zshDescription(s: string): string {
+  return s.replace(/([\\[\]:])/g, "\\$1").replaceAll("`", "'");
+}
+
+function zshValueAction(kind: ValueKind | null): string {
+  const choices = valueChoices(kind);
+  if (isList(kind)) return `_sequence compadd - ${choices.join(" ")}`;
+  const paths = pathsOf(kind);
+  if (kind === "env-name") return "_parameters -g '*export*'";
+  if (kind === "env-assign") return "_nsbox_env_assign";
+  if (paths && choices.length) return `_alternative 'modes:mode:(${choices.join(" ")})' 'files:file:_files'`;
+  if (paths === "dir") return "_files -/";
+  if (paths) return "_files";
+  if (choices.length) return `(${choices.join(" ")})`;
+  return " ";
+}
+
+function zshFlagSpecs(c: CommandDef): string[] {
+  return c.flags.map((f) => {
+    const kind = valueKind(f);
+    const spellings = flagSpellings(f);
+    const excl = f.repeatable ? "*" : spellings.length > 1 ? `(${spellings.join(" ")})` : "";
+    const desc = `[${zshDescription(f.help)}]`;
+    let arg = "";
+    if (kind !== null) {
+      const msg = f.value!.replaceAll("\\", "\\\\").replaceAll(":", "\\:");
+      arg = `${f.implicit !== undefined ? "::" : ":"}${msg}:${zshValueAction(kind)}`;
+    }
+    const forms = spellings.map((s) => {
+      if (kind === null) return s;
+      if (s.startsWith("--")) return f.implicit !== undefined ? `${s}=-` : `${s}=`;
+      return `${s}+`;
+    });
+    if (forms.length === 1) return shQuote(`${excl}${forms[0]}${desc}${arg}`);
+    return `${shQuote(excl)}{${forms.join(",")}}${shQuote(`${desc}${arg}`)}`;
+  });
+}
+
+function zshOperandSpecs(c: CommandDef): string[] {
+  const o = c.operands;
+  if (!o) return [];
+  if (o.choices) return [shQuote(`1:${c.name === "completions" ? "shell" : "word"}:(${o.choices.join(" ")})`)];
+  const specs: string[] = [];
+  if (o.sandboxes) {
+    const which = o.sandboxes.which;
+    specs.push(shQuote(`${o.sandboxes.many ? "*" : "1"}:sandbox:_nsbox_sandboxes ${which}`));
+  }
+  if (o.command) specs.push(shQuote(`*::command:_nsbox_command`));
+  return specs;
+}
+
+/** A zsh completion function (`#compdef nsbox`) for `commands`, for a directory on `fpath` or `source` after compinit. */
+export function zshCompletion(commands: readonly CommandDef[] = COMMANDS): string {
+  const cases = commands.map((c) => {
+    const specs = [...zshFlagSpecs(c), ...zshOperandSpecs(c)];
+    return `    (${c.name})\n      _arguments -s -S -A '-*' : \\\n        ${
+      specs.join(" \\\n        ")
+    } && ret=0\n      ;;`;
+  }).join("\n");
+  const described = commands.map((c) => shQuote(`${c.name}:${zshDescription(c.summary)}`)).join(" ");
+  return `#compdef nsbox
+# zsh completion for nsbox (generated by \`nsbox completions zsh\` from its flag table)
+# Install: nsbox completions zsh > ~/.zfunc/_nsbox, with fpath+=(~/.zfunc) before compinit in ~/.zshrc
+#      or: source <(nsbox completions zsh)   after compinit
+
+# The names of the caller's sandboxes (an argument "all": ended ones too), from nsbox ps -q.
+_nsbox_sandboxes() {
+  local -a names
+  local all=
+  (( $@[(Ie)all] )) && all=-a
+  names=(\${(f)"$(command \${~words[1]:-nsbox} ps -q $all </dev/null 2>/dev/null)"})
+  _describe -t sandboxes sandbox names
+}
+
+# NAME=VALUE: variable names, then nothing.
+_nsbox_env_assign() {
+  if compset -P '*='; then _message value; else _parameters -g '*export*' -qS=; fi
+}
+
+# COMMAND [ARGS...], after an optional --: the command, then its own completion.
+_nsbox_command() {
+  if [[ $words[1] == -- ]]; then shift words; (( CURRENT-- )); fi
+  if (( CURRENT == 1 )); then _command_names -e; else _normal; fi
+}
+
+_nsbox() {
+  local ret=1
+  if (( CURRENT == 2 )); then
+    local -a cmds
+    cmds=(${described})
+    _describe -t commands command cmds && ret=0
+    return ret
+  fi
+  local nsbox_bin=\${words[1]}
+  local cmd=\${words[2]}
+  shift words
+  (( CURRENT-- ))
+  words[1]=$nsbox_bin
+  case $cmd in
+${cases}
+  esac
+  return ret
+}
+
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+  _nsbox "$@"
+else
+  compdef _nsbox nsbox
+fi
+`;
+}
+
+// ---------------------------------------------------------------- fish
+
+/** Quotes `s` for fish (single quotes: only \\ and ' are special). */
+function fishQuote(s: string): string {
+  return `'${s.replace(/[\\']/g, "\\$&")}'`;
+}
+
+function fishFlagLines(c: CommandDef): string[] {
+  return c.flags.map((f) => {
+    const kind = valueKind(f);
+    const parts = [`complete -c nsbox -n ${fishQuote(`__nsbox_options ${c.name}`)}`, `-l ${f.name}`];
+    if (f.short) parts.push(`-s ${f.short}`);
+    if (kind !== null) {
+      const choices = valueChoices(kind);
+      const paths = pathsOf(kind);
+      // -r: the value may be the next word; -x also: no files unless asked for with -F
+      if (f.implicit === undefined) parts.push(paths === "any" ? "-r" : "-x");
+      if (paths === "any") parts.push("-F");
+      if (isList(kind)) parts.push(`-a ${fishQuote(`(__nsbox_list ${choices.join(" ")})`)}`);
+      else if (kind === "env-name") parts.push(`-a ${fishQuote("(set -xn)")}`);
+      else if (kind === "env-assign") parts.push(`-a ${fishQuote("(set -xn | string replace -r '$' =)")}`);
+      else if (paths === "dir") parts.push(`-a ${fishQuote("(__fish_complete_directories)")}`);
+      else if (choices.length) parts.push(`-a ${fishQuote(choices.join(" "))}`);
+    }
+    parts.push(`-d ${fishQuote(f.help)}`);
+    return parts.join(" ");
+  });
+}
+
+function fishOperandLines(c: CommandDef): string[] {
+  const o = c.operands;
+  if (!o) return [];
+  const at = (what: string) => `-n ${fishQuote(`__nsbox_operand ${c.name} ${what}`)}`;
+  if (o.choices) return [`complete -c nsbox ${at("choice")} -f -a ${fishQuote(o.choices.join(" "))}`];
+  const lines: string[] = [];
+  if (o.sandboxes) {
+    lines.push(
+      `complete -c nsbox ${at("sandbox")} -f -a ${fishQuote(`(__nsbox_sandboxes ${o.sandboxes.which})`)}`,
+    );
+  }
+  if (o.command) {
+    lines.push(`complete -c nsbox ${at("command")} -f -a ${fishQuote(`(__nsbox_complete_command ${c.name})`)}`);
+  }
+  return lines;
+}
+
+function fishFlagTable(commands: readonly CommandDef[]): string {
+  const lines: string[] = [];
+  for (const c of commands) {
+    const next = c.flags.filter(valueInNextWord).flatMap(flagSpellings);
+    lines.push(`        case ${c.name}`, `            set next ${next.join(" ")}`);
+  }
+  return lines.join("\n");
+}
+
+function fishOperandTable(commands: readonly CommandDef[]): string {
+  const lines: string[] = [];
+  for (const c of commands) {
+    const o = c.operands;
+    const sb = o?.sandboxes ? (o.sandboxes.many ? "many" : "one") : "none";
+    lines.push(`        case ${c.name}`, `            set sb ${sb}; set cm ${o?.command ? "yes" : "no"}`);
+  }
+  return lines.join("\n");
+}
+
+/** A fish completion script for `commands` (for ~/.config/fish/completions/nsbox.fish). */
+export function fishCompletion(commands: readonly CommandDef[] = COMMANDS): string {
+  const subcommands = commands.map((c) =>
+    `complete -c nsbox -n __fish_use_subcommand -f -a ${c.name} -d ${fishQuote(c.summary)}`
+  );
+  return `# fish completion for nsbox (generated by \`nsbox completions fish\` from its flag table)
+# Install: nsbox completions fish > ~/.config/fish/completions/nsbox.fish
+
+# Parses the line as nsbox does; prints the state, one word a line: "options" (still options), "value"
+# (of the flag before), or "operand", N and the N operands before the one being completed.
+function __nsbox_state
+    set -l words (commandline -opc)
+    set -l cmd $words[2]
+    set -l next
+    switch $cmd
+${fishFlagTable(commands)}
+    end
+    set -l opts 1
+    set -l ops
+    set -l skip 0
+    for w in $words[3..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        if test $opts = 0
+            set -a ops $w
+        else if test "$w" = --
+            set opts 0
+        else if string match -qr -- '^-.' $w
+            contains -- $w $next; and set skip 1
+        else
+            set opts 0
+            set -a ops $w
+        end
+    end
+    if test $skip = 1
+        echo value
+    else if test $opts = 1
+        echo options
+    else
+        echo operand
+        count $ops
+        test (count $ops) -gt 0; and printf '%s\n' $ops
+    end
+end
+
+# Whether the flags of command $argv[1] are being completed.
+function __nsbox_options
+    set -l words (commandline -opc)
+    test "$words[2]" = $argv[1]; or return 1
+    contains -- (__nsbox_state)[1] options value
+end
+
+# Whether operand kind $argv[2] (choice, sandbox, command) of command $argv[1] is being completed.
+function __nsbox_operand
+    set -l words (commandline -opc)
+    test "$words[2]" = $argv[1]; or return 1
+    set -l st (__nsbox_state)
+    set -l cur (commandline -ct)
+    if test $st[1] = options
+        string match -q -- '-*' $cur; and return 1
+        set st operand 0
+    end
+    test $st[1] = operand; or return 1
+    set -l n $st[2]
+    set -l sb none
+    set -l cm no
+    switch $argv[1]
+${fishOperandTable(commands)}
+    end
+    switch $argv[2]
+        case choice
+            test $n = 0
+        case sandbox
+            test $sb = many; or test $sb = one -a $n = 0
+        case command
+            test $cm = yes; or return 1
+            test $sb = none; or test $n -gt 0
+    end
+end
+
+# COMMAND [ARGS...] of command $argv[1]: the command, then what its own completion offers.
+function __nsbox_complete_command
+    set -l ops (__nsbox_state)[3..-1]
+    set -l sb none
+    set -l cm no
+    switch $argv[1]
+${fishOperandTable(commands)}
+    end
+    if test $sb != none
+        set -e ops[1]
+        test "$ops[1]" = --; and set -e ops[1]
+    end
+    complete -C (string join ' ' -- (string escape -- $ops) (commandline -ct))
+end
+
+# The comma list being typed, completed with the words not yet in it.
+function __nsbox_list
+    set -l tok (string replace -r '^--[^=]*=' '' -- (commandline -ct))
+    set -l done (string replace -r '[^,]*$' '' -- $tok)
+    for w in $argv
+        contains -- $w (string split , -- $done); or echo $done$w
+    end
+end
+
+# The names of the caller's sandboxes ($argv[1]: running or all), from nsbox ps -q.
+function __nsbox_sandboxes
+    set -l nsbox (commandline -opc)[1]
+    if test "$argv[1]" = all
+        command $nsbox ps -q -a </dev/null 2>/dev/null
+    else
+        command $nsbox ps -q </dev/null 2>/dev/null
+    end
+end
+
+complete -c nsbox -f
+${subcommands.join("\n")}
+complete -c nsbox -n __fish_use_subcommand -f -l help -s h -d 'show help'
+${commands.flatMap((c) => [...fishFlagLines(c), ...fishOperandLines(c)]).join("\n")}
+`;
+}
+
+/** The completion script for `shell`. */
+export function completionScript(shell: Shell): string {
+  return shell === "bash" ? bashCompletion() : shell === "zsh" ? zshCompletion() : fishCompletion();
+}
