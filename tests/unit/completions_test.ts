@@ -279,6 +279,7 @@ Deno.test("completions: a flag added to the table later is completed by its plac
     usage: "nsbox frob",
     summary: "a command that does not exist",
     description: "",
+    exits: "",
     operands: { command: true },
     flags: [
       { name: "env-file", value: "FILE", repeatable: true, group: "g", help: "read variables from FILE" },
