@@ -36,6 +36,7 @@ Deno.test("man: a flag added to the table is on the page, with its value and cho
     usage: "nsbox frob [--colour WHEN]",
     summary: "frobs",
     description: ".starts with a dot",
+    exits: "",
     flags: [{ name: "share-more", value: "NS[,NS...]", repeatable: true, group: "G", help: "more sharing" }],
     examples: [["nsbox frob --share-more net", "shares"]],
   };
