@@ -393,7 +393,6 @@ export const EXEC: CommandDef = {
     },
     { name: "setenv", value: "NAME=VALUE", repeatable: true, group: "Process", help: "set a variable" },
     { ...ENV_FLAG, group: "Process" },
-    { name: "unsetenv", value: "NAME", repeatable: true, group: "Process", help: "remove a variable" },
     {
       name: "unsetenv",
       value: "NAME",

@@ -148,9 +148,10 @@ Deno.test("completions: the zsh and fish scripts encode values, optional values 
     zsh,
     /'\*--share=\[keep the host'\\''s namespace[^\]]*\]:NS\[,NS\.\.\.\]:_sequence compadd - net ipc uts pid'/,
   );
-  assert.match(zsh, /'--net=-\[[^\]]*\]::MODE:\(pasta slirp4netns host\)'/); // the value only after '='
+  // the value only after '=', for the flag and its alias
+  assert.match(zsh, /\{--net=-,--network=-\}'\[[^\]]*\]::MODE:\(pasta slirp4netns host\)'/);
   assert.match(zsh, /'\(--signal -s\)'\{--signal=,-s\+\}'\[[^']*\]:SIGNAL:\(HUP INT QUIT/);
-  assert.match(zsh, /'\*--bind=\[[^']*\]:SRC\[\\:DST\]:_files'/);
+  assert.match(zsh, /'\*'\{--bind=,--volume=,-v\+\}'\[.*\]:SRC\[\\:DST\[\\:ro\|\\:rw\]\]:_files'/);
   assert.match(zsh, /'1:sandbox:_nsbox_sandboxes running' \\\n\s+'\*::command:_nsbox_command'/); // exec
   assert.match(zsh, /'1:shell:\(bash zsh fish\)'/);
   const fish = fishCompletion();
