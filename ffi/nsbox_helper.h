@@ -247,7 +247,7 @@ struct nsbox_msg {
  * code, signal (its name), oom, wall_ms, stats, cpu (both cpu times known),
  * cpu_user_ms, cpu_system_ms, memory_peak, pids_peak, oom_kills, ended (ISO
  * 8601 time), mac (the exit record's HMAC, hex), signum (the signal a stop
- * hint is about, by name). */
+ * hint is about, by name), timed_out (--timeout expired). */
 enum nsbox_sv_op_kind {
   /* Kill what the sandbox left when it shares nsbox's PID namespace: with
    * a = a cgroup directory (b: a second one, or 0), cgroup.kill each and
@@ -333,7 +333,9 @@ struct nsbox_sv_config {
   uint32_t op_count;
   uint32_t ops; /* offset of struct nsbox_sv_op[op_count], 8-aligned */
   uint32_t reserved;
-}; /* 192 bytes */
+  int64_t timeout_us; /* --timeout: SIGTERM to PID 1 this long after the spawn; 0: none */
+  int64_t kill_after_us; /* then SIGKILL this long after the SIGTERM */
+}; /* 208 bytes */
 
 /* What NSBOX_SV_RESULT writes. Unknown numbers are -1. */
 struct nsbox_sv_result {
@@ -341,13 +343,15 @@ struct nsbox_sv_result {
   int32_t value;
   int32_t step;
   int32_t stats; /* NSBOX_STATS_* actually read; NONE: no statistics */
+  int32_t timed_out; /* 1: --timeout expired (the exit status is 124) */
+  int32_t reserved;
   int64_t wall_us;
   int64_t cpu_user_us;
   int64_t cpu_system_us;
   int64_t memory_peak;
   int64_t pids_peak;
   int64_t oom_kills;
-}; /* 64 bytes */
+}; /* 72 bytes */
 
 /* Forwards the signals in `forward` (bit N-1: signal N) to pidfd from a
  * handler, on whichever thread gets them, replacing their dispositions (the

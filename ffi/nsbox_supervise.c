@@ -125,7 +125,8 @@ static struct {
   char ended_at[32];
   char mac[65];
   int stop_signal;
-} out = {0, 0, 0, NSBOX_STATS_NONE, -1, -1, -1, -1, -1, 0, 0, "", "", 0};
+  int timed_out;
+} out = {0, 0, 0, NSBOX_STATS_NONE, -1, -1, -1, -1, -1, 0, 0, "", "", 0, 0};
 
 static int64_t started_us;
 
@@ -300,6 +301,7 @@ static struct value lookup(const char *name, size_t len) {
     if (stats) v.kind = V_INT, v.n = out.oom_kills;
   } else if (IS("ended")) v.kind = V_STR, v.s = out.ended_at;
   else if (IS("mac")) v.kind = V_STR, v.s = out.mac;
+  else if (IS("timed_out")) v.kind = V_BOOL, v.n = out.timed_out;
 #undef IS
   return v;
 }
@@ -811,7 +813,17 @@ static void supervise(void) {
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   int msg_fd = cfg->msg_fd, msg_eof = 0, pid_done = 0, status = -1, msg_status = -1;
   owns_terminal = cfg->terminal == NSBOX_TERMINAL_FOREGROUND;
+  /* --timeout: SIGTERM at the deadline (counted from the spawn), SIGKILL kill_after_us later. */
+  int64_t deadline = cfg->timeout_us > 0 ? started_us + cfg->timeout_us - cfg->elapsed_us : INT64_MAX;
   while (!(msg_eof && pid_done)) {
+    int64_t now = now_us(CLOCK_MONOTONIC);
+    if (now >= deadline && !pid_done) {
+      int sig = out.timed_out ? SIGKILL : SIGTERM;
+      (void)syscall(SYS_pidfd_send_signal, cfg->pidfd, sig, NULL, 0);
+      /* PID 1 passes SIGTERM on to the command; SIGKILL ends the whole sandbox */
+      deadline = out.timed_out ? INT64_MAX : now + cfg->kill_after_us;
+      out.timed_out = 1;
+    }
     struct pollfd p[4];
     int np = 0, i_sig = -1, i_msg = -1, i_pid = -1, i_log = -1;
     if (sfd >= 0) p[i_sig = np++] = (struct pollfd){sfd, POLLIN, 0};
@@ -819,8 +831,13 @@ static void supervise(void) {
     if (!pid_done) p[i_pid = np++] = (struct pollfd){cfg->pidfd, POLLIN, 0};
     if (log_rd >= 0) p[i_log = np++] = (struct pollfd){log_rd, POLLIN, 0};
     int timeout = cfg->terminal != NSBOX_TERMINAL_NONE && !exit_seen ? 100 : -1;
+    if (deadline != INT64_MAX) {
+      int64_t left = (deadline - now + 999) / 1000;
+      if (timeout < 0 || left < timeout) timeout = (int)(left < 0 ? 0 : left);
+    }
     int r = poll(p, (nfds_t)np, timeout);
     if (r < 0) continue;
+    if (r == 0 && now_us(CLOCK_MONOTONIC) >= deadline) continue; /* the timeout, at the loop's top */
     if (r == 0) {
       /* bash's `fg` of a running job gives nsbox's group the terminal
        * without a SIGCONT: notice it by looking, and hand over. */
@@ -860,6 +877,7 @@ static void supervise(void) {
   if (out.ended != 3) set_status(msg_status >= 0 ? msg_status : status);
   if (cfg->stats == NSBOX_STATS_RUSAGE) read_rusage();
   out.exit_code = out.ended == 1 ? out.value : out.ended == 2 ? 128 + out.value : NSBOX_EXIT_SETUP;
+  if (out.timed_out) out.exit_code = 124; /* as timeout(1) */
   if (sfd >= 0) close(sfd);
   close(msg_fd);
 
@@ -1129,9 +1147,9 @@ static void run_ops(void) {
       trim_log();
       break;
     case NSBOX_SV_RESULT: {
-      struct nsbox_sv_result r = {out.ended,        out.value,          out.step,        out.stats,
-                                  out.wall_us,      out.cpu_user_us,    out.cpu_system_us, out.memory_peak,
-                                  out.pids_peak,    out.oom_kills};
+      struct nsbox_sv_result r = {out.ended,       out.value,       out.step,          out.stats,
+                                  out.timed_out,   0,               out.wall_us,       out.cpu_user_us,
+                                  out.cpu_system_us, out.memory_peak, out.pids_peak, out.oom_kills};
       write_all(op->fd, (const char *)&r, sizeof r);
       break;
     }

@@ -17,6 +17,7 @@ import { Store } from "./state/store.ts";
 import {
   awaitStart,
   childSupervisor,
+  ensureSupervisor,
   execSupervisor,
   forwardSignals,
   forwardSignalsNatively,
@@ -86,6 +87,7 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
     fdBase: highestOpenFd() + 16,
     terminal,
   });
+  await ensureSupervisor();
   const started = performance.now();
   // Before the command can touch the terminal; restored when it ends.
   const savedTerminal = terminal === "none" ? null : saveTerminal();

@@ -15,6 +15,7 @@ import { spawnChild } from "./spawn/spawn.ts";
 import {
   awaitStart,
   childSupervisor,
+  ensureSupervisor,
   execSupervisor,
   forwardSignals,
   forwardSignalsNatively,
@@ -115,7 +116,7 @@ function resultOf(plan: ReturnType<typeof buildPlan>, r: SupervisorResult, limit
     pidsPeak: r.pidsPeak,
     oomKills: r.oomKills,
   };
-  return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats, limits });
+  return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats, limits, timedOut: r.timedOut });
 }
 
 /**
@@ -134,6 +135,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     : null;
   // Only a sandbox in the host's PID namespace needs sweeping up after.
   const sweeping = spec.share.includes("pid") ? await import("./supervise/sweep.ts") : null;
+  await ensureSupervisor();
   const store = deps.store ?? new Store();
   const dir = deps.claimed ?? store.reserve(deps.name ?? generateName());
   const name = dir.name;
@@ -217,7 +219,13 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       ...(sw ? [sw.teardown(cg)] : []),
       ...(deps.log ? [{ kind: "finishLog", graceMs: 2000 } as const] : []),
       ...(report && (report.json || !detached)
-        ? [{ kind: "report", fd: 2, template: endTemplate({ ...report, limits: spec.limits, source }) } as const]
+        ? [
+          {
+            kind: "report",
+            fd: 2,
+            template: endTemplate({ ...report, limits: spec.limits, source, timeoutMs: spec.timeout?.ms }),
+          } as const,
+        ]
         : []),
       ...(deps.log ? [{ kind: "trimLog" } as const] : []),
       ...(exitRecord
@@ -249,6 +257,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       stopHint: stopHintTemplate(Deno.pid, spec.terminal === "background"),
       signalNames: signalNames(),
       ops,
+      timeout: spec.timeout,
     };
     const handing: Handed = {
       child,

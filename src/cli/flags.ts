@@ -128,8 +128,8 @@ const TTY_FLAGS: readonly FlagDef[] = [
   },
 ];
 
-const RUN_EXITS = "Exit status: the command's; 128+N when it is killed by signal N; 125 for nsbox's own\n" +
-  "errors; 126 when the command cannot be executed; 127 when it is not found.";
+const RUN_EXITS = "Exit status: the command's; 128+N when it is killed by signal N; 124 when --timeout expired;\n" +
+  "125 for nsbox's own errors; 126 when the command cannot be executed; 127 when it is not found.";
 
 /** `nsbox run`. */
 export const RUN: CommandDef = {
@@ -270,6 +270,19 @@ export const RUN: CommandDef = {
     { name: "cpus", value: "N", group: "Resources", help: "CPU time as a number of CPUs, e.g. 0.5 (cpu.max)" },
     { name: "pids", value: "N", group: "Resources", help: "most processes and threads at once (pids.max)" },
     { name: "io-weight", value: "N", group: "Resources", help: "relative I/O weight, 1 to 10000 (io.weight)" },
+    {
+      name: "timeout",
+      value: "DURATION",
+      group: "Resources",
+      help: "stop the command after DURATION (e.g. 30s, 5m; units ms, s, m, h, d) with SIGTERM, then SIGKILL " +
+        "after --kill-after; nsbox then exits 124, as timeout(1) does",
+    },
+    {
+      name: "kill-after",
+      value: "DURATION",
+      group: "Resources",
+      help: "with --timeout: how long after its SIGTERM the command gets SIGKILL (default 10s)",
+    },
     {
       name: "cap-add",
       value: "CAP",

@@ -14,7 +14,7 @@ import {
   type ShareableNamespace,
 } from "../spec/options.ts";
 import { parsePublish } from "../spec/publish.ts";
-import { parseDecimal, parseSize, parseWhole } from "../spec/units.ts";
+import { parseDecimal, parseDuration, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";
 import { type FlagUse, has, type Parsed, typed, value, values } from "./parse.ts";
@@ -255,6 +255,17 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     if (n === null) problems.push(`${typed(parsed, flag)}: expected ${expected}, got '${text}'.`);
     else limits[key] = n;
   }
+  const durations: Record<string, number> = {};
+  for (const [flag, expected] of [["timeout", "30s or 5m"], ["kill-after", "5s"]] as const) {
+    const text = value(parsed, flag);
+    if (text === undefined) continue;
+    const ms = parseDuration(text);
+    if (ms === null) {
+      problems.push(
+        `--${flag}: expected a duration such as ${expected} (units ms, s, m, h, d; s by default), got '${text}'.`,
+      );
+    } else durations[flag] = ms;
+  }
   const share = values(parsed, "share").flatMap((s) => s.split(",")).map((s) => s.trim()) as ShareableNamespace[];
   const options: RunOptions = {
     command: parsed.operands,
@@ -277,6 +288,8 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     seccomp: value(parsed, "seccomp") as RunOptions["seccomp"],
     allowUserns: has(parsed, "allow-userns"),
     limits,
+    timeout: durations.timeout,
+    killAfter: durations["kill-after"],
   };
   if (problems.length === 0) return options;
   if (host) {

@@ -10,7 +10,7 @@ import { signalName } from "../linux.ts";
 import { STEP } from "../spawn/abi.ts";
 import type { Outcome } from "../supervise/supervise.ts";
 import type { LimitsSpec } from "../spec/spec.ts";
-import { formatSize } from "../spec/units.ts";
+import { formatDuration, formatSize } from "../spec/units.ts";
 
 /** What the sandbox used, read when the command ended. */
 export interface RunStats {
@@ -37,6 +37,8 @@ export interface RunResult {
   readonly wallMs: number;
   /** Whether the command was killed by the OOM killer at the memory limit. */
   readonly oomKilled: boolean;
+  /** Whether `--timeout` expired (then `exitCode` is 124, as timeout(1) exits). */
+  readonly timedOut: boolean;
   /** What the sandbox used, when it could be read. */
   readonly stats: RunStats | null;
   /** The limits the sandbox ran with, or null. */
@@ -44,6 +46,8 @@ export interface RunResult {
 }
 
 const EPERM = 1, ENOENT = 2, EACCES = 13;
+/** nsbox's exit status when `--timeout` expired, timeout(1)'s. */
+export const EXIT_TIMED_OUT = 124;
 
 /** Turns a child's failure report into the error nsbox raises. */
 export function failureError(plan: ChildPlan, step: number, errno: number): NsboxError {
@@ -70,20 +74,29 @@ export interface Measured {
   readonly wallMs: number;
   readonly stats: RunStats | null;
   readonly limits: LimitsSpec | null;
+  /** `--timeout` expired. */
+  readonly timedOut?: boolean;
 }
 
 /** The result for an outcome; throws the matching error for a failure. */
 export function outcomeResult(plan: ChildPlan, outcome: Outcome, m: Measured): RunResult {
-  const base = { wallMs: m.wallMs, stats: m.stats, limits: m.limits };
+  const timedOut = m.timedOut ?? false;
+  const base = { wallMs: m.wallMs, stats: m.stats, limits: m.limits, timedOut };
   switch (outcome.kind) {
     case "failed":
       throw failureError(plan, outcome.step, outcome.errno);
     case "exited":
-      return { ...base, exitCode: outcome.code, code: outcome.code, signal: null, oomKilled: false };
+      return {
+        ...base,
+        exitCode: timedOut ? EXIT_TIMED_OUT : outcome.code,
+        code: outcome.code,
+        signal: null,
+        oomKilled: false,
+      };
     case "signaled":
       return {
         ...base,
-        exitCode: 128 + outcome.signal,
+        exitCode: timedOut ? EXIT_TIMED_OUT : 128 + outcome.signal,
         code: null,
         signal: signalName(outcome.signal),
         oomKilled: outcome.signal === 9 && (m.stats?.oomKills ?? 0) > 0,
@@ -132,7 +145,8 @@ export function jsonTemplate(limits: LimitsSpec | null, source: StatsSource): st
     pids_max: limits.pidsMax,
     io_weight: limits.ioWeight,
   };
-  return '{{"exit_code":{exit},"code":{code},"signal":{signal:q},"oom_killed":{oom:bool},"wall_ms":{wall_ms},' +
+  return '{{"exit_code":{exit},"code":{code},"signal":{signal:q},"oom_killed":{oom:bool},' +
+    '"timed_out":{timed_out:bool},"wall_ms":{wall_ms},' +
     `"stats":{?stats}{{"source":${JSON.stringify(source)},"cpu_user_ms":{cpu_user_ms},` +
     '"cpu_system_ms":{cpu_system_ms},"memory_peak_bytes":{memory_peak},"pids_peak":{pids_peak},' +
     `"oom_kills":{oom_kills}}{/}{!stats}null{/},"limits":${lit(JSON.stringify(limitsJson))}}`;
@@ -140,11 +154,24 @@ export function jsonTemplate(limits: LimitsSpec | null, source: StatsSource): st
 
 /** What `nsbox run` and `exec` print on stderr once the command ended (the OOM line, `--stats`, or `--json`). */
 export function endTemplate(
-  opts: { json: boolean; stats: boolean; limits: LimitsSpec | null; source: StatsSource },
+  opts: {
+    json: boolean;
+    stats: boolean;
+    limits: LimitsSpec | null;
+    source: StatsSource;
+    /** `--timeout`, milliseconds, when given. */
+    timeoutMs?: number | null;
+  },
 ): string {
   if (opts.json) return `${jsonTemplate(opts.limits, opts.source)}\n`;
-  return `{?oom}nsbox: ${oomTemplate(opts.limits)}\n{/}` +
+  return (opts.timeoutMs ? `{?timed_out}nsbox: ${timedOutTemplate(opts.timeoutMs)}\n{/}` : "") +
+    `{?oom}nsbox: ${oomTemplate(opts.limits)}\n{/}` +
     (opts.stats ? `nsbox: ${statsTemplate(opts.limits, opts.source)}\n` : "");
+}
+
+/** The line when `--timeout` expired (without "nsbox: "), e.g. "timed out after 2s". */
+export function timedOutTemplate(timeoutMs: number): string {
+  return `timed out after ${formatDuration(timeoutMs)}`;
 }
 
 /** The hint when the command stopped while nsbox is not the terminal's foreground job. */
@@ -172,6 +199,8 @@ function lookup(name: string, r: RunResult, extra: Readonly<Record<string, strin
       return r.signal === null ? { kind: "none" } : { kind: "str", s: r.signal };
     case "oom":
       return { kind: "bool", b: r.oomKilled };
+    case "timed_out":
+      return { kind: "bool", b: r.timedOut };
     case "wall_ms":
       return us(r.wallMs);
     case "stats":
@@ -219,7 +248,7 @@ function format(v: Value, fmt: string): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const r = { exitCode: 0, code: 0, signal: null, wallMs: 12.5, oomKilled: false, stats: null, limits: null };
+ * const r = { exitCode: 0, code: 0, signal: null, wallMs: 12.5, oomKilled: false, timedOut: false, stats: null, limits: null };
  * assert.equal(renderTemplate("exit {exit} after {wall_ms:s}{?stats}, with stats{/}", r), "exit 0 after 0.013 s");
  * ```
  */

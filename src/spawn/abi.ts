@@ -417,7 +417,7 @@ const SV_TERMINAL = { none: 0, foreground: 1, background: 2 } as const;
 export const SV_STATS = { none: 0, cgroup: 1, rusage: 2 } as const;
 const SV_COMMAND_IS_PID1 = 0x1, SV_SAVED_TERMINAL = 0x2;
 /** sizeof(struct nsbox_sv_config), sizeof(struct nsbox_sv_op), sizeof(struct nsbox_sv_result) */
-export const SV_CONFIG_SIZE = 192, SV_OP_SIZE = 32, SV_RESULT_SIZE = 64;
+export const SV_CONFIG_SIZE = 208, SV_OP_SIZE = 32, SV_RESULT_SIZE = 72;
 /** NSBOX_SV_MAX_CONFIG */
 export const SV_MAX_CONFIG = 256 * 1024;
 
@@ -455,6 +455,8 @@ export interface SupervisorConfig {
   /** Signal names by number (index 0 unused), for `{signal}`. */
   readonly signalNames: readonly string[];
   readonly ops: readonly SupervisorOp[];
+  /** `--timeout`: SIGTERM this long after the spawn, SIGKILL `killAfterMs` later; null: none. */
+  readonly timeout?: { readonly ms: number; readonly killAfterMs: number } | null;
 }
 
 /**
@@ -546,6 +548,8 @@ export function encodeSupervisorConfig(c: SupervisorConfig): Uint8Array<ArrayBuf
   a.u32(p + 180, c.ops.length);
   a.u32(p + 184, ops);
   a.u32(p + 188, 0);
+  a.u64(p + 192, BigInt(Math.round((c.timeout?.ms ?? 0) * 1000)));
+  a.u64(p + 200, BigInt(Math.round((c.timeout?.killAfterMs ?? 0) * 1000)));
   a.alloc(1, 1); // a last NUL: every string ends inside
   const out = a.bytes();
   new DataView(out.buffer).setUint32(4, out.length, true);
@@ -562,6 +566,8 @@ export interface SupervisorResult {
     | { readonly kind: "signaled"; readonly signal: number }
     | { readonly kind: "failed"; readonly step: number; readonly errno: number };
   readonly stats: keyof typeof SV_STATS;
+  /** `--timeout` expired (the exit status is 124). */
+  readonly timedOut: boolean;
   readonly wallUs: number;
   readonly cpuUserUs: number | null;
   readonly cpuSystemUs: number | null;
@@ -587,11 +593,12 @@ export function decodeSupervisorResult(buf: Uint8Array): SupervisorResult {
       ? { kind: "signaled", signal: value }
       : { kind: "failed", step: v.getInt32(8, true), errno: value },
     stats,
-    wallUs: num(16) ?? 0,
-    cpuUserUs: num(24),
-    cpuSystemUs: num(32),
-    memoryPeak: num(40),
-    pidsPeak: num(48),
-    oomKills: num(56) ?? 0,
+    timedOut: v.getInt32(16, true) !== 0,
+    wallUs: num(24) ?? 0,
+    cpuUserUs: num(32),
+    cpuSystemUs: num(40),
+    memoryPeak: num(48),
+    pidsPeak: num(56),
+    oomKills: num(64) ?? 0,
   };
 }

@@ -94,7 +94,14 @@ export interface RunOptions {
   readonly allowUserns?: boolean;
   /** Resource limits (`--mem`, `--swap`, `--cpus`, `--pids`, `--io-weight`). */
   readonly limits?: LimitOptions;
+  /** `--timeout`: milliseconds after which the command gets SIGTERM (nsbox then exits 124). */
+  readonly timeout?: number;
+  /** `--kill-after`: milliseconds after the timeout's SIGTERM until SIGKILL (default 10 s). */
+  readonly killAfter?: number;
 }
+
+/** How long `--timeout` waits after its SIGTERM before SIGKILL, unless `--kill-after` says. */
+export const DEFAULT_KILL_AFTER_MS = 10_000;
 
 /** Network modes of `--net`. */
 export const NET_MODES = ["none", "auto", "pasta", "slirp4netns", "host"] as const;

@@ -105,6 +105,8 @@ export interface SandboxSpec {
   readonly seccomp: SeccompSpec;
   /** Resource limits, or null for none (then no cgroup is made). */
   readonly limits: LimitsSpec | null;
+  /** `--timeout`: SIGTERM `ms` after the start, SIGKILL `killAfterMs` later; null: none. */
+  readonly timeout: { readonly ms: number; readonly killAfterMs: number } | null;
 }
 
 /** The sandbox's network. */

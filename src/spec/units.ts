@@ -53,3 +53,39 @@ export function parseWhole(text: string): number | null {
   const n = Number(text);
   return Number.isSafeInteger(n) ? n : null;
 }
+
+/**
+ * Parses a duration as timeout(1) takes it: a positive number with an
+ * optional unit `ms`, `s` (the default), `m`, `h` or `d`; milliseconds, or
+ * null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(parseDuration("2"), 2000);
+ * assert.equal(parseDuration("1.5m"), 90_000);
+ * assert.equal(parseDuration("250ms"), 250);
+ * assert.equal(parseDuration("soon"), null);
+ * ```
+ */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) return null;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "s"]!;
+  const ms = Math.round(Number(m[1]) * unit);
+  return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
+}
+
+/**
+ * A duration in milliseconds as people write it: `2s`, `1.5s`, `250ms`, `90s`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(formatDuration(2000), "2s");
+ * assert.equal(formatDuration(250), "250ms");
+ * ```
+ */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${ms / 1000}s`;
+}

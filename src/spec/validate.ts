@@ -9,7 +9,14 @@ import type { HostFacts } from "./host.ts";
 import { seccompArch } from "../linux.ts";
 import { type ResolvedProfile, resolveProfile } from "./seccomp_profile.ts";
 import { capabilityNumber, capabilitySet } from "./capabilities.ts";
-import { NAME_RE, NET_MODES, type RunOptions, SHAREABLE_NAMESPACES, type ShareableNamespace } from "./options.ts";
+import {
+  DEFAULT_KILL_AFTER_MS,
+  NAME_RE,
+  NET_MODES,
+  type RunOptions,
+  SHAREABLE_NAMESPACES,
+  type ShareableNamespace,
+} from "./options.ts";
 import type { LimitsSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
 import { formatPublish, type PublishSpec } from "./publish.ts";
 
@@ -245,6 +252,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
   }
 
   const limits = validateLimits(options.limits, problems);
+  const timeout = validateTimeout(options, problems);
 
   const seccompArg = options.seccomp ?? "default";
   const arch = seccompArch(host.arch);
@@ -284,7 +292,19 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     network,
     seccomp: { mode: seccompMode, profile, allowUserns: options.allowUserns ?? false, arch },
     limits,
+    timeout,
   };
+}
+
+function validateTimeout(options: RunOptions, problems: string[]): SandboxSpec["timeout"] {
+  const { timeout, killAfter } = options;
+  const positive = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n > 0);
+  if (!positive(timeout)) problems.push(`--timeout: expected a positive duration such as 30s or 5m, got ${timeout}.`);
+  if (!positive(killAfter)) problems.push(`--kill-after: expected a positive duration such as 5s, got ${killAfter}.`);
+  if (killAfter !== undefined && timeout === undefined) {
+    problems.push("--kill-after: only with --timeout (how long after its SIGTERM the command gets SIGKILL).");
+  }
+  return timeout === undefined ? null : { ms: timeout, killAfterMs: killAfter ?? DEFAULT_KILL_AFTER_MS };
 }
 
 /** Whether `path` is `dir` or below it (both canonical). */

@@ -135,6 +135,18 @@ function mapOps(ops: SupervisorConfig["ops"], map: (fd: number) => number): Supe
 }
 
 /**
+ * Makes sure the native supervisor can be started (its memfd exists), before
+ * anything is spawned: a sandbox nsbox could not supervise is never started.
+ */
+export async function ensureSupervisor(): Promise<void> {
+  if (await getStaticInit() < 0) {
+    throw new NsboxError("cannot start nsbox's supervisor: no executable memfd can be made on this host", {
+      hint: "vm.memfd_noexec=2 forbids executable memfds; nsbox needs 0 or 1",
+    });
+  }
+}
+
+/**
  * Execs the native supervisor in this process's place (the CLI): it keeps
  * the pid, so PID 1 and the network helpers stay its children and die with
  * it. Returns only by throwing, when the exec failed (the sandbox is then

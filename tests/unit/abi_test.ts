@@ -722,6 +722,7 @@ const CONFIG: SupervisorConfig = {
     { kind: "result", fd: 14 },
     { kind: "removeFile", path: "state.json" },
   ],
+  timeout: { ms: 2500, killAfterMs: 10000 },
 };
 
 Deno.test("the supervisor's structs in nsbox_helper.h have the sizes abi.ts writes and reads", () => {
@@ -793,6 +794,8 @@ Deno.test("encodeSupervisorConfig() writes each field at the header's offset, st
   assert.equal(v.getUint32(op(8, "a"), true), 0); // trimLog: no string
   assert.equal(cstr(v.getUint32(op(10, "a"), true)), "state.json");
   assert.equal(bytes[bytes.length - 1], 0, "the config ends with a NUL (the supervisor relies on it)");
+  assert.equal(v.getBigInt64(at("timeout_us"), true), 2_500_000n);
+  assert.equal(v.getBigInt64(at("kill_after_us"), true), 10_000_000n);
 });
 
 Deno.test("decodeSupervisorResult() reads the header's struct nsbox_sv_result; -1 is unknown", () => {
@@ -800,12 +803,14 @@ Deno.test("decodeSupervisorResult() reads the header's struct nsbox_sv_result; -
   const v = new DataView(buf.buffer);
   const o = SV_RESULT.offsets;
   v.setInt32(o.kind!, 2, true), v.setInt32(o.value!, 9, true), v.setInt32(o.stats!, SV_STATS.cgroup, true);
+  v.setInt32(o.timed_out!, 1, true);
   v.setBigInt64(o.wall_us!, 1500n, true), v.setBigInt64(o.cpu_user_us!, -1n, true);
   v.setBigInt64(o.cpu_system_us!, 20n, true), v.setBigInt64(o.memory_peak!, 4096n, true);
   v.setBigInt64(o.pids_peak!, -1n, true), v.setBigInt64(o.oom_kills!, 1n, true);
   assert.deepEqual(decodeSupervisorResult(buf), {
     ended: { kind: "signaled", signal: 9 },
     stats: "cgroup",
+    timedOut: true,
     wallUs: 1500,
     cpuUserUs: null,
     cpuSystemUs: 20,

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  endTemplate,
   errorLines,
   failureError,
   jsonReport,
   type Measured,
   outcomeResult,
+  renderTemplate,
   type RunResult,
 } from "../../src/report/report.ts";
 // Importing supervise.ts imports ffi/libc.ts, which must open libc lazily, not at import time.
@@ -142,6 +144,7 @@ function result(over: Partial<RunResult> = {}): RunResult {
     signal: null,
     wallMs: 1.23456,
     oomKilled: false,
+    timedOut: false,
     stats: null,
     limits: null,
     ...over,
@@ -225,4 +228,13 @@ Deno.test("jsonReport() writes stats and limits in snake_case", () => {
   const bare = jsonReport(result(), null);
   assert.equal(bare.stats, null);
   assert.equal(bare.limits, null);
+});
+
+Deno.test("--timeout: the end report says so once, and --json has timed_out", () => {
+  const r = result({ exitCode: 124, code: null, signal: "SIGTERM", timedOut: true });
+  const t = endTemplate({ json: false, stats: false, limits: null, source: "rusage", timeoutMs: 2000 });
+  assert.equal(renderTemplate(t, r), "nsbox: timed out after 2s\n");
+  assert.equal(renderTemplate(t, result()), "");
+  assert.equal(jsonReport(r, null).timed_out, true);
+  assert.equal(jsonReport(result(), null).timed_out, false);
 });

@@ -250,3 +250,66 @@ Deno.test("limits: without a user bus, an already delegated cgroup is used", asy
   assert.deepEqual(lines(dec.decode(out.stdout)), ["0::/", String(80 * MiB)]);
   await assertNothingLeft("after the delegated run");
 });
+
+/** The parent of process `pid` (from /proc/PID/stat), or null when it is gone. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** VmRSS of process `pid` in KiB (/proc/PID/status is readable even when the process is not dumpable). */
+function rssKiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1]);
+}
+
+Deno.test("limits: while the command runs, nsbox's supervisor and PID 1 hold under 1 MiB each (VmRSS)", async () => {
+  const mark = `1001.${Date.now() % 100000}`;
+  await using run = startNsbox(["run", "--mem", "100M", "--", "sleep", mark]);
+  const sleeping = () => pidsMatching(`sleep ${mark}`).filter((pid) => commOf(pid) === "sleep");
+  await waitUntil(() => sleeping().length > 0, "the sandboxed sleep", 60_000);
+  const pid1 = parentOf(sleeping()[0]!)!;
+  const supervisor = parentOf(pid1)!;
+  assert.equal(commOf(pid1), "nsbox-init");
+  assert.equal(supervisor, run.pid, "the supervisor is the nsbox process started (exec'd in place)");
+  // Deno until the record is written, just after the command started; then the native supervisor
+  await waitUntil(() => commOf(supervisor) === "nsbox", "the native supervisor to take over", 10_000);
+  assert.ok(rssKiB(supervisor) < 1024, `the supervisor holds ${rssKiB(supervisor)} KiB`);
+  assert.ok(rssKiB(pid1) < 1024, `PID 1 holds ${rssKiB(pid1)} KiB`);
+  run.kill("SIGTERM");
+  const r = await run.finish();
+  assert.equal(r.code, 143, r.stderr);
+  await assertNothingLeft("after the measured run");
+});
+
+Deno.test("limits: the library's run() with limits reports the cgroup's figures and leaves nothing", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${root}deno.json`,
+      `${root}tests/integration/fixtures/library_program.ts`,
+      JSON.stringify([
+        { command: ["sh", "-c", "exit 4"], limits: { memory: 100 * MiB } },
+        { command: ["sh", "-c", "exit 5"], limits: { memory: 100 * MiB, pids: 20 }, asPid1: true },
+      ]),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assert.equal(out.code, 0, dec.decode(out.stderr));
+  const [four, five, after] = lines(dec.decode(out.stdout)).map((l) => JSON.parse(l));
+  assert.equal(four.ok.exitCode, 4, JSON.stringify(four));
+  assert.equal(four.ok.stats.source, "cgroup");
+  assert.ok(four.ok.stats.memoryPeak > 0, JSON.stringify(four.ok.stats));
+  assert.equal(five.ok.exitCode, 5, JSON.stringify(five));
+  assert.deepEqual(after.children, []);
+  await assertNothingLeft("after the library's runs");
+});
