@@ -526,6 +526,12 @@ static void reset_signals(void) {
 static void exec_search(const char *file, char *const argv[], char *const envp[], const char *path) {
   if (strchr(file, '/') || !path) {
     execve(file, argv, envp);
+    if (errno == EACCES) {
+      /* say "is a directory" rather than "permission denied" when it is one */
+      struct stat st;
+      if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
+      else errno = EACCES;
+    }
     return;
   }
   size_t flen = strlen(file);

@@ -134,7 +134,10 @@ export async function detachRun(parsed: Parsed): Promise<number> {
   const options = runOptionsFromArgs(parsed, host);
   // Every problem now, not in a log file; for the supervisor's host, which has no terminal
   // (stdin /dev/null, stdout and stderr the log, a session of its own).
-  const spec = validate(options, Object.create(host, { terminal: { value: "none" } }) as HostFacts);
+  const spec = validate(
+    options,
+    Object.create(host, { terminal: { value: "none" }, closedStdio: { value: [] } }) as HostFacts,
+  );
   const store = new Store();
   const dir = store.reserve(options.name ?? generateName());
   try {

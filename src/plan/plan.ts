@@ -464,6 +464,8 @@ export function commandOps(spec: SandboxSpec): SetupOp[] {
       what: "cannot install the seccomp filter",
     });
   }
+  // What the caller had closed stays closed (nsbox's runtime put /dev/null there).
+  for (const fd of spec.closedStdio ?? []) ops.push({ kind: "close", fd, what: `cannot close descriptor ${fd}` });
   ops.push({ kind: "cloexecFrom", fd: 3, what: "cannot close inherited file descriptors" });
   return ops;
 }

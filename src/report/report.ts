@@ -45,7 +45,7 @@ export interface RunResult {
   readonly limits: LimitsSpec | null;
 }
 
-const EPERM = 1, ENOENT = 2, EACCES = 13;
+const EPERM = 1, ENOENT = 2, EACCES = 13, EISDIR = 21;
 /** nsbox's exit status when `--timeout` expired, timeout(1)'s. */
 export const EXIT_TIMED_OUT = 124;
 
@@ -54,6 +54,7 @@ export function failureError(plan: ChildPlan, step: number, errno: number): Nsbo
   if (step === STEP.EXEC) {
     const file = plan.exec.file;
     if (errno === ENOENT) return new NsboxError(`${file}: command not found`, { exitCode: EXIT.NOT_FOUND });
+    if (errno === EISDIR) return new NsboxError(`${file}: is a directory`, { exitCode: EXIT.CANNOT_EXEC });
     return new OsError(`cannot execute ${file}`, errno, { exitCode: EXIT.CANNOT_EXEC });
   }
   if (step === STEP.INIT) return new OsError("the sandbox's init cannot start the command", errno);

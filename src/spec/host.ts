@@ -23,6 +23,12 @@ export interface HostFacts {
   readonly arch: string;
   /** nsbox's terminal (see {@linkcode TerminalMode}): decides the command's session and process group. */
   readonly terminal: TerminalMode;
+  /**
+   * Which of descriptors 0, 1 and 2 the caller had closed (`>&-`): Deno's
+   * runtime opens /dev/null read-write on a closed one at start-up, which is
+   * what is seen here. The command gets them closed too.
+   */
+  readonly closedStdio: readonly number[];
   /** Current directory (absolute). */
   readonly cwd: string;
   /** The caller's environment. */
@@ -77,6 +83,24 @@ function hostTerminal(): TerminalMode {
   return terminalMode();
 }
 
+const O_ACCMODE = 3, O_RDWR = 2;
+
+/** Descriptors among 0-2 that Deno's runtime filled with /dev/null, read-write, because they were closed. */
+function closedStdio(): number[] {
+  const closed: number[] = [];
+  for (const fd of [0, 1, 2]) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${fd}`) !== "/dev/null") continue;
+      // A caller's `</dev/null` or `>/dev/null` is read-only or write-only; the runtime's filler is read-write.
+      const flags = /^flags:\s+([0-7]+)$/m.exec(readText(`/proc/self/fdinfo/${fd}`) ?? "")?.[1];
+      if (flags !== undefined && (parseInt(flags, 8) & O_ACCMODE) === O_RDWR) closed.push(fd);
+    } catch {
+      // not there at all
+    }
+  }
+  return closed;
+}
+
 /** The real host. */
 export function realHost(): HostFacts {
   const uid = Deno.uid() ?? 0;
@@ -95,6 +119,9 @@ export function realHost(): HostFacts {
     readText,
     get terminal() {
       return hostTerminal();
+    },
+    get closedStdio() {
+      return closedStdio();
     },
     cwd: Deno.cwd(),
     env,

@@ -99,6 +99,8 @@ export interface SandboxSpec {
   readonly init: "reaper" | "none";
   /** nsbox's terminal when it started; decides the command's session and process group. */
   readonly terminal: TerminalMode;
+  /** Descriptors among 0-2 the caller had closed (`>&-`): closed for the command too. */
+  readonly closedStdio: readonly number[];
   /** The sandbox's network. */
   readonly network: NetworkSpec;
   /** The seccomp filter. */

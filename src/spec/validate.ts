@@ -289,6 +289,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     covered,
     init: options.asPid1 ? "none" : "reaper",
     terminal: host.terminal,
+    closedStdio: host.closedStdio,
     network,
     seccomp: { mode: seccompMode, profile, allowUserns: options.allowUserns ?? false, arch },
     limits,

@@ -62,6 +62,17 @@ Deno.test("run: a command that is not found exits 127 with 'nsbox: NAME: command
   assert.deepEqual([pid1.code, pid1.stderr], [127, "nsbox: nsbox-no-such-command: command not found\n"]);
 });
 
+Deno.test("run: a directory as the command exits 126 with 'nsbox: PATH: is a directory'", async () => {
+  const [dir, pid1, file] = await Promise.all([
+    nsbox(["run", "--", "/tmp"]),
+    nsbox(["run", "--as-pid-1", "--", "/etc/"]),
+    nsbox(["run", "--", "/etc/passwd"]), // a file that is not executable: still "permission denied"
+  ]);
+  assert.deepEqual([dir.code, dir.stderr], [126, "nsbox: /tmp: is a directory\n"]);
+  assert.deepEqual([pid1.code, pid1.stderr], [126, "nsbox: /etc/: is a directory\n"]);
+  assert.deepEqual([file.code, file.stderr], [126, "nsbox: cannot execute /etc/passwd: Permission denied\n"]);
+});
+
 Deno.test("run: the command is looked up in the sandbox's PATH", async () => {
   const [found, notFound] = await Promise.all([
     nsbox(["run", "--setenv", "PATH=/usr/bin:/bin", "--", "true"]),

@@ -65,6 +65,7 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
     gid: init.gid ?? 1000,
     arch: init.arch ?? "x86_64",
     terminal: init.terminal ?? "none",
+    closedStdio: [],
     privateDirs: init.privateDirs ?? [],
     userName: init.userName === undefined ? "user" : init.userName,
     cwd: init.cwd ?? "/home/user",
