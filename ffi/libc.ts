@@ -92,6 +92,8 @@ export const LIBC_SYMBOLS = {
   ioctl: { parameters: ["i32", /* int */ "u64", /* unsigned long */ "u64" /* unsigned long */], result: "i32" },
   /** char *strerror(int errnum) */
   strerror: { parameters: ["i32" /* int */], result: "pointer" },
+  /** char *realpath(const char *path, char *resolved_path): resolved_path of PATH_MAX bytes */
+  realpath: { parameters: ["buffer", /* const char * */ "buffer" /* char * */], result: "pointer" },
   /** void *dlopen(const char *filename, int flags) */
   dlopen: { parameters: ["buffer", /* const char * */ "i32" /* int */], result: "pointer" },
   /** char *dlerror(void) */
