@@ -97,6 +97,12 @@ export const LIBC_SYMBOLS = {
   ioctl: { parameters: ["i32", /* int */ "u64", /* unsigned long */ "u64" /* unsigned long */], result: "i32" },
   /** char *strerror(int errnum) */
   strerror: { parameters: ["i32" /* int */], result: "pointer" },
+  /** char *realpath(const char *path, char *resolved_path): resolved_path of PATH_MAX bytes */
+  realpath: { parameters: ["buffer", /* const char * */ "buffer" /* char * */], result: "pointer" },
+  /** void *dlopen(const char *filename, int flags) */
+  dlopen: { parameters: ["buffer", /* const char * */ "i32" /* int */], result: "pointer" },
+  /** char *dlerror(void) */
+  dlerror: { parameters: [], result: "pointer" },
   /** int *__errno_location(void) */
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -104,19 +110,52 @@ export const LIBC_SYMBOLS = {
 /** The opened C library's symbols. */
 export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
-// Binding a symbol costs Deno a trampoline (~0.15 ms each here): binding the
-// whole table up front cost 4-6 ms of every start. Each symbol is bound on
-// its first call instead, so a run pays only for the few it uses.
+// Binding a symbol with Deno.dlopen costs a trampoline (~0.15 ms each here):
+// binding the whole table up front cost 4-6 ms of every start. Each symbol is
+// bound on its first call instead, and as a pointer: dlsym (the one symbol
+// bound with dlopen) finds it and Deno.UnsafeFnPointer calls it (~0.02 ms
+// each), so a run pays for one dlopen and the few symbols it uses. Where libc
+// has no dlsym (glibc before 2.34 keeps it in libdl), each symbol gets a
+// dlopen of its own, as before.
 const bound: Record<string, unknown> = {};
 const libraries: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
+const DLSYM = {
+  dlsym: { parameters: ["pointer", /* void *handle */ "buffer" /* const char * */], result: "pointer" },
+} as const;
+let dlsym: Deno.DynamicLibrary<typeof DLSYM>["symbols"]["dlsym"] | null | undefined;
+
+/** The address of `symbol` in the process (RTLD_DEFAULT, `handle` null) or in library `handle`; null when unknown. */
+export function lookupSymbol(handle: Deno.PointerValue, symbol: string): Deno.PointerValue {
+  if (dlsym === undefined) {
+    try {
+      const lib = Deno.dlopen("libc.so.6", DLSYM);
+      libraries.push(lib);
+      dlsym = lib.symbols.dlsym;
+    } catch {
+      dlsym = null;
+    }
+  }
+  return dlsym ? dlsym(handle, cString(symbol)) : null;
+}
+
+/** `def` at `pointer`, callable like a symbol of Deno.dlopen. */
+export function bindPointer(pointer: Deno.PointerObject, def: Deno.ForeignFunction): unknown {
+  const fn = new Deno.UnsafeFnPointer(pointer as Deno.PointerObject<Deno.ForeignFunction>, def);
+  return fn.call.bind(fn);
+}
 
 const libc = new Proxy({} as Libc, {
   get(_, name) {
     if (typeof name !== "string" || !(name in LIBC_SYMBOLS)) return undefined;
     if (!(name in bound)) {
-      const lib = Deno.dlopen("libc.so.6", { [name]: LIBC_SYMBOLS[name as keyof typeof LIBC_SYMBOLS] });
-      libraries.push(lib);
-      bound[name] = lib.symbols[name];
+      const def: Deno.ForeignFunction & { name?: string } = LIBC_SYMBOLS[name as keyof typeof LIBC_SYMBOLS];
+      const pointer = lookupSymbol(null, def.name ?? name);
+      if (pointer) bound[name] = bindPointer(pointer, def);
+      else {
+        const lib = Deno.dlopen("libc.so.6", { [name]: def });
+        libraries.push(lib);
+        bound[name] = lib.symbols[name];
+      }
     }
     return bound[name];
   },

@@ -23,3 +23,7 @@ else
 fi
 mv ffi/build/libnsbox_helper.so.tmp ffi/build/libnsbox_helper.so
 mv ffi/build/nsbox-init.tmp ffi/build/nsbox-init
+# The bundled entry (dist/bundle/nsbox.js, see scripts/bundle.ts): main.ts starts it while it is current, the
+# source modules otherwise, so a failure here only costs start-up time.
+DENO=${DENO:-$(ls node_modules/@deno/linux-*/deno 2>/dev/null | head -n 1)}
+sh scripts/lib/bundle.sh "$DENO"

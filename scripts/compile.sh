@@ -7,5 +7,6 @@ set -eu
 . "$(dirname "$0")/lib/env.sh"
 cd "$NSBOX_ROOT"
 mkdir -p dist
-"$DENO" compile -A --unstable-raw-imports --output dist/nsbox main.ts
+# main.ts imports src/cli/main.ts through a computed specifier (it may start the bundle instead): named here.
+"$DENO" compile -A --unstable-raw-imports --include src/cli/main.ts --output dist/nsbox main.ts
 echo "built dist/nsbox"

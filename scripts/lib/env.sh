@@ -33,3 +33,18 @@ nsbox_stale() { # $1 built from ffi/nsbox_helper.[ch] or ffi/nsbox_supervise.c i
 if nsbox_stale "$NSBOX_ROOT/ffi/build/libnsbox_helper.so" || nsbox_stale "$NSBOX_ROOT/ffi/build/nsbox-init"; then
   sh "$NSBOX_ROOT/scripts/build.sh" >&2 || { echo "nsbox: cannot build the C helper (is cc installed, with a static C library?)" >&2; exit 125; }
 fi
+
+# The bundled entry is rebuilt when a source is newer than it (or than its last failed build); main.ts checks
+# each input exactly before it starts the bundle, so a stale one is never run.
+nsbox_bundle_stale() {
+  b="$NSBOX_ROOT/dist/bundle/inputs.json" f="$NSBOX_ROOT/dist/bundle/failed"
+  [ -f "$f" ] && [ ! "$b" -nt "$f" ] && b=$f
+  [ -f "$b" ] || return 0
+  for s in "$NSBOX_ROOT"/main.ts "$NSBOX_ROOT"/deno.json "$NSBOX_ROOT"/ffi/*.ts "$NSBOX_ROOT"/src/*.ts "$NSBOX_ROOT"/src/*/*.ts; do
+    [ "$s" -nt "$b" ] && return 0
+  done
+  return 1
+}
+if nsbox_bundle_stale; then
+  sh "$NSBOX_ROOT/scripts/lib/bundle.sh" "$DENO"
+fi

@@ -6,6 +6,7 @@
  */
 import type { SubIdRange, TerminalMode } from "./spec.ts";
 import { terminalMode } from "../../ffi/terminal.ts";
+import { cString, getLibc } from "../../ffi/libc.ts";
 import { privateDirCandidates } from "../dirs.ts";
 
 /** What a host path is, after following symlinks. */
@@ -101,6 +102,21 @@ function closedStdio(): number[] {
   return closed;
 }
 
+const PATH_MAX = 4096;
+
+/**
+ * realpath(3) of `path`, or null when it cannot be resolved (missing, not
+ * searchable): what Deno.realPathSync does, without the exception that most
+ * of the paths asked about on every start (nsbox's own directories, which
+ * rarely all exist) would cost.
+ */
+export function realPathOrNull(path: string): string | null {
+  if (path.includes("\0")) return null;
+  const out = new Uint8Array(PATH_MAX);
+  if (getLibc().realpath(cString(path), out) === null) return null;
+  return new TextDecoder().decode(out.subarray(0, out.indexOf(0)));
+}
+
 /** The real host. */
 export function realHost(): HostFacts {
   const uid = Deno.uid() ?? 0;
@@ -128,11 +144,8 @@ export function realHost(): HostFacts {
     get privateDirs() {
       const found = new Set<string>();
       for (const d of privateDirCandidates(env, uid)) {
-        try {
-          found.add(Deno.realPathSync(d));
-        } catch {
-          // not there: nothing to hide
-        }
+        const real = realPathOrNull(d);
+        if (real !== null) found.add(real); // else not there: nothing to hide
       }
       return [...found];
     },

@@ -821,3 +821,25 @@ Deno.test("decodeSupervisorResult() reads the header's struct nsbox_sv_result; -
   v.setInt32(o.kind!, 3, true), v.setInt32(o.value!, 13, true), v.setInt32(o.step!, 4, true);
   assert.deepEqual(decodeSupervisorResult(buf).ended, { kind: "failed", step: 4, errno: 13 });
 });
+
+Deno.test("encodePlan() writes 64-bit numbers as their two's complement, small, large and negative alike", () => {
+  const values = [0, 1, 0xffffffff, 2 ** 32, 2 ** 32 + 5, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER, -1, -2, -(2 ** 31)];
+  const ops: SetupOp[] = [];
+  for (let i = 0; i < values.length; i += 3) {
+    const [a = 0, b = 0, c = 0] = values.slice(i, i + 3);
+    ops.push({ kind: "prctl", option: a, arg2: b, arg3: c, what: "test" });
+  }
+  const p: ChildPlan = { ...plan(["true"]), ops, cloneFlags: 2 ** 40 + 0x10000000 };
+  const d = new Decoded(encodePlan(p));
+  const at = Number(d.ptr(P.ops!));
+  const read = ops.flatMap((_, i) => {
+    const r = readOp(d, at + i * OP_STRUCT.size, false);
+    return [r.n1, r.n2, r.n3];
+  }).slice(0, values.length);
+  assert.deepEqual(read, values.map((v) => BigInt.asUintN(64, BigInt(v))));
+  assert.equal(d.u64(P.clone_flags!), BigInt(2 ** 40 + 0x10000000));
+  assert.throws(
+    () => encodePlan({ ...p, ops: [{ kind: "prctl", option: 0.5, arg2: 0, arg3: 0, what: "test" }] }),
+    RangeError,
+  );
+});

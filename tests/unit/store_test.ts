@@ -17,6 +17,7 @@ import {
   processStart,
   SandboxDir,
   type SandboxState,
+  stateRoot,
   Store,
 } from "../../src/state/store.ts";
 import { validate } from "../../src/spec/validate.ts";
@@ -174,6 +175,37 @@ Deno.test("SandboxDir.write() replaces state.json atomically and leaves no tempo
     assert.equal((Deno.statSync(`${dir.path}/state.json`).mode ?? 0) & 0o077, 0);
     assert.ok(Deno.readTextFileSync(`${dir.path}/state.json`).endsWith("}\n"));
   });
+});
+
+Deno.test("SandboxDir.write() replaces a temporary file that a killed nsbox of the same pid left", async () => {
+  await withStore(async (store) => {
+    const dir = store.reserve("left");
+    const tmp = `${dir.path}/.state.json.${Deno.pid}.tmp`;
+    Deno.writeTextFileSync(tmp, "half a record");
+    const s = state("left");
+    await dir.write(s);
+    assert.deepEqual(dir.state(), s);
+    assert.equal(exists(tmp), false);
+  });
+});
+
+Deno.test("stateRoot() makes $XDG_RUNTIME_DIR/nsbox 0700 once, reuses it, and refuses one others may enter", async () => {
+  const runtime = await Deno.makeTempDir({ prefix: "nsbox-runtime-test-" });
+  const saved = Deno.env.get("XDG_RUNTIME_DIR");
+  try {
+    Deno.env.set("XDG_RUNTIME_DIR", runtime);
+    assert.equal(stateRoot(), `${runtime}/nsbox`);
+    assert.equal(Deno.statSync(`${runtime}/nsbox`).mode! & 0o777, 0o700);
+    Deno.writeTextFileSync(`${runtime}/nsbox/kept`, "");
+    assert.equal(stateRoot(), `${runtime}/nsbox`); // there already: used as it is
+    assert.ok(exists(`${runtime}/nsbox/kept`));
+    Deno.chmodSync(`${runtime}/nsbox`, 0o755);
+    assert.throws(() => stateRoot(), (e) => e instanceof NsboxError && /not a private directory/.test(e.message));
+  } finally {
+    if (saved === undefined) Deno.env.delete("XDG_RUNTIME_DIR");
+    else Deno.env.set("XDG_RUNTIME_DIR", saved);
+    await Deno.remove(runtime, { recursive: true });
+  }
 });
 
 Deno.test("SandboxDir.state() is null for a missing or unreadable record", async () => {
