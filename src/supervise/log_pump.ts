@@ -43,16 +43,46 @@ function readAt(file: Deno.FsFile, offset: number, length: number): Uint8Array {
 
 /**
  * Where a reader that read an old, replaced log (`old`, `oldSize` bytes, all
- * of it read) goes on in the new one (`next`): after what the rotation kept,
- * when `next` starts with it; otherwise (replaced again meanwhile) at 0.
+ * of it read) goes on in the new one (`next`): after the longest end of the
+ * old log that the new one starts with. A rotation keeps the newest half, so
+ * after one rotation that is what it kept; after several between two looks
+ * (a fast writer), what is left of the old end, if anything: the reader then
+ * loses what it never saw but prints nothing twice.
  */
 export function resumeOffset(old: Deno.FsFile, oldSize: number, next: Deno.FsFile): number {
   if (oldSize === 0) return 0;
-  const cut = keptFrom(oldSize, (o, l) => readAt(old, o, l));
-  const kept = readAt(old, cut, oldSize - cut);
-  const head = readAt(next, 0, kept.length);
-  const match = head.length === kept.length && head.every((b, i) => b === kept[i]);
-  return match ? kept.length : 0;
+  // what a rotation keeps is at most the newest half
+  const tail = readAt(old, Math.floor(oldSize / 2), oldSize - Math.floor(oldSize / 2));
+  const head = readAt(next, 0, tail.length);
+  return overlap(tail, head);
+}
+
+/**
+ * The length of the longest suffix of `a` that is a prefix of `b`, in linear
+ * time (the prefix function of `b`, run over `a`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const enc = (s: string) => new TextEncoder().encode(s);
+ * assert.equal(overlap(enc("line 1\nline 2\nline 3\n"), enc("line 3\nline 4\n")), 7);
+ * assert.equal(overlap(enc("abc"), enc("xyz")), 0);
+ * ```
+ */
+export function overlap(a: Uint8Array, b: Uint8Array): number {
+  if (b.length === 0) return 0;
+  const fail = new Int32Array(b.length);
+  for (let i = 1, k = 0; i < b.length; i++) {
+    while (k > 0 && b[i] !== b[k]) k = fail[k - 1]!;
+    if (b[i] === b[k]) k++;
+    fail[i] = k;
+  }
+  let k = 0;
+  for (let i = 0; i < a.length; i++) {
+    while (k > 0 && (k === b.length || a[i] !== b[k])) k = fail[k - 1]!;
+    if (a[i] === b[k]) k++;
+  }
+  return k;
 }
 
 /** The pipe a sandbox writes its stdout and stderr into. */

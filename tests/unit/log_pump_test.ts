@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { cString, getLibc } from "../../ffi/libc.ts";
-import { keptFrom, resumeOffset, rotate } from "../../src/supervise/log_pump.ts";
+import { keptFrom, overlap, resumeOffset, rotate } from "../../src/supervise/log_pump.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -39,4 +39,39 @@ Deno.test("rotate() keeps the newest half; a reader of the old file goes on wher
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("resumeOffset(): after two rotations between two looks, the reader goes on after what it saw, never twice", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/log`;
+    const lines = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `line ${from + i}\n`).join("");
+    Deno.writeTextFileSync(path, lines(0, 100));
+    const reader = Deno.openSync(path); // it has read all of this
+    let fd = getLibc().open(cString(path), 0o2001 | 0o2000000, 0o600);
+    fd = rotate(path, fd, false);
+    getLibc().write(fd, bytes(lines(100, 140)), BigInt(lines(100, 140).length));
+    fd = rotate(path, fd, false);
+    getLibc().close(fd);
+    const now = Deno.readTextFileSync(path);
+    const next = Deno.openSync(path);
+    const at = resumeOffset(reader, lines(0, 100).length, next);
+    const printed = lines(0, 100) + now.slice(at);
+    const numbers = printed.split("\n").filter(Boolean).map((l) => Number(l.slice(5)));
+    assert.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!), "a line printed twice or out of order");
+    assert.ok(printed.endsWith("line 139\n"));
+    for (const f of [reader, next]) f.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("overlap() finds the longest end of one text that starts the other", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  assert.equal(overlap(enc("aaab"), enc("abab")), 2);
+  assert.equal(overlap(enc("xabab"), enc("ababz")), 4);
+  assert.equal(overlap(enc("abc"), enc("")), 0);
+  assert.equal(overlap(enc(""), enc("abc")), 0);
+  assert.equal(overlap(enc("same"), enc("same")), 4);
 });
