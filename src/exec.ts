@@ -18,9 +18,9 @@ import {
   awaitStart,
   childSupervisor,
   ensureSupervisor,
-  execSupervisor,
   forwardSignals,
   forwardSignalsNatively,
+  prepareExec,
   type SupervisorPlan,
 } from "./supervise/supervise.ts";
 import { signalNames } from "./linux.ts";
@@ -100,18 +100,14 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
     ? await forwardSignalsNatively(child, plan.forwardSignals)
     : forwardSignals(child, FORWARDED_SIGNALS);
   try {
-    const start = await awaitStart(child, false);
-    if (start.kind === "ended") {
-      return outcomeResult(plan, start.outcome, { wallMs: performance.now() - started, stats: null, limits: null });
-    }
     const supervisorPlan: SupervisorPlan = {
       terminal,
       commandIsPid1: false,
-      commandNsPid: start.nsPid,
+      commandNsPid: 0, // filled in once the command runs
       stats: "none",
       statsPath: null,
       log: null,
-      elapsedUs: (performance.now() - started) * 1000,
+      elapsedUs: 0, // likewise
       forwardSignals: plan.forwardSignals,
       savedTerminal,
       mac: null,
@@ -122,8 +118,15 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
         : [],
     };
     const handing = { child, logRd: null, recordFd: null, opFds: [] };
-    if (deps.supervisor === "exec") await execSupervisor(handing, supervisorPlan);
-    const r = await childSupervisor(handing, supervisorPlan, []);
+    // Laid out while the child joins the sandbox, so that the exec follows the command's start at once.
+    const prepared = deps.supervisor === "exec" ? await prepareExec(handing, supervisorPlan) : null;
+    const start = await awaitStart(child, false);
+    if (start.kind === "ended") {
+      return outcomeResult(plan, start.outcome, { wallMs: performance.now() - started, stats: null, limits: null });
+    }
+    const elapsedUs = (performance.now() - started) * 1000;
+    prepared?.exec(start.nsPid, elapsedUs);
+    const r = await childSupervisor(handing, { ...supervisorPlan, commandNsPid: start.nsPid, elapsedUs }, []);
     return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats: null, limits: null });
   } finally {
     stopForwarding();

@@ -16,10 +16,10 @@ import {
   awaitStart,
   childSupervisor,
   ensureSupervisor,
-  execSupervisor,
   forwardSignals,
   forwardSignalsNatively,
   type Handed,
+  prepareExec,
   type SupervisorPlan,
 } from "./supervise/supervise.ts";
 import { endTemplate, outcomeResult, type RunResult, type RunStats, stopHintTemplate } from "./report/report.ts";
@@ -145,6 +145,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   let sweeper: Sweeper | null = null;
   let logPipe: LogPipe | null = null;
   let recordFd = -1;
+  let recorded: Promise<void> | null = null;
   // Once the native supervisor has taken over, the clean-up below is its.
   let handed = false;
   let stopForwarding = () => {};
@@ -186,32 +187,24 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     stopForwarding = deps.supervisor === "exec"
       ? await forwardSignalsNatively(child, plan.forwardSignals)
       : forwardSignals(child, FORWARDED_SIGNALS);
-    const start = await awaitStart(child, spec.init === "none");
     const cg = cgroup as SandboxCgroup | null;
-    if (start.kind === "ended") {
-      stopForwarding();
-      restoreTerminalAfterFailure(spec.terminal, savedTerminal);
-      await (sweeper as Sweeper | null)?.sweep(cg);
-      const stats = cg ? null : childrenUsage();
-      const result = outcomeResult(plan, start.outcome, {
-        wallMs: performance.now() - started,
-        stats,
-        limits: spec.limits,
-      });
-      if (deps.detached) await dir.writeExit(result.exitCode, { signal: result.signal });
-      return result;
+    const net_ = network as NetworkHandle | null, sw = sweeper as Sweeper | null;
+    const detached = deps.detached ?? false;
+    // While the child sets itself up (a few ms nsbox would only wait): the record, and the supervisor's
+    // config. The command's pid inside is known in advance with a PID namespace of its own (nsbox-init's first
+    // child is 2) or --as-pid-1 (1); a detached run's parent waits for the record as the sign that the command
+    // was executed, so that one is written only then.
+    const predicted = spec.init === "none" ? 1 : spec.share.includes("pid") ? null : 2;
+    if (state && predicted !== null && !detached) {
+      recorded = dir.write(state = { ...(state as SandboxState), commandNsPid: predicted });
+      recorded.catch(() => {}); // awaited below
     }
-    if (spec.init !== "none") cg?.adoptInit(child.pid);
-    // The record, once the command runs: what `ps`, `kill` and `exec` find.
     if (state) {
-      await dir.write(state = { ...(state as SandboxState), commandNsPid: start.nsPid });
       recordFd = check(
         getLibc().open(cString(dir.path), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0),
         "cannot open the sandbox's record",
       );
     }
-    const net_ = network as NetworkHandle | null, sw = sweeper as Sweeper | null;
-    const detached = deps.detached ?? false;
     const report = deps.report;
     const source = cg ? "cgroup" : "rusage";
     const exitRecord = detached && state ? dir.exitRecordTemplate(state) : null;
@@ -241,11 +234,11 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     const supervisorPlan: SupervisorPlan = {
       terminal: spec.terminal,
       commandIsPid1: spec.init === "none",
-      commandNsPid: start.nsPid,
+      commandNsPid: 0, // filled in once the command runs
       stats: source,
       statsPath: cg?.path ?? null,
       log: deps.log ?? null,
-      elapsedUs: (performance.now() - started) * 1000,
+      elapsedUs: 0, // likewise
       forwardSignals: plan.forwardSignals,
       savedTerminal: savedTerminal && {
         fd: savedTerminal.fd,
@@ -265,10 +258,35 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       recordFd: recordFd >= 0 ? recordFd : null,
       opFds: [...(sw ? [sw.fd] : []), ...(net_ ? [net_.pidfd, ...net_.holds] : [])],
     };
-    if (deps.supervisor === "exec") {
+    const prepared = deps.supervisor === "exec" ? await prepareExec(handing, supervisorPlan) : null;
+
+    const start = await awaitStart(child, spec.init === "none");
+    if (start.kind === "ended") {
+      stopForwarding();
+      restoreTerminalAfterFailure(spec.terminal, savedTerminal);
+      await (sweeper as Sweeper | null)?.sweep(cg);
+      const stats = cg ? null : childrenUsage();
+      const result = outcomeResult(plan, start.outcome, {
+        wallMs: performance.now() - started,
+        stats,
+        limits: spec.limits,
+      });
+      await recorded?.catch(() => {}); // before the record is removed (finally) or ends (below)
+      if (deps.detached) await dir.writeExit(result.exitCode, { signal: result.signal });
+      return result;
+    }
+    if (spec.init !== "none") cg?.adoptInit(child.pid);
+    // The record says where the command is: `ps`, `kill` and `exec` find it.
+    if (state && (recorded === null || start.nsPid !== predicted)) {
+      await recorded?.catch(() => {});
+      recorded = dir.write(state = { ...(state as SandboxState), commandNsPid: start.nsPid });
+    }
+    await recorded;
+    const elapsedUs = (performance.now() - started) * 1000;
+    if (prepared) {
       handed = true; // if the exec fails, the error below says so and the sandbox is cleaned up here
       try {
-        await execSupervisor(handing, supervisorPlan);
+        prepared.exec(start.nsPid, elapsedUs);
       } catch (e) {
         handed = false; // the sandbox is still this process's: end it, and clean up below
         getLibc().pidfd_send_signal(child.pidfd, SIGNALS.SIGKILL!, null, 0);
@@ -279,7 +297,11 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     handed = true;
     logPipe = null; // the supervisor's now
     try {
-      const r = await childSupervisor(handing, supervisorPlan, net_ ? [net_.pidfd] : []);
+      const r = await childSupervisor(
+        handing,
+        { ...supervisorPlan, commandNsPid: start.nsPid, elapsedUs },
+        net_ ? [net_.pidfd] : [],
+      );
       return resultOf(plan, r, spec.limits);
     } finally {
       stopForwarding();
@@ -291,6 +313,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   } finally {
     stopForwarding();
     if (!handed) {
+      await (recorded as Promise<void> | null)?.catch(() => {}); // a write in flight would bring the record back
       (logPipe as LogPipe | null)?.close();
       await (sweeper as Sweeper | null)?.sweep(cgroup); // nothing left behind, on any way out
       (sweeper as Sweeper | null)?.close();

@@ -559,6 +559,17 @@ export function encodeSupervisorConfig(c: SupervisorConfig): Uint8Array<ArrayBuf
   return out;
 }
 
+/**
+ * Fills in what is known only once the command runs, in a config that
+ * {@linkcode encodeSupervisorConfig} laid out beforehand (while the child
+ * was setting itself up): the command's pid inside and the time spent so far.
+ */
+export function patchSupervisorConfig(bytes: Uint8Array, commandNsPid: number, elapsedUs: number) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, SV_CONFIG_SIZE);
+  v.setInt32(32, commandNsPid, true);
+  v.setBigUint64(56, BigInt(Math.max(0, Math.round(elapsedUs))), true);
+}
+
 /** The outcome the native supervisor reports (`struct nsbox_sv_result`); unknown numbers are null. */
 export interface SupervisorResult {
   readonly ended:

@@ -19,6 +19,7 @@ import {
   decodeSupervisorResult,
   encodeSupervisorConfig,
   MSG_SIZE,
+  patchSupervisorConfig,
   type SupervisorConfig,
   type SupervisorResult,
   SV_RESULT_SIZE,
@@ -146,18 +147,28 @@ export async function ensureSupervisor(): Promise<void> {
   }
 }
 
+/** The native supervisor, laid out and ready to be exec'd once the command runs ({@linkcode prepareExec}). */
+export interface PreparedExec {
+  /**
+   * Execs it in this process's place with what is known only now. Returns
+   * only by throwing, when the exec failed (the sandbox is then still this
+   * process's to clean up).
+   */
+  exec(commandNsPid: number, elapsedUs: number): never;
+}
+
 /**
- * Execs the native supervisor in this process's place (the CLI): it keeps
- * the pid, so PID 1 and the network helpers stay its children and die with
- * it. Returns only by throwing, when the exec failed (the sandbox is then
- * still this process's to clean up).
+ * Prepares the exec of the native supervisor in this process's place (the
+ * CLI): it keeps the pid, so PID 1 and the network helpers stay its children
+ * and die with it. Done while the child sets itself up, so that the exec
+ * follows the command's start at once.
  */
-export async function execSupervisor(h: Handed, plan: SupervisorPlan): Promise<never> {
+export async function prepareExec(h: Handed, plan: SupervisorPlan): Promise<PreparedExec> {
   const exe = await getStaticInit();
   const helper = await getHelper();
   if (exe < 0) throw new NsboxError("cannot start nsbox's supervisor: its memfd could not be made");
   const { child } = h;
-  const config: SupervisorConfig = {
+  const bytes = encodeSupervisorConfig({
     ...plan,
     pid: child.pid,
     pidfd: child.pidfd,
@@ -165,24 +176,29 @@ export async function execSupervisor(h: Handed, plan: SupervisorPlan): Promise<n
     holdFd: child.holdFd ?? -1,
     logRd: h.logRd ?? -1,
     recordFd: h.recordFd ?? -1,
-  };
-  const cfgFd = sealedMemfd("nsbox-supervise", encodeSupervisorConfig(config));
-  const keep = [child.pidfd, child.msgFd, child.holdFd, h.logRd, h.recordFd, ...h.opFds, cfgFd].filter((
-    fd,
-  ): fd is number => fd !== null && fd >= 0);
-  const argv = cStringArray(["nsbox-supervise", String(cfgFd)]);
+  });
   // Blocked across the exec: pending ones reach the supervisor's signalfd (forwardSignalsNatively's handler
   // forwards those that reach another thread meanwhile).
   const block = [...plan.forwardSignals, SIGCONT].reduce((m, s) => m | (1n << BigInt(s - 1)), 0n);
-  const r = helper.nsbox_exec_supervisor(
-    exe,
-    argv.array,
-    new Uint8Array(new Int32Array(keep).buffer),
-    keep.length,
-    block,
-  );
-  getLibc().close(cfgFd);
-  throw new OsError("cannot start nsbox's supervisor", -r);
+  return {
+    exec(commandNsPid, elapsedUs) {
+      patchSupervisorConfig(bytes, commandNsPid, elapsedUs);
+      const cfgFd = sealedMemfd("nsbox-supervise", bytes);
+      const keep = [child.pidfd, child.msgFd, child.holdFd, h.logRd, h.recordFd, ...h.opFds, cfgFd].filter((
+        fd,
+      ): fd is number => fd !== null && fd >= 0);
+      const argv = cStringArray(["nsbox-supervise", String(cfgFd)]);
+      const r = helper.nsbox_exec_supervisor(
+        exe,
+        argv.array,
+        new Uint8Array(new Int32Array(keep).buffer),
+        keep.length,
+        block,
+      );
+      getLibc().close(cfgFd);
+      throw new OsError("cannot start nsbox's supervisor", -r);
+    },
+  };
 }
 
 /**
