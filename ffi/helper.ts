@@ -8,9 +8,19 @@
 
 /** The helper's symbols; each parameter is commented with its C type. */
 export const HELPER_SYMBOLS = {
-  /** int nsbox_spawn(const struct nsbox_plan *plan, struct nsbox_spawn_result *out) */
+  /**
+   * int nsbox_spawn(const struct nsbox_plan *plan, int32_t exe_fd, int32_t plan_fd, const int32_t *keep,
+   * int32_t nkeep, struct nsbox_spawn_result *out)
+   */
   nsbox_spawn: {
-    parameters: ["buffer", /* const struct nsbox_plan * */ "buffer" /* struct nsbox_spawn_result * */],
+    parameters: [
+      "buffer", // const struct nsbox_plan *plan
+      "i32", // int32_t exe_fd
+      "i32", // int32_t plan_fd
+      "buffer", // const int32_t *keep
+      "i32", // int32_t nkeep
+      "buffer", // struct nsbox_spawn_result *out
+    ],
     result: "i32",
   },
   /** int nsbox_forward_signals(int32_t pidfd, uint64_t forward) */

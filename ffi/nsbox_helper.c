@@ -24,8 +24,10 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -78,11 +80,12 @@ static void send_msg(int fd, int32_t kind, int32_t step, int32_t err, int32_t va
   } while (r < 0 && errno == EINTR);
 }
 
-__attribute__((noreturn)) static void fail(int msg_fd, int32_t step, int err, int code) {
+__attribute__((noreturn, unused)) static void fail(int msg_fd, int32_t step, int err, int code) {
   send_msg(msg_fd, NSBOX_MSG_ERROR, step, err, 0);
   _exit(code);
 }
 
+#ifdef NSBOX_STATIC_INIT
 /* ---------------------------------------------------------------- ops */
 
 static int ignore_exists(const struct nsbox_op *op, int r) {
@@ -717,11 +720,6 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   if (pipe2(execp, O_CLOEXEC) < 0) fail(msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
   /* Named before the command exists, so it never sees PID 1 as "deno". */
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox-init", 0UL, 0UL, 0UL);
-#ifndef NSBOX_STATIC_INIT
-  /* A copy of nsbox: its argument area is nsbox's command line; hide it
-   * before the command exists. */
-  set_cmdline("nsbox-init");
-#endif
   /* vfork-style: the child borrows our memory on a stack of its own until it
    * execs, so the address space copied from Deno is not copied again. */
   struct command_start start = {p, msg_fd, execp[0], execp[1]};
@@ -734,13 +732,8 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
     got = read(execp[0], &exec_err, sizeof exec_err);
   } while (got < 0 && errno == EINTR);
   close(execp[0]);
-#ifdef NSBOX_STATIC_INIT
-  /* The static init: its argument area holds the command's argv, file and
-   * PATH (see main()), which the vfork child read until it executed (or
-   * failed: then it has exited too). Overwritten only now; nothing below
-   * reads those strings again. */
+  /* Its argument area says "nsbox-init --setup ..."; the command sees "nsbox-init". */
   set_cmdline("nsbox-init");
-#endif
 
   /* Keep only stdio and the pipes to the parent: init never execs, so
    * close-on-exec alone would leave it holding every descriptor the parent
@@ -777,13 +770,17 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
     }
     for (;;) {
       int status;
-      pid_t w = waitpid(-1, &status, WNOHANG | WUNTRACED);
+      struct rusage ru;
+      pid_t w = wait4(-1, &status, WNOHANG | WUNTRACED, &ru);
       if (w <= 0) break;
       if (w == cmd && WIFSTOPPED(status)) {
         send_msg(msg_fd, NSBOX_MSG_STOPPED, 0, 0, WSTOPSIG(status));
         continue;
       }
       if (w == cmd) {
+        send_msg(msg_fd, NSBOX_MSG_RUSAGE, 0, (int32_t)ru.ru_utime.tv_sec, (int32_t)ru.ru_utime.tv_usec);
+        send_msg(msg_fd, NSBOX_MSG_RUSAGE, 1, (int32_t)ru.ru_stime.tv_sec, (int32_t)ru.ru_stime.tv_usec);
+        send_msg(msg_fd, NSBOX_MSG_RUSAGE, 2, 0, (int32_t)ru.ru_maxrss);
         if (p->flags & NSBOX_PLAN_KILL_ORPHANS) kill_orphans();
         send_msg(msg_fd, NSBOX_MSG_EXIT, 0, 0, status);
         if (hold_fd >= 0) {
@@ -800,100 +797,17 @@ __attribute__((noreturn)) static void run_init(const struct nsbox_plan *p, int m
   }
 }
 
-/* ---------------------------------------------------------------- static init */
-
-/* The arguments of the static nsbox-init (see main() at the end), before
- * the command's argv. */
-enum {
-  INIT_ARG_MSG_FD = 1,
-  INIT_ARG_HOLD_FD,
-  INIT_ARG_FLAGS,
-  INIT_ARG_FORWARD, /* forward_signals, hexadecimal */
-  INIT_ARG_PDEATHSIG,
-  INIT_ARG_HAS_PATH, /* "1": the next is the search path; "0": none */
-  INIT_ARG_PATH,
-  INIT_ARG_FILE,
-  INIT_ARG_DASHES, /* "--" */
-  INIT_ARG_COMMAND, /* the command's argv from here, NULL-terminated */
-};
-/* More arguments than this: PID 1 stays the copy (the argv array is built
- * on the stack). */
-#define INIT_MAX_ARGS 4096
-
-/* Writes v in `base` (10 or 16) into buf (at least 24 bytes). */
-static char *fmt_num(char *buf, int64_t v, unsigned base) {
-  char tmp[24];
-  int n = 0, neg = v < 0;
-  uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    tmp[n++] = "0123456789abcdef"[u % base];
-    u /= base;
-  } while (u > 0);
-  char *q = buf;
-  if (neg) *q++ = '-';
-  while (n > 0) *q++ = tmp[--n];
-  *q = '\0';
-  return buf;
-}
-
-/* Which file init_fd was when the child started, so that an op that reused
- * its number is noticed before anything is executed. */
-struct init_file {
-  int ok;
-  dev_t dev;
-  ino_t ino;
-};
-
-static void init_file_note(const struct nsbox_plan *p, struct init_file *f) {
-  struct stat st;
-  f->ok = p->init_mode == NSBOX_INIT_REAPER && p->init_fd >= 0 && fstat(p->init_fd, &st) == 0;
-  if (f->ok) f->dev = st.st_dev, f->ino = st.st_ino;
-}
-
-/* Execs the static nsbox-init (p->init_fd) as PID 1, confined like the
- * command: after every op (seccomp included). It gets the pipes to the
- * parent (close-on-exec cleared for the exec; it sets it again) and the plan
- * on its command line; its environment is the command's. Returns when it
- * cannot (the descriptor changed, too many arguments, or execveat failed:
- * refused by a seccomp profile, ENOSYS, a memfd not executable under
- * vm.memfd_noexec=2): the caller then stays PID 1 itself, as before. */
-static void exec_static_init(const struct nsbox_plan *p, const struct init_file *f, int msg_fd, int hold_fd) {
-  struct stat st;
-  if (!f->ok || fstat(p->init_fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino) return;
-  char *const *cmd = (char *const *)(uintptr_t)p->argv;
-  size_t argc = 0;
-  while (cmd[argc]) argc++;
-  if (argc > INIT_MAX_ARGS) return;
-  char msg[24], hold[24], flags[24], forward[24], pdeath[24];
-  char *argv[INIT_ARG_COMMAND + argc + 1];
-  argv[0] = "nsbox-init";
-  argv[INIT_ARG_MSG_FD] = fmt_num(msg, msg_fd, 10);
-  argv[INIT_ARG_HOLD_FD] = fmt_num(hold, hold_fd, 10);
-  argv[INIT_ARG_FLAGS] = fmt_num(flags, p->flags, 10);
-  argv[INIT_ARG_FORWARD] = fmt_num(forward, (int64_t)p->forward_signals, 16);
-  argv[INIT_ARG_PDEATHSIG] = fmt_num(pdeath, p->pdeathsig, 10);
-  argv[INIT_ARG_HAS_PATH] = p->search_path ? "1" : "0";
-  argv[INIT_ARG_PATH] = p->search_path ? (char *)(uintptr_t)p->search_path : "";
-  argv[INIT_ARG_FILE] = (char *)(uintptr_t)p->file;
-  argv[INIT_ARG_DASHES] = "--";
-  for (size_t i = 0; i <= argc; i++) argv[INIT_ARG_COMMAND + i] = cmd[i];
-  if (fcntl(msg_fd, F_SETFD, 0) < 0) return;
-  if (hold_fd >= 0 && fcntl(hold_fd, F_SETFD, 0) < 0) {
-    (void)fcntl(msg_fd, F_SETFD, FD_CLOEXEC);
-    return;
-  }
-  (void)syscall(SYS_execveat, p->init_fd, "", argv, (char *const *)(uintptr_t)p->envp, AT_EMPTY_PATH);
-  /* Still here: the command must not inherit the pipes to the parent. */
-  (void)fcntl(msg_fd, F_SETFD, FD_CLOEXEC);
-  if (hold_fd >= 0) (void)fcntl(hold_fd, F_SETFD, FD_CLOEXEC);
-}
-
 /* ---------------------------------------------------------------- child */
 
-__attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int sync_rd, int sync_wr,
-                                                 int msg_fd) {
-  close(sync_wr); /* so the read below sees end of file when the parent dies */
-  if (p->pdeathsig > 0) (void)prctl(PR_SET_PDEATHSIG, (unsigned long)p->pdeathsig, 0UL, 0UL, 0UL);
+__attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int sync_rd, int msg_fd) {
+  /* The parent-death signal was set in the clone child; exec kept it. Armed
+   * again all the same (exec clears it when credentials change), then: is the
+   * parent gone already? Its end of msg_fd is then closed: POLLERR. */
+  if (p->pdeathsig > 0) {
+    (void)prctl(PR_SET_PDEATHSIG, (unsigned long)p->pdeathsig, 0UL, 0UL, 0UL);
+    struct pollfd pfd = {msg_fd, 0, 0};
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) _exit(NSBOX_EXIT_SETUP);
+  }
   char go;
   ssize_t r;
   do {
@@ -904,21 +818,16 @@ __attribute__((noreturn)) static void child_main(const struct nsbox_plan *p, int
   if (!hold) close(sync_rd);
 
   const struct nsbox_op *ops = (const struct nsbox_op *)(uintptr_t)p->ops;
-  struct init_file init_file;
-  init_file_note(p, &init_file);
   slots_init();
   for (uint32_t i = 0; i < p->op_count; i++) {
     if (run_op(&ops[i]) == 0) continue;
     if (errno == ENOENT && (ops[i].flags & NSBOX_OPF_IGNORE_MISSING)) continue;
     fail(msg_fd, (int32_t)i, errno, NSBOX_EXIT_SETUP);
   }
-  if (p->init_mode == NSBOX_INIT_REAPER) {
-    exec_static_init(p, &init_file, msg_fd, hold ? sync_rd : -1); /* returns only when it cannot */
-    run_init(p, msg_fd, hold ? sync_rd : -1);
-  }
+  if (p->init_mode == NSBOX_INIT_REAPER) run_init(p, msg_fd, hold ? sync_rd : -1);
   exec_command(p, msg_fd, -1);
 }
-
+#endif
 
 /* ---------------------------------------------------------------- handover */
 
@@ -981,7 +890,80 @@ int nsbox_exec_supervisor(int exe_fd, char *const *argv, const int32_t *keep, in
 
 /* ---------------------------------------------------------------- parent */
 
-int nsbox_spawn(const struct nsbox_plan *p, struct nsbox_spawn_result *out) {
+#ifndef NSBOX_STATIC_INIT
+/* Writes v in `base` (10 or 16) into buf (at least 24 bytes). */
+static char *fmt_num(char *buf, int64_t v, unsigned base) {
+  char tmp[24];
+  int n = 0, neg = v < 0;
+  uint64_t u = neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = "0123456789abcdef"[u % base];
+    u /= base;
+  } while (u > 0);
+  char *q = buf;
+  if (neg) *q++ = '-';
+  while (n > 0) *q++ = tmp[--n];
+  *q = '\0';
+  return buf;
+}
+
+
+/* What the clone child needs; it lives on the parent's stack, which the
+ * child shares until it execs (the parent is suspended meanwhile). */
+struct trampoline {
+  const struct nsbox_plan *plan;
+  int exe_fd, plan_fd, sync_rd, msg_wr;
+  const int32_t *keep;
+  int32_t nkeep;
+};
+
+/* The child's stack until it execs the static binary: the parent is
+ * suspended (CLONE_VFORK) and spawns from one thread only. */
+static char trampoline_stack[64 * 1024] __attribute__((aligned(16)));
+
+/* The clone child, sharing the caller's memory (CLONE_VM): it touches only
+ * its own stack and execs the static nsbox-init at once, which reads the
+ * plan and does the rest (child_main). No copy of the caller's address
+ * space is ever made, and the caller is not slowed by copy-on-write faults
+ * while the child sets itself up. */
+static int trampoline(void *arg) {
+  const struct trampoline *t = arg;
+  if (t->plan->pdeathsig > 0) (void)prctl(PR_SET_PDEATHSIG, (unsigned long)t->plan->pdeathsig, 0UL, 0UL, 0UL);
+  if (t->plan->clone_flags & CLONE_NEWUSER) {
+    /* The capabilities the clone gave us in the new user namespace would
+     * not survive the exec (our uid there is not mapped yet, so not 0): make
+     * them inheritable and ambient, which an exec keeps. The plan's own ops
+     * set the command's (and clear the ambient set) before it runs. */
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct caps[2];
+    if (syscall(SYS_capget, &hdr, caps) == 0) {
+      caps[0].inheritable = caps[0].permitted;
+      caps[1].inheritable = caps[1].permitted;
+      if (syscall(SYS_capset, &hdr, caps) == 0) {
+        for (unsigned long cap = 0; cap < 64; cap++) {
+          if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0UL, 0UL) < 0 && errno == EINVAL) break;
+        }
+      }
+    }
+  }
+  /* What the static binary and the plan's ops use survives the exec; the
+   * rest of the caller's descriptors (close-on-exec) do not. */
+  (void)fcntl(t->plan_fd, F_SETFD, 0);
+  (void)fcntl(t->sync_rd, F_SETFD, 0);
+  (void)fcntl(t->msg_wr, F_SETFD, 0);
+  for (int32_t i = 0; i < t->nkeep; i++) (void)fcntl(t->keep[i], F_SETFD, 0);
+  char plan[24], sync[24], msg[24];
+  char *argv[] = {"nsbox-init", "--setup", fmt_num(plan, t->plan_fd, 10), fmt_num(sync, t->sync_rd, 10),
+                  fmt_num(msg, t->msg_wr, 10), NULL};
+  char *envp[] = {NULL};
+  (void)syscall(SYS_execveat, t->exe_fd, "", argv, envp, AT_EMPTY_PATH);
+  int e = errno;
+  send_msg(t->msg_wr, NSBOX_MSG_ERROR, NSBOX_STEP_SYNC, e, 0);
+  _exit(NSBOX_EXIT_SETUP);
+}
+
+int nsbox_spawn(const struct nsbox_plan *p, int32_t exe_fd, int32_t plan_fd, const int32_t *keep, int32_t nkeep,
+                struct nsbox_spawn_result *out) {
   if (p->abi_version != NSBOX_ABI_VERSION) return -EPROTO;
   int syncp[2], msgp[2];
   if (pipe2(syncp, O_CLOEXEC) < 0) return -errno;
@@ -992,24 +974,17 @@ int nsbox_spawn(const struct nsbox_plan *p, struct nsbox_spawn_result *out) {
     return -e;
   }
 
-  /* Block every signal across clone3 so that no handler of the parent's
-   * runtime ever runs in the child; the child unblocks right before exec. */
+  /* Block every signal across the clone so that no handler of the parent's
+   * runtime ever runs in the child; the command gets a clear mask. */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
 
+  struct trampoline t = {p, exe_fd, plan_fd, syncp[0], msgp[1], keep, nkeep};
   int pidfd = -1;
-  struct clone_args ca;
-  memset(&ca, 0, sizeof ca);
-  ca.flags = p->clone_flags | CLONE_PIDFD;
-  ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
-  ca.exit_signal = SIGCHLD;
-  if (p->cgroup_fd >= 0) {
-    ca.flags |= CLONE_INTO_CGROUP;
-    ca.cgroup = (uint64_t)p->cgroup_fd;
-  }
-  long pid = syscall(SYS_clone3, &ca, sizeof ca);
-  if (pid == 0) child_main(p, syncp[0], syncp[1], msgp[1]);
+  /* CLONE_VFORK: back here once the child has exec'd (or exited). */
+  int pid = clone(trampoline, trampoline_stack + sizeof trampoline_stack,
+                  (int)p->clone_flags | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &t, &pidfd);
   int e = errno;
 
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1026,76 +1001,69 @@ int nsbox_spawn(const struct nsbox_plan *p, struct nsbox_spawn_result *out) {
   out->msg_fd = msgp[0];
   return 0;
 }
+#endif
 
 /* ---------------------------------------------------------------- static init */
 
 #ifdef NSBOX_STATIC_INIT
-/* The static nsbox-init (ffi/build/nsbox-init), which exec_static_init()
- * executes as the sandbox's PID 1 so that PID 1 holds a few pages of its own
- * instead of a copy of nsbox's memory. Its argv carries the plan (see
- * INIT_ARG_*), its environment is the command's. No malloc: the plan is
- * rebuilt on the stack around the strings the kernel copied. */
-static int parse_num(const char *s, unsigned base, int64_t *out) {
-  int neg = *s == '-';
-  if (neg) s++;
+/* The static nsbox-init (ffi/build/nsbox-init), which nsbox_spawn's clone
+ * child execs at once: `nsbox-init --setup PLAN_FD SYNC_FD MSG_FD`. The plan
+ * is a memfd holding a position-independent struct nsbox_plan (pointer fields
+ * hold offsets, listed in its relocation table): copied into anonymous
+ * memory, relocated, then replayed by child_main. The same binary is the native supervisor
+ * (nsbox_supervise.c). No malloc. */
+static int parse_fd(const char *s, int *out) {
+  int v = 0;
   if (!*s) return -1;
-  uint64_t v = 0;
   for (; *s; s++) {
-    unsigned d;
-    if (*s >= '0' && *s <= '9') d = (unsigned)(*s - '0');
-    else if (base == 16 && *s >= 'a' && *s <= 'f') d = (unsigned)(*s - 'a' + 10);
-    else return -1;
-    v = v * base + d;
+    if (*s < '0' || *s > '9' || v > 100000000) return -1;
+    v = v * 10 + (*s - '0');
   }
-  *out = neg ? -(int64_t)v : (int64_t)v;
+  *out = v;
   return 0;
 }
 
 int nsbox_supervise_main(int argc, char **argv); /* nsbox_supervise.c */
 
-int main(int argc, char **argv, char **envp) {
-  /* The same binary is the native supervisor (nsbox_supervise.c), which
-   * nsbox execs in its own place once the command runs. */
+int main(int argc, char **argv) {
+  /* The same binary is the native supervisor, which nsbox execs in its own
+   * place once the command runs. */
   if (argc >= 1 && strcmp(argv[0], "nsbox-supervise") == 0) return nsbox_supervise_main(argc, argv);
-  /* First: not dumpable before anything else runs, so that nothing in the
-   * sandbox can ptrace PID 1 or open its /proc entries (the exec itself
-   * already left it non-dumpable when the command cannot read the binary). */
-  (void)prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
-  int64_t msg_fd, hold_fd, flags, forward, pdeath;
-  if (argc < INIT_ARG_COMMAND || parse_num(argv[INIT_ARG_MSG_FD], 10, &msg_fd) < 0 || msg_fd < 0) {
+  int plan_fd, sync_rd, msg_fd;
+  if (argc != 5 || strcmp(argv[1], "--setup") != 0 || parse_fd(argv[2], &plan_fd) < 0 ||
+      parse_fd(argv[3], &sync_rd) < 0 || parse_fd(argv[4], &msg_fd) < 0) {
     _exit(NSBOX_EXIT_SETUP); /* not started by nsbox_spawn: no one to tell */
   }
-  if (parse_num(argv[INIT_ARG_HOLD_FD], 10, &hold_fd) < 0 || parse_num(argv[INIT_ARG_FLAGS], 10, &flags) < 0 ||
-      parse_num(argv[INIT_ARG_FORWARD], 16, &forward) < 0 || parse_num(argv[INIT_ARG_PDEATHSIG], 10, &pdeath) < 0 ||
-      strcmp(argv[INIT_ARG_DASHES], "--") != 0) {
-    fail((int)msg_fd, NSBOX_STEP_INIT, EINVAL, NSBOX_EXIT_SETUP);
-  }
   /* The pipes to the parent must not reach the command. */
-  if (fcntl((int)msg_fd, F_SETFD, FD_CLOEXEC) < 0 ||
-      (hold_fd >= 0 && fcntl((int)hold_fd, F_SETFD, FD_CLOEXEC) < 0)) {
-    fail((int)msg_fd, NSBOX_STEP_INIT, errno, NSBOX_EXIT_SETUP);
+  if (fcntl(msg_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(sync_rd, F_SETFD, FD_CLOEXEC) < 0) {
+    fail(msg_fd, NSBOX_STEP_SYNC, errno, NSBOX_EXIT_SETUP);
   }
-  if (pdeath > 0) {
-    /* execve keeps the parent-death signal unless the credentials grew;
-     * armed again in any case, then: was the parent gone meanwhile? (its
-     * end of msg_fd is then closed: POLLERR) */
-    (void)prctl(PR_SET_PDEATHSIG, (unsigned long)pdeath, 0UL, 0UL, 0UL);
-    struct pollfd pfd = {(int)msg_fd, 0, 0};
-    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) _exit(NSBOX_EXIT_SETUP);
+  struct stat st;
+  if (fstat(plan_fd, &st) < 0 || (size_t)st.st_size < sizeof(struct nsbox_plan)) {
+    fail(msg_fd, NSBOX_STEP_SYNC, EINVAL, NSBOX_EXIT_SETUP);
   }
-  struct nsbox_plan plan;
-  memset(&plan, 0, sizeof plan);
-  plan.abi_version = NSBOX_ABI_VERSION;
-  plan.file = (uint64_t)(uintptr_t)argv[INIT_ARG_FILE];
-  plan.argv = (uint64_t)(uintptr_t)&argv[INIT_ARG_COMMAND];
-  plan.envp = (uint64_t)(uintptr_t)envp;
-  plan.search_path = strcmp(argv[INIT_ARG_HAS_PATH], "1") == 0 ? (uint64_t)(uintptr_t)argv[INIT_ARG_PATH] : 0;
-  plan.forward_signals = (uint64_t)forward;
-  plan.pdeathsig = (int32_t)pdeath;
-  plan.init_mode = NSBOX_INIT_REAPER;
-  plan.cgroup_fd = -1;
-  plan.flags = (uint32_t)flags;
-  plan.init_fd = -1;
-  run_init(&plan, (int)msg_fd, (int)hold_fd);
+  size_t size = (size_t)st.st_size;
+  /* Copied into anonymous memory, not mapped: PID 1 maps no file but its own binary. */
+  char *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) fail(msg_fd, NSBOX_STEP_SYNC, errno, NSBOX_EXIT_SETUP);
+  for (size_t got = 0; got < size;) {
+    ssize_t n = pread(plan_fd, base + got, size - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail(msg_fd, NSBOX_STEP_SYNC, n < 0 ? errno : EIO, NSBOX_EXIT_SETUP);
+    got += (size_t)n;
+  }
+  close(plan_fd);
+  struct nsbox_plan *p = (struct nsbox_plan *)base;
+  if (p->abi_version != NSBOX_ABI_VERSION || p->relocs > size || (size - p->relocs) / 4 < p->reloc_count) {
+    fail(msg_fd, NSBOX_STEP_SYNC, EPROTO, NSBOX_EXIT_SETUP);
+  }
+  const uint32_t *relocs = (const uint32_t *)(base + p->relocs);
+  for (uint32_t i = 0; i < p->reloc_count; i++) {
+    if (relocs[i] > size - 8 || relocs[i] % 8) fail(msg_fd, NSBOX_STEP_SYNC, EPROTO, NSBOX_EXIT_SETUP);
+    uint64_t *field = (uint64_t *)(base + relocs[i]);
+    if (*field >= size) fail(msg_fd, NSBOX_STEP_SYNC, EPROTO, NSBOX_EXIT_SETUP);
+    *field += (uint64_t)(uintptr_t)base;
+  }
+  child_main(p, sync_rd, msg_fd);
 }
 #endif

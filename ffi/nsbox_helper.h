@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 5
+#define NSBOX_ABI_VERSION 6
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -149,13 +149,13 @@ struct nsbox_plan {
   int32_t init_mode; /* enum nsbox_init_mode */
   int32_t cgroup_fd; /* >= 0: CLONE_INTO_CGROUP this directory fd; -1: none */
   uint32_t flags; /* NSBOX_PLAN_* */
-  /* With NSBOX_INIT_REAPER: >= 0, a descriptor of the static nsbox-init
-   * (ffi/build/nsbox-init, built from nsbox_helper.c with NSBOX_STATIC_INIT),
-   * which the child execs as PID 1 once the ops are done, so that PID 1 holds
-   * no copy of the caller's memory; when that exec fails (a seccomp profile
-   * refusing execveat, vm.memfd_noexec), or -1, the child stays PID 1 itself. */
-  int32_t init_fd;
-  uint32_t reserved; /* zero */
+  /* The plan is position-independent: every pointer field (in this struct,
+   * in the ops, in argv and envp) holds an offset from the plan's start, and
+   * `relocs` is the offset of a uint32_t[reloc_count] table listing where
+   * those fields are; the static nsbox-init adds the address it mapped the
+   * plan at to each. */
+  uint32_t reloc_count;
+  uint32_t relocs;
 }; /* 88 bytes */
 
 /* Plan flags. */
@@ -207,6 +207,13 @@ enum nsbox_msg_kind {
   NSBOX_MSG_EXIT = 2, /* from init: value is the command's wait status */
   NSBOX_MSG_STOPPED = 3, /* from init: the command stopped; value is the signal */
   NSBOX_MSG_STARTED = 4, /* from init: the command was executed; value is its pid inside */
+  /* from init, before NSBOX_MSG_EXIT: what the command used (its wait4
+   * rusage, its reaped descendants included). step 0: user time, 1: system
+   * time (err: seconds, value: microseconds); step 2: ru_maxrss (value,
+   * KiB). PID 1's own rusage would not do: a process started vfork-style
+   * (as every child of nsbox is) counts its parent's resident size as its
+   * own peak. */
+  NSBOX_MSG_RUSAGE = 5,
 };
 
 struct nsbox_msg {
@@ -367,10 +374,16 @@ NSBOX_EXPORT int nsbox_forward_signals(int32_t pidfd, uint64_t forward);
 NSBOX_EXPORT int nsbox_exec_supervisor(int exe_fd, char *const *argv, const int32_t *keep, int32_t nkeep,
                                        uint64_t block);
 
-/* Spawns the child described by plan. Returns 0 and fills *out, or -errno
- * (-EPROTO for an ABI version mismatch). Call from the thread whose death
- * should kill the child (pdeathsig follows the creating thread). */
-NSBOX_EXPORT int nsbox_spawn(const struct nsbox_plan *plan, struct nsbox_spawn_result *out);
+/* Spawns the child described by plan: a vfork-style clone (sharing the
+ * caller's memory on a private stack, the caller suspended until it execs)
+ * that execs the static nsbox-init (exe_fd) at once, with `plan_fd` (a
+ * memfd holding the same plan, position-independent) and the pipes; the
+ * descriptors keep[0..nkeep) that the plan's ops use survive that exec.
+ * Returns 0 and fills *out, or -errno (-EPROTO for an ABI version
+ * mismatch). Call from the thread whose death should kill the child
+ * (pdeathsig follows the creating thread). */
+NSBOX_EXPORT int nsbox_spawn(const struct nsbox_plan *plan, int32_t exe_fd, int32_t plan_fd, const int32_t *keep,
+                             int32_t nkeep, struct nsbox_spawn_result *out);
 
 /* The ABI version this library was built with. */
 NSBOX_EXPORT uint32_t nsbox_abi_version(void);

@@ -155,12 +155,24 @@ static void read_cgroup_stats(void) {
 static struct rusage ru;
 static int have_ru;
 
+/* The command's, as its init reported it (NSBOX_MSG_RUSAGE): -1 until then. */
+static int64_t cmd_user_us = -1, cmd_system_us = -1, cmd_maxrss_kib = -1;
+
 static void read_rusage(void) {
-  if (!have_ru) return; /* not our child (the library reaps it, and reads this itself) */
+  if (cmd_user_us >= 0 && cmd_system_us >= 0) {
+    out.stats = NSBOX_STATS_RUSAGE;
+    out.cpu_user_us = cmd_user_us;
+    out.cpu_system_us = cmd_system_us;
+    out.memory_peak = cmd_maxrss_kib >= 0 ? cmd_maxrss_kib * 1024 : -1;
+    return;
+  }
+  /* The command was PID 1 itself (or never reported): PID 1's own times;
+   * not its peak, which counts nsbox's (it was started vfork-style). */
+  if (!have_ru) return;
   out.stats = NSBOX_STATS_RUSAGE;
   out.cpu_user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
   out.cpu_system_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-  out.memory_peak = (int64_t)ru.ru_maxrss * 1024;
+  out.memory_peak = -1;
 }
 
 static void set_status(int status) {
@@ -862,6 +874,11 @@ static void supervise(void) {
         msg_eof = 1; /* end of file (or a torn record: PID 1 is gone) */
       } else if (m.kind == NSBOX_MSG_STOPPED) {
         on_stop(m.value);
+      } else if (m.kind == NSBOX_MSG_RUSAGE) {
+        int64_t us = (int64_t)m.err * 1000000 + m.value;
+        if (m.step == 0) cmd_user_us = us;
+        else if (m.step == 1) cmd_system_us = us;
+        else if (m.step == 2) cmd_maxrss_kib = m.value;
       } else if (m.kind == NSBOX_MSG_EXIT) {
         msg_status = m.value;
         on_exit_();
@@ -1184,6 +1201,8 @@ static int load_config(const char *arg) {
 int nsbox_supervise_main(int argc, char **argv) {
   started_us = now_us(CLOCK_MONOTONIC);
   (void)prctl(PR_SET_NAME, (unsigned long)"nsbox", 0UL, 0UL, 0UL);
+  /* It holds the records' key for a detached sandbox's exit record. */
+  (void)prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
   signal(SIGPIPE, SIG_IGN);
   if (argc != 2 || load_config(argv[1]) < 0) {
     static const char msg[] = "nsbox: internal error: the supervisor got no usable configuration\n";

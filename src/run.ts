@@ -83,7 +83,7 @@ function childrenUsage(): RunStats {
     source: "rusage",
     cpuUserMs: ms(ru[0]!, ru[1]!),
     cpuSystemMs: ms(ru[2]!, ru[3]!),
-    memoryPeak: Number(ru[4]!) * 1024, // ru_maxrss, KiB
+    memoryPeak: null, // ru_maxrss counts nsbox's own memory: children start vfork-style
     pidsPeak: null,
     oomKills: 0,
   };

@@ -17,7 +17,7 @@
 import type { SandboxSpec, TerminalMode } from "../spec/spec.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
 import { CLONE, SIGNALS } from "../linux.ts";
-import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS, staticInitFits } from "./plan.ts";
+import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS } from "./plan.ts";
 
 /** What `nsbox exec` is asked to run. */
 export interface ExecRequest {
@@ -111,8 +111,6 @@ export function buildExecPlan(
       searchPath: env.PATH ?? DEFAULT_PATH,
     },
     init: "reaper",
-    // the sandbox's spec, as PID 1 of `run` (its init mode aside: a joined command always gets an init)
-    staticInit: staticInitFits({ ...spec, init: "reaper" }),
     forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
     pdeathsig: SIGNALS.SIGKILL!,
     holdExit: false,

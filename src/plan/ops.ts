@@ -207,11 +207,6 @@ export interface ChildPlan {
   };
   /** "reaper": the helper stays PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
-  /**
-   * With "reaper": PID 1 execs the static nsbox-init (ffi/build/nsbox-init) once the ops are done, instead of staying a
-   * copy of nsbox's memory (see {@linkcode staticInitFits} in plan.ts for when it does not).
-   */
-  readonly staticInit: boolean;
   /** Signals PID 1 forwards to the command. */
   readonly forwardSignals: readonly number[];
   /** Signal the child gets when nsbox dies. */

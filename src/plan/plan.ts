@@ -470,28 +470,6 @@ export function commandOps(spec: SandboxSpec): SetupOp[] {
   return ops;
 }
 
-const CAP_SYS_PTRACE = 19;
-
-/**
- * Whether PID 1 can be the static nsbox-init, executed after the ops, rather than the child itself (a copy of nsbox's
- * memory, several MiB). Not when
- *
- * - the command can hold CAP_SYS_PTRACE (`--root` keeps it unless `--cap-drop SYS_PTRACE`): an executed PID 1's
- *   memory belongs to the sandbox's user namespace, and that capability there would let the command ptrace it, read
- *   its /proc entries and take its pipes to nsbox with pidfd_getfd, all of which the copy refuses (its memory belongs
- *   to the host's user namespace, and it is not dumpable);
- * - a seccomp profile kills or traps on execveat, or does so by default: PID 1 would die instead of falling back to
- *   staying the copy, as it does when execveat is refused with an errno.
- */
-export function staticInitFits(spec: SandboxSpec): boolean {
-  if (spec.init !== "reaper" || spec.identity.capabilities.includes(CAP_SYS_PTRACE)) return false;
-  const { mode, profile } = spec.seccomp;
-  if (mode !== "profile" || profile === null) return true;
-  const survivable = (a: { kind: string }) => a.kind === "allow" || a.kind === "errno" || a.kind === "log";
-  return survivable(profile.defaultAction) &&
-    profile.rules.every((r) => r.name !== "execveat" || survivable(r.action));
-}
-
 /** Builds the child's plan for `spec`. */
 export function buildPlan(spec: SandboxSpec): ChildPlan {
   const shared = new Set(spec.share);
@@ -553,7 +531,6 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
       searchPath: spec.env.PATH ?? DEFAULT_PATH,
     },
     init: spec.init,
-    staticInit: staticInitFits(spec),
     forwardSignals: FORWARDED_SIGNALS.map((s) => SIGNALS[s]!),
     pdeathsig: SIGNALS.SIGKILL!,
     holdExit: spec.limits !== null && spec.init === "reaper",

@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -52,7 +52,7 @@ const OPF_SELF_MAP = 0x8;
 /** Phases of the child that are not an op (NSBOX_STEP_*). */
 export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
 /** enum nsbox_msg_kind */
-export const MSG = { ERROR: 1, EXIT: 2, STOPPED: 3, STARTED: 4 } as const;
+export const MSG = { ERROR: 1, EXIT: 2, STOPPED: 3, STARTED: 4, RUSAGE: 5 } as const;
 /** sizeof(struct nsbox_msg) */
 export const MSG_SIZE = 16;
 
@@ -62,6 +62,8 @@ export type ChildMessage =
   | { readonly kind: "exit"; readonly status: number }
   | { readonly kind: "stopped"; readonly signal: number }
   | { readonly kind: "started"; readonly nsPid: number }
+  /** What the command used: `which` 0 user time, 1 system time (in microseconds), 2 peak RSS (KiB). */
+  | { readonly kind: "rusage"; readonly which: number; readonly value: number }
   | { readonly kind: "unknown"; readonly code: number };
 
 /**
@@ -86,6 +88,10 @@ export function decodeMessage(buf: Uint8Array): ChildMessage {
       return { kind: "stopped", signal: value };
     case MSG.STARTED:
       return { kind: "started", nsPid: value };
+    case MSG.RUSAGE: {
+      const which = view.getInt32(4, true);
+      return { kind: "rusage", which, value: which === 2 ? value : view.getInt32(8, true) * 1_000_000 + value };
+    }
     default:
       return { kind: "unknown", code };
   }
@@ -157,6 +163,23 @@ class Arena {
   bytes(): Uint8Array<ArrayBuffer> {
     if (this.#fixups.length) throw new Error("an offset layout has no pointers");
     return this.#bytes.slice(0, this.#used);
+  }
+
+  /**
+   * The bytes with every pointer field holding its target's offset, and a
+   * table of those fields' offsets appended (u32 each): position-independent,
+   * for a program that maps the buffer wherever it likes and adds its address
+   * (the static nsbox-init's --setup). Returns the buffer and the table's
+   * offset and length.
+   */
+  relocatable(): { bytes: Uint8Array<ArrayBuffer>; relocs: number; count: number } {
+    const fixups = this.#fixups.splice(0);
+    const relocs = this.alloc(4 * fixups.length, 4);
+    fixups.forEach(([at, target], i) => {
+      this.u64(at, BigInt(target));
+      this.u32(relocs + 4 * i, at);
+    });
+    return { bytes: this.#bytes.slice(0, this.#used), relocs, count: fixups.length };
   }
 
   /** Copies into a final buffer and resolves pointers against its address. */
@@ -337,12 +360,26 @@ function stringArray(a: Arena, items: readonly string[]): number {
 }
 
 /**
- * Lays out `plan` as a `struct nsbox_plan` at offset 0 of the returned
- * buffer. The buffer must stay referenced until nsbox_spawn returns.
- * `cgroupFd`: a cgroup directory to clone into; `initFd`: the static
- * nsbox-init PID 1 execs (only with `plan.init` "reaper"); -1 for none.
+ * Lays out `plan` as a position-independent `struct nsbox_plan` at offset 0
+ * of the returned buffer: pointer fields hold offsets into the buffer, listed
+ * in a relocation table at its end (`relocs`, `reloc_count`), so that the
+ * static nsbox-init can map it anywhere (ffi/nsbox_helper.h). `cgroupFd`: a
+ * cgroup directory to clone into, or -1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bytes = encodePlan({
+ *   cloneFlags: 0, idMaps: { uid: [], gid: [], setgroups: "deny", writer: "none" }, ops: [],
+ *   exec: { file: "true", argv: ["true"], env: [], searchPath: "/usr/bin" }, init: "none", forwardSignals: [],
+ *   pdeathsig: 9, holdExit: false, terminal: "inherit", killOrphans: false,
+ * });
+ * const v = new DataView(bytes.buffer);
+ * const file = Number(v.getBigUint64(24, true)); // an offset, not an address
+ * assert.equal(new TextDecoder().decode(bytes.subarray(file, file + 4)), "true");
+ * ```
  */
-export function encodePlan(plan: ChildPlan, cgroupFd = -1, initFd = -1): Uint8Array<ArrayBuffer> {
+export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuffer> {
   const a = new Arena();
   const p = a.alloc(PLAN_SIZE);
   const ops = a.alloc(OP_SIZE * plan.ops.length);
@@ -364,9 +401,26 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1, initFd = -1): Uint8Ar
     (plan.holdExit ? PLAN.HOLD_EXIT : 0) | TERMINAL_FLAG[plan.terminal] |
       (plan.killOrphans ? PLAN.KILL_ORPHANS : 0),
   );
-  a.i32(p + 80, plan.init === "reaper" ? initFd : -1);
-  a.u32(p + 84, 0);
-  return a.finish();
+  const { bytes, relocs, count } = a.relocatable();
+  const v = new DataView(bytes.buffer);
+  v.setUint32(p + 80, count, true);
+  v.setUint32(p + 84, relocs, true);
+  return bytes;
+}
+
+/**
+ * The descriptors of the caller's that `plan`'s ops use (they must survive
+ * the exec of the static nsbox-init that replays them): the sources of dup2,
+ * the descriptors closed, joined (setns) or asked for their parent namespace.
+ * Standard ones (0-2) always survive.
+ */
+export function callerFds(plan: ChildPlan): number[] {
+  const fds = new Set<number>();
+  for (const op of plan.ops) {
+    if (op.kind === "dup2") fds.add(op.from);
+    else if (op.kind === "close" || op.kind === "setns" || op.kind === "nsParent") fds.add(op.fd);
+  }
+  return [...fds].filter((fd) => fd > 2).sort((x, y) => x - y);
 }
 
 // ---------------------------------------------------------------- the native supervisor

@@ -74,7 +74,6 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
       searchPath: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
     },
     init: "none",
-    staticInit: false,
     forwardSignals: [],
     pdeathsig: opts.detach ? 0 : SIGNALS.SIGKILL!,
     holdExit: false,

@@ -88,14 +88,16 @@ const EINVAL = 22;
 let staticInit: number | undefined;
 
 /**
- * A descriptor of the static nsbox-init (ffi/build/nsbox-init), which the
- * sandbox's PID 1 execs with execveat(fd, "", AT_EMPTY_PATH) once its setup
- * is done: a close-on-exec memfd holding the embedded bytes, execute-only
- * (mode 0111: a process that may not read it is left not dumpable by the
- * exec itself) and sealed against any change, open for the life of this
- * process. Created on first use; -1 when it cannot be (PID 1 then stays a
- * copy of this process, as it does when the exec fails). Throws only when
- * nsbox-init was not built.
+ * A descriptor of the static nsbox-init (ffi/build/nsbox-init): what every
+ * child nsbox spawns execs at once with execveat(fd, "", AT_EMPTY_PATH) to
+ * replay its plan (and then to be the sandbox's PID 1), and what the CLI
+ * execs as its native supervisor. A close-on-exec memfd holding the embedded
+ * bytes, mode 0555 (readable: a process exec'd from a file it may not read
+ * is not dumpable, and the parent must still write the child's uid_map; the
+ * child makes itself not dumpable once it has its id maps), sealed against
+ * any change, open for the life of this process. Created on first use; -1
+ * when it cannot be (vm.memfd_noexec=2): nsbox then refuses to start
+ * sandboxes. Throws only when nsbox-init was not built.
  */
 export async function getStaticInit(): Promise<number> {
   if (staticInit !== undefined) return staticInit;
@@ -124,7 +126,7 @@ export async function getStaticInit(): Promise<number> {
       const chunk = bytes.subarray(off);
       off += Number(check(libc.write(fd, chunk, BigInt(chunk.length)), "cannot write nsbox-init to its memfd"));
     }
-    check(libc.fchmod(fd, 0o111), "cannot make nsbox-init's memfd execute-only");
+    check(libc.fchmod(fd, 0o555), "cannot make nsbox-init's memfd read-only");
     check(
       libc.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | sealExec | F_SEAL_SEAL),
       "cannot seal nsbox-init's memfd",

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { getHelper, getStaticInit } from "./embedded.ts";
+import { getHelper, getStaticInit, sealedMemfd } from "./embedded.ts";
 import { getLibc } from "../../ffi/libc.ts";
 import { NsboxError, OsError } from "../errors.ts";
 import type { ChildPlan } from "../plan/ops.ts";
-import { ABI_VERSION, encodePlan, RESULT_SIZE } from "./abi.ts";
+import { ABI_VERSION, callerFds, encodePlan, RESULT_SIZE } from "./abi.ts";
 import { userNamespaceHint, writeIdMaps } from "./idmap_writer.ts";
 import { waitPidfd } from "./wait.ts";
 
@@ -44,11 +44,27 @@ export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promi
       hint: "run `deno task build`",
     });
   }
-  // PID 1 execs the static nsbox-init when the plan lets it; it stays a copy of nsbox otherwise.
-  const initFd = plan.init === "reaper" && plan.staticInit ? await getStaticInit() : -1;
-  const planBytes = encodePlan(plan, -1, initFd);
+  // The child execs the static nsbox-init at once, which maps the plan from a memfd and replays it: no copy of
+  // this process's memory is ever made.
+  const exe = await getStaticInit();
+  if (exe < 0) throw new NsboxError("cannot start a sandbox: no executable memfd can be made on this host");
+  const planBytes = encodePlan(plan);
+  const planFd = sealedMemfd("nsbox-plan", planBytes);
+  const keep = new Int32Array(callerFds(plan));
   const result = new Int32Array(RESULT_SIZE / 4);
-  const r = helper.nsbox_spawn(planBytes, new Uint8Array(result.buffer));
+  let r: number;
+  try {
+    r = helper.nsbox_spawn(
+      planBytes,
+      exe,
+      planFd,
+      new Uint8Array(keep.buffer),
+      keep.length,
+      new Uint8Array(result.buffer),
+    );
+  } finally {
+    libc.close(planFd);
+  }
   if (r < 0) {
     const err = -r;
     const userns = err === EPERM || err === EACCES || err === ENOSPC || err === EUSERS ||

@@ -119,7 +119,7 @@ export interface Handed {
 /** The config without its descriptors: {@linkcode handOver} fills them in. */
 export type SupervisorPlan = Omit<SupervisorConfig, "pidfd" | "msgFd" | "holdFd" | "logRd" | "recordFd" | "pid">;
 
-const SIGCONT = 18, F_DUPFD_CLOEXEC = 1030, WNOHANG = 1;
+const SIGCONT = 18, SIGKILL = 9, F_DUPFD_CLOEXEC = 1030, WNOHANG = 1;
 
 /** Renumbers the descriptors of the ops with `map`. */
 function mapOps(ops: SupervisorConfig["ops"], map: (fd: number) => number): SupervisorConfig["ops"] {
@@ -243,13 +243,14 @@ export async function childSupervisor(
     };
     const cfgTo = base + passed.length;
     const sealed = sealedMemfd("nsbox-supervise", encodeSupervisorConfig(config));
-    cfgFd = libc.fcntl(sealed, F_DUPFD_CLOEXEC, cfgTo + 1);
+    cfgFd = libc.fcntl(sealed, F_DUPFD_CLOEXEC, cfgTo + 2); // cfgTo + 1: the supervisor's own executable
     libc.close(sealed);
     check(cfgFd, "cannot pass the supervisor its configuration");
     sup = await startDaemon(["nsbox-supervise", String(cfgTo)], {
-      exec: `/proc/self/fd/${exe}`,
+      // passed on like the rest: the static binary that sets the child up must still have it to exec it
+      exec: `/proc/self/fd/${cfgTo + 1}`,
       stdio: "inherit",
-      passFds: [...passed.map((fd) => [fd, to.get(fd)!] as const), [cfgFd, cfgTo]],
+      passFds: [...passed.map((fd) => [fd, to.get(fd)!] as const), [cfgFd, cfgTo], [exe, cfgTo + 1]],
     });
   } finally {
     if (cfgFd >= 0) libc.close(cfgFd);
@@ -271,6 +272,10 @@ export async function childSupervisor(
   // which only its parent can have: a zombie's pid is not reused, so wait4 by pid is safe.
   const ru = new BigInt64Array(18); // struct rusage: 2 timevals, then 14 longs
   const status = new Int32Array(1);
+  if (got < SV_RESULT_SIZE) {
+    // It died without doing its work: end the sandbox and its helpers here, so that nothing is left.
+    for (const pidfd of [child.pidfd, ...helpers]) libc.pidfd_send_signal(pidfd, SIGKILL, null, 0);
+  }
   const reaped = libc.wait4(child.pid, new Uint8Array(status.buffer), WNOHANG, new Uint8Array(ru.buffer)) === child.pid;
   if (!reaped) await waitPidfd(child.pidfd);
   for (const pidfd of helpers) await waitPidfd(pidfd);
@@ -279,14 +284,16 @@ export async function childSupervisor(
   }
   if (got < SV_RESULT_SIZE) throw new NsboxError("nsbox's supervisor ended without a result");
   const result = decodeSupervisorResult(buf);
-  if (plan.stats !== "rusage" || !reaped) return result;
+  // The command's usage came from its init; with --as-pid-1 only PID 1's own times can say (its peak counts
+  // this process's memory: it was started vfork-style).
+  if (plan.stats !== "rusage" || !reaped || result.stats !== "none") return result;
   const us = (sec: bigint, usec: bigint) => Number(sec) * 1_000_000 + Number(usec);
   return {
     ...result,
     stats: "rusage",
     cpuUserUs: us(ru[0]!, ru[1]!),
     cpuSystemUs: us(ru[2]!, ru[3]!),
-    memoryPeak: Number(ru[4]!) * 1024, // ru_maxrss, KiB
+    memoryPeak: null,
   };
 }
 

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import {
   ABI_VERSION,
+  callerFds,
   decodeSupervisorResult,
   encodePlan,
   encodeSupervisorConfig,
@@ -130,8 +131,8 @@ Deno.test("struct layouts in nsbox_helper.h have the sizes and offsets abi.ts wr
     init_mode: 68,
     cgroup_fd: 72,
     flags: 76,
-    init_fd: 80,
-    reserved: 84,
+    reloc_count: 80,
+    relocs: 84,
   });
   assert.equal(OP_STRUCT.size, 72);
   assert.deepEqual(OP_STRUCT.offsets, {
@@ -158,9 +159,17 @@ Deno.test("struct layouts in nsbox_helper.h have the sizes and offsets abi.ts wr
 class Decoded {
   readonly view: DataView;
   readonly base: bigint;
+  /** Where pointer fields were read (to check against the relocation table). */
+  readonly pointers = new Set<number>();
   constructor(readonly buf: Uint8Array<ArrayBuffer>) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    this.base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    this.base = 0n; // position-independent: pointer fields hold offsets
+  }
+  /** The offsets the plan's relocation table lists. */
+  relocs(): Set<number> {
+    const count = this.u32(80), at = this.u32(84);
+    assert.ok(at + 4 * count <= this.buf.length, "the relocation table runs off the buffer");
+    return new Set(Array.from({ length: count }, (_, i) => this.u32(at + 4 * i)));
   }
   u32(at: number): number {
     return this.view.getUint32(at, true);
@@ -178,6 +187,7 @@ class Decoded {
     assert.ok(p >= this.base && p < this.base + BigInt(this.buf.length), `pointer at ${at} points outside the buffer`);
     const off = Number(p - this.base);
     assert.equal(off % align, 0, `pointer at ${at} is not ${align}-aligned`);
+    this.pointers.add(at);
     return off;
   }
   /** The NUL-terminated string at offset `off`. */
@@ -433,8 +443,8 @@ function planFlags(p: ChildPlan): number {
 }
 
 /** Checks every field of an encoded plan against `plan`. */
-function checkEncoding(p: ChildPlan, cgroupFd?: number, initFd?: number) {
-  const buf = cgroupFd === undefined ? encodePlan(p) : encodePlan(p, cgroupFd, initFd);
+function checkEncoding(p: ChildPlan, cgroupFd?: number) {
+  const buf = cgroupFd === undefined ? encodePlan(p) : encodePlan(p, cgroupFd);
   const d = new Decoded(buf);
   assert.ok(buf.length >= PLAN_STRUCT.size);
   assert.equal(d.u32(P.abi_version!), ABI_VERSION);
@@ -461,8 +471,13 @@ function checkEncoding(p: ChildPlan, cgroupFd?: number, initFd?: number) {
   assert.equal(d.i32(P.init_mode!), p.init === "reaper" ? 1 : 0);
   assert.equal(d.i32(P.cgroup_fd!), cgroupFd ?? -1);
   assert.equal(d.u32(P.flags!), planFlags(p));
-  assert.equal(d.i32(P.init_fd!), p.init === "reaper" ? initFd ?? -1 : -1);
-  assert.equal(d.u32(P.reserved!), 0);
+  // every pointer field read above is one the static nsbox-init relocates, and nothing else is
+  const relocs = d.relocs();
+  for (const at of d.pointers) assert.ok(relocs.has(at), `pointer field at ${at} is not in the relocation table`);
+  for (const at of relocs) {
+    assert.equal(at % 8, 0, `relocation ${at} is not 8-aligned`);
+    assert.ok(d.u64(at) < BigInt(buf.length), `relocation ${at} holds ${d.u64(at)}, outside the plan`);
+  }
   return d;
 }
 
@@ -540,15 +555,26 @@ Deno.test("encodePlan() writes pdeathsig, init_mode, cgroup_fd and flags", () =>
   assert.equal(checkEncoding({ ...p, holdExit: true, terminal: "foreground", killOrphans: true }).u32(76), 0x7);
 });
 
-Deno.test("encodePlan() writes init_fd (the static nsbox-init) only for a plan with init reaper", () => {
-  const p = { ...plan(["sh"]), init: "reaper" as const };
-  assert.equal(checkEncoding(p).i32(80), -1);
-  assert.equal(checkEncoding(p, -1, 5).i32(80), 5);
-  assert.equal(checkEncoding(p, 7, 9).i32(72), 7);
-  assert.equal(checkEncoding(p, 7, 9).i32(80), 9);
-  // the command is PID 1 itself: nothing to exec first
-  assert.equal(checkEncoding({ ...p, init: "none" }, -1, 5).i32(80), -1);
-  assert.equal(new Decoded(encodePlan(p, -1, 5)).buf.length >= 88, true);
+Deno.test("encodePlan() writes cgroup_fd, and a relocation table for every pointer field (position-independent)", () => {
+  const p = { ...plan(["sh", "-c", "echo hi"]), init: "reaper" as const };
+  assert.equal(checkEncoding(p, 7).i32(72), 7);
+  const d = checkEncoding(p);
+  // ops, file, argv, envp, search_path, and each argv/envp entry, at least
+  assert.ok(d.relocs().size >= 5 + 3 + p.exec.env.length, String(d.relocs().size));
+});
+
+Deno.test("callerFds() lists the descriptors of the caller's that the ops use, above 2", () => {
+  const p: ChildPlan = {
+    ...plan(["sh"]),
+    ops: [
+      { kind: "dup2", from: 9, to: 1, what: "w" },
+      { kind: "dup2", from: 1, to: 2, what: "w" },
+      { kind: "close", fd: 12, what: "w" },
+      { kind: "close", fd: 9, what: "w" },
+      { kind: "setns", fd: 30, nstype: 0, what: "w" },
+    ],
+  };
+  assert.deepEqual(callerFds(p), [9, 12, 30]);
 });
 
 Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () => {

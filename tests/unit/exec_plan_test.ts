@@ -213,15 +213,6 @@ Deno.test("buildExecPlan() ends with the command ops of the spec: no_new_privs, 
   assert.ok(execPlan(["--allow-userns", "sh"]).ops.some((op) => op.kind === "seccomp"));
 });
 
-Deno.test("buildExecPlan() execs the static nsbox-init as the run of the same sandbox would", () => {
-  assert.equal(execPlan(["sh"]).staticInit, true);
-  // a sandbox started with --as-pid-1 still gets a reaper for the joined command
-  assert.equal(execPlan(["--as-pid-1", "sh"]).staticInit, true);
-  // the joined command keeps the sandbox's CAP_SYS_PTRACE: its init stays the copy
-  assert.equal(execPlan(["--root", "sh"]).staticInit, false);
-  assert.equal(execPlan(["--root", "--cap-drop", "SYS_PTRACE", "sh"]).staticInit, true);
-});
-
 Deno.test("buildExecPlan() has a reaper, no clone flags and no id maps to write", () => {
   for (const args of [["sh"], ["--root", "sh"], ["--as-pid-1", "sh"], ["--share", "pid", "sh"]]) {
     const p = execPlan(args);

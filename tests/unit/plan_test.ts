@@ -16,7 +16,6 @@ import {
   PROC_MASKED_DIRS,
   PROC_MASKED_FILES,
   PROC_READ_ONLY,
-  staticInitFits,
 } from "../../src/plan/plan.ts";
 import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "../../src/linux.ts";
 import type { At, ChildPlan, SetupOp } from "../../src/plan/ops.ts";
@@ -455,42 +454,6 @@ Deno.test("buildPlan() carries init, signals, pdeathsig and id maps", () => {
     writer: "kernel",
   });
   assert.deepEqual(plan(["--root", "sh"]).idMaps.uid, [{ inside: 0, outside: 1000, count: 1 }]);
-});
-
-Deno.test("buildPlan() lets PID 1 exec the static nsbox-init unless the command may hold CAP_SYS_PTRACE", () => {
-  assert.equal(plan(["sh"]).staticInit, true);
-  assert.equal(plan(["--share", "net,uts,pid", "sh"]).staticInit, true);
-  assert.equal(plan(["--cap-add", "NET_BIND_SERVICE", "sh"]).staticInit, true);
-  // --root keeps CAP_SYS_PTRACE: over an executed PID 1 (its memory owned by the sandbox's user namespace) it would
-  // let the command ptrace it; PID 1 stays the copy of nsbox then
-  assert.equal(plan(["--root", "sh"]).staticInit, false);
-  assert.equal(plan(["--cap-add", "SYS_PTRACE", "sh"]).staticInit, false);
-  assert.equal(plan(["--root", "--cap-drop", "SYS_PTRACE", "sh"]).staticInit, true);
-  assert.equal(plan(["--root", "--cap-drop", "ALL", "sh"]).staticInit, true);
-  // no init at all
-  assert.equal(plan(["--as-pid-1", "sh"]).staticInit, false);
-  assert.equal(staticInitFits(spec(["--as-pid-1", "sh"])), false);
-});
-
-Deno.test("buildPlan() keeps PID 1 the copy under a seccomp profile that kills or traps on execveat", () => {
-  const withProfile = (profile: unknown) => {
-    const host = fakeHost({
-      cwd: "/home/user",
-      env: { PATH: "/usr/bin:/bin", HOME: "/home/user" },
-      files: { "/home/user/p.json": JSON.stringify(profile) },
-      paths: { "/home/user/p.json": "file" },
-    });
-    return buildPlan(validate(runOptions(["--seccomp", "/home/user/p.json", "sh"]), host)).staticInit;
-  };
-  const rule = (action: string) => ({ names: ["execveat"], action, errnoRet: 1 });
-  assert.equal(withProfile({ defaultAction: "SCMP_ACT_ALLOW" }), true);
-  // refused with an errno: the child falls back to staying PID 1 itself
-  assert.equal(withProfile({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [rule("SCMP_ACT_ERRNO")] }), true);
-  assert.equal(withProfile({ defaultAction: "SCMP_ACT_ERRNO", syscalls: [rule("SCMP_ACT_ALLOW")] }), true);
-  for (const action of ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"]) {
-    assert.equal(withProfile({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [rule(action)] }), false, action);
-    assert.equal(withProfile({ defaultAction: action, syscalls: [rule("SCMP_ACT_ALLOW")] }), false, action);
-  }
 });
 
 Deno.test("buildPlan() gives every op a `what`, and resolves every destination inside the new root", () => {
