@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { SandboxSpec } from "../spec/spec.ts";
+import type { MimicSpec, MountPointSpec, SandboxSpec } from "../spec/spec.ts";
 import { idMapPlan, nestedMapText } from "./idmap.ts";
 import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } from "../linux.ts";
 import type { At, ChildPlan, SetupOp } from "./ops.ts";
@@ -48,6 +48,10 @@ const ROOT_SLOT = 0;
 const OLD_SLOT = 1;
 /** A detached mount between its creation and its attachment. */
 const TREE_SLOT = 2;
+/** A mimic's parent directory as it was before the mimic went over it. */
+const LOWER_SLOT = 3;
+/** A mimic (a tmpfs), from its creation until it is made read-only. */
+const MIMIC_SLOT = 4;
 
 /**
  * Destinations are resolved inside the new root: a symlink there (one a
@@ -79,7 +83,7 @@ export const TMPFS_SIZE = {
   tiny: "64k",
 } as const;
 
-/** Ops that create `path` (inside the new root) and its missing parents. */
+/** Ops that create `path` (inside the new root) and its missing parents, in a tmpfs of the sandbox's own. */
 function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
   const parts = path.split("/").filter(Boolean);
   const ops: SetupOp[] = [];
@@ -103,6 +107,171 @@ function mountPoint(path: string, type: "directory" | "file"): SetupOp[] {
     what: `cannot create mount point ${path}`,
   });
   return ops;
+}
+
+/** Within a slot's directory: a single name or a path below it, no symlink, no magic link. */
+function beneath(slot: number, xdev = true): At {
+  return {
+    slot,
+    resolve: RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | (xdev ? 0 : RESOLVE.NO_XDEV),
+  };
+}
+
+/**
+ * A mimic (README: Mount points): a tmpfs over `m.path` holding its entries (directories and files bound back from
+ * the directory underneath, held open before the tmpfs covers it; symlinks recreated with their targets; sockets,
+ * fifos and devices bound like files) and the mount points in `m.create`, then made read-only, nosuid, nodev. The
+ * placeholders are made in the tmpfs while it is still detached; names are resolved beneath the mimic's and the
+ * parent's descriptors, never following a symlink, so nothing is created or bound outside the sandbox, whatever the
+ * host did since validation. An entry gone since is left an empty placeholder.
+ */
+function mimicOps(m: MimicSpec, forPath: string): SetupOp[] {
+  const P = m.path;
+  const name = (n: string) => (P === "/" ? `/${n}` : `${P}/${n}`);
+  const made = `cannot make the read-only copy of ${P} for the missing mount point ${forPath}`;
+  const ops: SetupOp[] = [
+    {
+      kind: "openSlot",
+      slot: LOWER_SLOT,
+      path: rel(P),
+      at: IN_NEW_ROOT,
+      flags: O.PATH | O.DIRECTORY,
+      what: `cannot open ${P} (the parent of the missing mount point ${forPath})`,
+    },
+    {
+      kind: "fsmount",
+      slot: TREE_SLOT,
+      fstype: "tmpfs",
+      options: ["source=tmpfs", `mode=${m.mode.toString(8).padStart(4, "0")}`, `size=${TMPFS_SIZE.small}`],
+      attrs: NOSUID_NODEV,
+      what: made,
+    },
+    { kind: "openSlot", slot: MIMIC_SLOT, path: ".", at: beneath(TREE_SLOT), flags: O.PATH | O.DIRECTORY, what: made },
+  ];
+  for (const e of m.entries) {
+    const what = `cannot recreate ${name(e.name)} in the read-only copy of ${P}`;
+    if (e.type === "symlink") {
+      ops.push({ kind: "symlink", target: e.target, path: e.name, at: beneath(MIMIC_SLOT, false), what });
+    } else {
+      const dir = e.type === "directory";
+      ops.push({
+        kind: dir ? "mkdir" : "mkfile",
+        path: e.name,
+        at: beneath(MIMIC_SLOT, false),
+        mode: dir ? 0o755 : 0o644,
+        ignoreExists: false,
+        what,
+      });
+    }
+  }
+  for (const c of m.create) {
+    const dir = c.type === "directory";
+    ops.push({
+      kind: dir ? "mkdir" : "mkfile",
+      path: c.path,
+      at: beneath(MIMIC_SLOT, false),
+      mode: dir ? 0o755 : 0o644,
+      ignoreExists: false,
+      what: `cannot create mount point ${name(c.path)} in the read-only copy of ${P}`,
+    });
+  }
+  ops.push({ kind: "moveMount", from: TREE_SLOT, path: ".", at: beneath(LOWER_SLOT), what: made });
+  for (const e of m.entries) {
+    if (e.type === "symlink") continue;
+    const what = `cannot bind ${
+      name(e.name)
+    } back into the read-only copy of ${P} (has it changed since nsbox started?)`;
+    ops.push(
+      // The entry underneath (with what is mounted on it), never through a symlink put there since.
+      {
+        kind: "openTree",
+        slot: TREE_SLOT,
+        path: e.name,
+        at: beneath(LOWER_SLOT),
+        recursive: true,
+        ignoreMissing: true,
+        what,
+      },
+      { kind: "moveMount", from: TREE_SLOT, path: e.name, at: beneath(MIMIC_SLOT, false), ignoreMissing: true, what },
+    );
+  }
+  ops.push(
+    {
+      kind: "mountSetattr",
+      path: "",
+      at: { slot: MIMIC_SLOT, resolve: 0 },
+      set: READ_ONLY,
+      clear: 0,
+      recursive: false,
+      what: `cannot make the copy of ${P} read-only`,
+    },
+    { kind: "closeSlot", slot: MIMIC_SLOT, what: made },
+    { kind: "closeSlot", slot: LOWER_SLOT, what: made },
+  );
+  if (P === "/") {
+    // The root slot holds the root underneath the mimic: open the top again.
+    ops.push({
+      kind: "openSlot",
+      slot: ROOT_SLOT,
+      path: NEW,
+      at: null,
+      flags: O.PATH | O.DIRECTORY,
+      what: "cannot open the new root",
+    });
+  }
+  return ops;
+}
+
+/**
+ * The mount points validation decided on (spec.mountPoints), consumed in the plan's order: {@linkcode MountPoints.at}
+ * gives the ops of the next one, which must be for `path`.
+ */
+class MountPoints {
+  #next = 0;
+  constructor(readonly points: readonly MountPointSpec[]) {}
+
+  /** The ops that make the mount point of the next mount, at `path`. */
+  at(path: string, type: "directory" | "file"): SetupOp[] {
+    const p = this.points[this.#next++];
+    if (p === undefined || p.path !== path) {
+      throw new Error(`the spec's mount points do not match the plan at ${path} (found ${p?.path ?? "none"})`);
+    }
+    if (p.how === "exists" || p.how === "absent") return [];
+    if (p.how === "mimic") return mimicOps(p.mimic, path);
+    const ops: SetupOp[] = [];
+    p.names.forEach((_, i) => {
+      const dir = join(p.parent, p.names.slice(0, i + 1));
+      const last = i === p.names.length - 1;
+      ops.push({
+        kind: last && type === "file" ? "mkfile" : "mkdir",
+        path: rel(dir),
+        at: IN_NEW_ROOT,
+        mode: last && type === "file" ? 0o644 : 0o755,
+        ignoreExists: true,
+        what: last ? `cannot create mount point ${path}` : `cannot create directory ${dir}`,
+      });
+    });
+    return ops;
+  }
+
+  /** Whether the next mount point, at `path`, is an optional one the root lacks (then it is consumed). */
+  absent(path: string): boolean {
+    const p = this.points[this.#next];
+    if (p?.path === path && p.how === "absent") {
+      this.#next++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Checks that every mount point was used. */
+  done() {
+    if (this.#next !== this.points.length) throw new Error("the spec has mount points the plan did not use");
+  }
+}
+
+function join(parent: string, names: readonly string[]): string {
+  return (parent === "/" ? "" : parent) + "/" + names.join("/");
 }
 
 /** Attaches the mount in the tree slot at `path` inside the new root. */
@@ -305,38 +474,30 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     },
   );
 
+  // Mount points: there already, or made inside the sandbox (README: Mount points).
+  const points = new MountPoints(spec.mountPoints);
+
   // /proc: a fresh one for a new PID namespace; the host's otherwise
-  ops.push(...mountPoint("/proc", "directory"));
+  ops.push(...points.at("/proc", "directory"));
   if (spec.share.includes("pid")) {
     ops.push(...hostBind("/proc", "/proc", NOSUID_NODEV | MOUNT_ATTR.NOEXEC, "cannot bind the host's /proc"));
   } else {
     ops.push(...newFs("proc", "/proc", [], NOSUID_NODEV | MOUNT_ATTR.NOEXEC, "cannot mount proc on /proc"));
   }
   ops.push(...procMaskOps());
-  ops.push(...mountPoint("/dev", "directory"), ...devOps());
-  ops.push(...mountPoint("/tmp", "directory"), ...tmpfs("/tmp", "1777", TMPFS_SIZE.scratch, NOSUID_NODEV));
+  ops.push(...points.at("/dev", "directory"), ...devOps());
+  ops.push(...points.at("/tmp", "directory"), ...tmpfs("/tmp", "1777", TMPFS_SIZE.scratch, NOSUID_NODEV));
   // The host's /run holds the sockets that lead out of any sandbox (the D-Bus
   // session and system buses, systemd's, docker.sock), and connect() needs no
   // write access to the filesystem: a fresh, empty /run instead, and a
-  // private /var/tmp like /tmp. Skipped where a --rootfs lacks them.
+  // private /var/tmp like /tmp (skipped where a --rootfs lacks it).
   ops.push(
-    ...newFs(
-      "tmpfs",
-      "/run",
-      ["mode=0755", `size=${TMPFS_SIZE.small}`],
-      NOSUID_NODEV,
-      "cannot mount a tmpfs on /run",
-      true,
-    ),
-    ...newFs(
-      "tmpfs",
-      "/var/tmp",
-      ["mode=1777", `size=${TMPFS_SIZE.scratch}`],
-      NOSUID_NODEV,
-      "cannot mount a tmpfs on /var/tmp",
-      true,
-    ),
+    ...points.at("/run", "directory"),
+    ...tmpfs("/run", "0755", TMPFS_SIZE.small, NOSUID_NODEV),
   );
+  if (!points.absent("/var/tmp")) {
+    ops.push(...points.at("/var/tmp", "directory"), ...tmpfs("/var/tmp", "1777", TMPFS_SIZE.scratch, NOSUID_NODEV));
+  }
   const runtimeDir = spec.env.XDG_RUNTIME_DIR;
   if (runtimeDir && normalizedUnderRun(runtimeDir)) {
     // An empty runtime directory of the sandbox's own where the environment says it is.
@@ -354,7 +515,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     // The host's cgroup2 mount is there already, and the kernel refuses to
     // stack the same superblock on itself (EBUSY): a tmpfs goes in between.
     ops.push(
-      ...mountPoint("/sys/fs/cgroup", "directory"),
+      ...points.at("/sys/fs/cgroup", "directory"),
       ...tmpfs("/sys/fs/cgroup", "0755", TMPFS_SIZE.tiny, NOSUID_NODEV | MOUNT_ATTR.NOEXEC),
       ...newFs(
         "cgroup2",
@@ -377,7 +538,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
         mode: 0o644,
         what: "cannot write the sandbox's resolv.conf",
       },
-      ...mountPoint(target, "file"),
+      ...points.at(target, "file"),
       ...bind(null, "/resolv.conf", target, READ_ONLY, `cannot bind the sandbox's resolv.conf on ${target}`),
     );
   }
@@ -385,16 +546,17 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     if (m.kind === "tmpfs") {
       const mode = (m.mode ?? 0o755).toString(8).padStart(4, "0");
       ops.push(
-        ...mountPoint(m.destination, "directory"),
+        ...points.at(m.destination, "directory"),
         ...tmpfs(m.destination, mode, m.size === null ? TMPFS_SIZE.scratch : String(m.size), NOSUID_NODEV),
       );
     } else {
       ops.push(
-        ...mountPoint(m.destination, m.sourceType),
+        ...points.at(m.destination, m.sourceType),
         ...hostBind(m.source, m.destination, m.readOnly ? READ_ONLY : NOSUID_NODEV),
       );
     }
   }
+  points.done();
   // nsbox's own directories (its records, configuration, caches), wherever
   // the root or a bind shows them: an empty read-only tmpfs over each.
   for (const path of spec.covered) ops.push(...emptyCover(path, `cannot cover ${path}`));

@@ -45,7 +45,7 @@ export interface RunResult {
   readonly limits: LimitsSpec | null;
 }
 
-const EPERM = 1, ENOENT = 2, EACCES = 13, EISDIR = 21;
+const ENOENT = 2, EISDIR = 21;
 /** nsbox's exit status when `--timeout` expired, timeout(1)'s. */
 export const EXIT_TIMED_OUT = 124;
 
@@ -61,13 +61,7 @@ export function failureError(plan: ChildPlan, step: number, errno: number): Nsbo
   if (step === STEP.SYNC) return new OsError("the sandbox did not start", errno);
   const op = plan.ops[step];
   const what = op?.what ?? `setup step ${step} failed`;
-  let hint: string | undefined;
-  if (op?.kind === "mkdir" || op?.kind === "mkfile") {
-    if (errno === 30 || errno === EACCES || errno === EPERM) {
-      hint = "mount points must exist in the read-only root: bind a parent directory, or use a --tmpfs above it";
-    }
-  }
-  return new OsError(what, errno, { hint });
+  return new OsError(what, errno);
 }
 
 /** What the run measured besides the outcome. */

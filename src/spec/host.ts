@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { SubIdRange, TerminalMode } from "./spec.ts";
+import type { MimicEntry, SubIdRange, TerminalMode } from "./spec.ts";
 import { terminalMode } from "../../ffi/terminal.ts";
 import { cString, getLibc } from "../../ffi/libc.ts";
 import { privateDirCandidates } from "../dirs.ts";
@@ -13,6 +13,18 @@ import { privateDirCandidates } from "../dirs.ts";
 export type PathInfo =
   | { readonly kind: "directory" | "file"; readonly realPath: string }
   | { readonly kind: "missing"; readonly reason: string };
+
+/** What a host path is, not following a symlink at its end. */
+export type HostNode =
+  | { readonly type: "directory" | "file" | "other"; readonly mode: number }
+  | { readonly type: "symlink"; readonly target: string }
+  | { readonly type: "missing" }
+  | { readonly type: "error"; readonly reason: string };
+
+/** A host directory's entries (at most a limit of them, sorted by name) and their count, or why it cannot be read. */
+export type HostDirListing =
+  | { readonly entries: readonly MimicEntry[]; readonly count: number }
+  | { readonly error: string };
 
 /** The host as validation sees it. */
 export interface HostFacts {
@@ -36,6 +48,10 @@ export interface HostFacts {
   readonly env: Readonly<Record<string, string>>;
   /** Resolves and classifies a host path. */
   inspect(path: string): PathInfo;
+  /** What a host path is, not following a symlink at its end (mount points: src/spec/mount_points.ts). */
+  lstat(path: string): HostNode;
+  /** The entries of a host directory, at most `limit` of them, with their count. */
+  readDir(path: string, limit: number): HostDirListing;
   /** The caller's first range in /etc/subuid or /etc/subgid, or null. */
   subIds(kind: "uid" | "gid"): SubIdRange | null;
   /** The text of a host file, or null when it cannot be read. */
@@ -117,6 +133,44 @@ export function realPathOrNull(path: string): string | null {
   return new TextDecoder().decode(out.subarray(0, out.indexOf(0)));
 }
 
+/** A host error's reason, as strerror says it. */
+function reasonOf(e: unknown): string {
+  return e instanceof Deno.errors.NotFound
+    ? "No such file or directory"
+    : e instanceof Deno.errors.PermissionDenied
+    ? "Permission denied"
+    : e instanceof Error
+    ? e.message.replace(/ \(os error \d+\).*$/, "")
+    : String(e);
+}
+
+function hostLstat(path: string): HostNode {
+  try {
+    const st = Deno.lstatSync(path);
+    if (st.isSymlink) return { type: "symlink", target: Deno.readLinkSync(path) };
+    return { type: st.isDirectory ? "directory" : st.isFile ? "file" : "other", mode: (st.mode ?? 0o755) & 0o7777 };
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? { type: "missing" } : { type: "error", reason: reasonOf(e) };
+  }
+}
+
+function hostReadDir(path: string, limit: number): HostDirListing {
+  try {
+    const entries: MimicEntry[] = [];
+    let count = 0;
+    for (const e of Deno.readDirSync(path)) {
+      if (++count > limit) continue;
+      const child = `${path === "/" ? "" : path}/${e.name}`;
+      if (e.isSymlink) entries.push({ name: e.name, type: "symlink", target: Deno.readLinkSync(child) });
+      else entries.push({ name: e.name, type: e.isDirectory ? "directory" : e.isFile ? "file" : "other" });
+    }
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return { entries, count };
+  } catch (e) {
+    return { error: reasonOf(e) };
+  }
+}
+
 /** The real host. */
 export function realHost(): HostFacts {
   const uid = Deno.uid() ?? 0;
@@ -133,6 +187,8 @@ export function realHost(): HostFacts {
     arch: Deno.build.arch,
     kernelRelease: Deno.osRelease(),
     readText,
+    lstat: hostLstat,
+    readDir: hostReadDir,
     get terminal() {
       return hostTerminal();
     },
@@ -155,14 +211,7 @@ export function realHost(): HostFacts {
         const st = Deno.statSync(realPath);
         return { kind: st.isDirectory ? "directory" : "file", realPath };
       } catch (e) {
-        const reason = e instanceof Deno.errors.NotFound
-          ? "No such file or directory"
-          : e instanceof Deno.errors.PermissionDenied
-          ? "Permission denied"
-          : e instanceof Error
-          ? e.message.replace(/ \(os error \d+\).*$/, "")
-          : String(e);
-        return { kind: "missing", reason };
+        return { kind: "missing", reason: reasonOf(e) };
       }
     },
     subIds(kind) {

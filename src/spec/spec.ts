@@ -74,6 +74,39 @@ export type MountSpec =
     readonly mode: number | null;
   };
 
+/** An entry of a directory reproduced by a mimic, as it was when nsbox started. */
+export type MimicEntry =
+  | { readonly name: string; readonly type: "directory" | "file" | "other" }
+  | { readonly name: string; readonly type: "symlink"; readonly target: string };
+
+/**
+ * A tmpfs over the nearest existing parent of missing mount points (src/spec/mount_points.ts): the parent's entries
+ * bound back into it ("other": sockets, fifos, devices, bound like files), its symlinks recreated, the mount points
+ * created, then read-only, nosuid, nodev.
+ */
+export interface MimicSpec {
+  /** The parent, inside (symlinks resolved). */
+  readonly path: string;
+  /** Its permission bits, given to the tmpfs's root. */
+  readonly mode: number;
+  /** Its entries when nsbox started, sorted by name. */
+  readonly entries: readonly MimicEntry[];
+  /** What is created in it, parents first, relative to `path`: the mount points of this and later mounts. */
+  readonly create: readonly { readonly path: string; readonly type: "directory" | "file" }[];
+}
+
+/**
+ * How the mount point of one mount is had, decided by validation from the host (src/spec/mount_points.ts): "exists"
+ * (nothing is created), "create" (`names` below `parent`, in a tmpfs of the sandbox's own), "mimic" (a
+ * {@linkcode MimicSpec} first), "absent" (an optional mount skipped).
+ */
+export type MountPointSpec =
+  | { readonly path: string; readonly how: "exists" }
+  /** An optional mount (/var/tmp) where the root lacks the directory: not made. */
+  | { readonly path: string; readonly how: "absent" }
+  | { readonly path: string; readonly how: "create"; readonly parent: string; readonly names: readonly string[] }
+  | { readonly path: string; readonly how: "mimic"; readonly mimic: MimicSpec };
+
 /** One sandbox, validated. */
 export interface SandboxSpec {
   /** Command and arguments; `command[0]` is looked up in the sandbox's PATH. */
@@ -90,6 +123,11 @@ export interface SandboxSpec {
   /** Canonical host directory that becomes `/`, or null for the host's `/`. */
   readonly rootfs: string | null;
   readonly mounts: readonly MountSpec[];
+  /**
+   * The mount points of the root's own mounts (/proc, /dev, /tmp, /run, /sys/fs/cgroup with limits, resolv.conf with
+   * `--net`) and of `mounts`, in the plan's order.
+   */
+  readonly mountPoints: readonly MountPointSpec[];
   /**
    * Paths inside where the root or a bind would show nsbox's own directories
    * (records, configuration, caches): each gets an empty read-only tmpfs.

@@ -17,7 +17,8 @@ import {
   SHAREABLE_NAMESPACES,
   type ShareableNamespace,
 } from "./options.ts";
-import type { LimitsSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+import type { LimitsSpec, MountPointSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+import { MountTree } from "./mount_points.ts";
 import { formatPublish, type PublishSpec } from "./publish.ts";
 
 /** The hostname a sandbox gets unless told otherwise. */
@@ -168,11 +169,16 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
 
   // filesystem
   let rootfs: string | null = null;
+  let rootfsOk = true;
   if (options.rootfs !== undefined) {
+    rootfsOk = false;
     const info = host.inspect(absoluteFrom(host.cwd, options.rootfs));
     if (info.kind === "missing") problems.push(`--rootfs: cannot use ${quote(options.rootfs)}: ${info.reason}.`);
     else if (info.kind !== "directory") problems.push(`--rootfs: ${quote(options.rootfs)} is not a directory.`);
-    else rootfs = info.realPath === "/" ? null : info.realPath;
+    else {
+      rootfs = info.realPath === "/" ? null : info.realPath;
+      rootfsOk = true;
+    }
   }
 
   const mounts: MountSpec[] = [];
@@ -253,6 +259,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
 
   const limits = validateLimits(options.limits, problems);
   const timeout = validateTimeout(options, problems);
+  const mountPoints = rootfsOk ? validateMountPoints(rootfs, mounts, network, limits !== null, host, problems) : [];
 
   const seccompArg = options.seccomp ?? "default";
   const arch = seccompArch(host.arch);
@@ -286,6 +293,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     hostname,
     rootfs,
     mounts,
+    mountPoints,
     covered,
     init: options.asPid1 ? "none" : "reaper",
     terminal: host.terminal,
@@ -295,6 +303,41 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     limits,
     timeout,
   };
+}
+
+/**
+ * The mount points of the plan's mounts, in the plan's order (src/plan/plan.ts filesystemOps): the sandbox's /proc,
+ * /dev, /tmp, /run, /var/tmp (only where the root has it), its cgroup with limits, resolv.conf with a user-mode network,
+ * then the caller's mounts. What is missing is made inside the sandbox, never on the host (src/spec/mount_points.ts).
+ */
+function validateMountPoints(
+  rootfs: string | null,
+  mounts: readonly MountSpec[],
+  network: NetworkSpec,
+  limited: boolean,
+  host: HostFacts,
+  problems: string[],
+): MountPointSpec[] {
+  const tree = new MountTree(rootfs ?? "/", host, problems);
+  const points: MountPointSpec[] = [];
+  const rootFlag = rootfs === null ? "the root" : "--rootfs";
+  const need = (path: string, type: "directory" | "file", flag: string) => {
+    const r = tree.need(path, type, flag);
+    points.push(r.spec);
+    return r.resolved;
+  };
+  tree.mounted(need("/proc", "directory", rootFlag), "kernel");
+  for (const dir of ["/dev", "/tmp", "/run"]) tree.mounted(need(dir, "directory", rootFlag), "scratch");
+  const varTmp = tree.existing("/var/tmp");
+  points.push({ path: "/var/tmp", how: varTmp === null ? "absent" : "exists" });
+  if (varTmp !== null) tree.mounted(varTmp, "scratch");
+  if (limited) tree.mounted(need("/sys/fs/cgroup", "directory", rootFlag), "kernel");
+  if (network.dns) need(network.dns.target, "file", rootFlag);
+  for (const m of mounts) {
+    if (m.kind === "tmpfs") tree.mounted(need(m.destination, "directory", "--tmpfs"), "scratch");
+    else tree.mounted(need(m.destination, m.sourceType, m.readOnly ? "--ro-bind" : "--bind"), { source: m.source });
+  }
+  return points;
 }
 
 function validateTimeout(options: RunOptions, problems: string[]): SandboxSpec["timeout"] {

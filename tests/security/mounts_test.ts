@@ -17,8 +17,7 @@ function mountOptions(mountinfo: string, mountPoint: string): string[] {
 }
 
 Deno.test({
-  name:
-    "escape: a symlink planted in a bound directory cannot steer --tmpfs or --ro-bind onto the host (125, nothing made)",
+  name: "escape: a symlink planted in a bound directory cannot steer --tmpfs or --ro-bind onto the host (made inside)",
   ignore: NO_HOME,
 }, async () => {
   await using proj = await homeDir();
@@ -33,18 +32,26 @@ Deno.test({
     ["--bind", proj.path, "--chdir", proj.path],
   );
   assert.equal(plant.code, 0, plant.stderr);
+  const planted = ["abs", "cache", "file", "rel"];
+  assert.deepEqual([...Deno.readDirSync(proj.path)].map((e) => e.name).sort(), planted);
   for (const link of ["cache", "rel"]) {
-    for (
-      const flags of [
-        ["--tmpfs", `${proj.path}/${link}/X`],
-        ["--ro-bind", `${proj.path}/file:${proj.path}/${link}/Y`],
-      ]
-    ) {
-      const r = await nsbox(["run", "--bind", proj.path, ...flags, "--", "true"]);
-      assert.equal(r.code, 125, `${flags.join(" ")}: ${r.stderr}`);
-      assert.match(r.stderr, new RegExp(`nsbox: cannot create (directory|mount point) ${proj.path}/${link}/[XY]: `));
-      assert.deepEqual([...Deno.readDirSync(victim.path)], [], `${flags.join(" ")} made something on the host`);
-    }
+    // The links resolve inside the sandbox, where /oldroot does not exist: the mount
+    // points are made there, in a read-only copy of the sandbox's /, never on the host.
+    const r = await sandboxSh(
+      `stat -f -c %T ${proj.path}/${link}/X; cat ${proj.path}/${link}/Y; ls -A /oldroot${victim.path} | tr '\\n' ' '`,
+      [
+        "--bind",
+        proj.path,
+        "--tmpfs",
+        `${proj.path}/${link}/X`,
+        "--ro-bind",
+        `${proj.path}/file:${proj.path}/${link}/Y`,
+      ],
+    );
+    assert.equal(r.code, 0, `${link}: ${r.stderr}`);
+    assert.equal(r.stdout, "tmpfs\nx\nX Y ", link);
+    assert.deepEqual([...Deno.readDirSync(victim.path)], [], `${link}: made something on the host`);
+    assert.ok(!hostHas(`/oldroot`), `${link}: made /oldroot on the host`);
   }
   // A symlink to a path that exists inside the sandbox too resolves inside it: the mount lands in the sandbox.
   const r = await sandboxSh(
@@ -52,12 +59,13 @@ Deno.test({
     ["--bind", proj.path, "--bind", victim.path, "--tmpfs", `${proj.path}/abs/Z`],
   );
   assert.equal(r.stdout, "tmpfs\ninside\n", r.stderr);
-  // it was created in the bound victim directory (that is where the link leads inside), not outside the sandbox
-  assert.deepEqual([...Deno.readDirSync(victim.path)].map((e) => e.name), ["Z"]);
+  // it was not created in the bound (writable) victim directory on the host: in a copy of it inside the sandbox
+  assert.deepEqual([...Deno.readDirSync(victim.path)], []);
+  assert.deepEqual([...Deno.readDirSync(proj.path)].map((e) => e.name).sort(), planted);
 });
 
 Deno.test({
-  name: "escape: a --rootfs whose /var is a symlink out of it cannot make directories on the host (125, nothing made)",
+  name: "escape: a --rootfs whose /var is a symlink out of it cannot make directories on the host (made inside)",
   ignore: NO_HOME,
 }, async () => {
   await using rootfs = await homeDir();
@@ -67,12 +75,56 @@ Deno.test({
   // where the host's tree sits while a sandbox is assembled, and where it is
   await Deno.symlink(`/oldroot${victim.path}`, `${rootfs.path}/var`);
   await Deno.symlink(victim.path, `${rootfs.path}/srv`);
+  const names = [...Deno.readDirSync(rootfs.path)].map((e) => e.name).sort();
   for (const dst of ["/var/lib/x", "/srv/lib/x"]) {
     const r = await nsbox(["run", "--rootfs", rootfs.path, "--bind", `${src.path}:${dst}`, "--", "/x"]);
-    assert.equal(r.code, 125, r.stderr);
-    assert.match(r.stderr, new RegExp(`^nsbox: cannot create directory ${dst.slice(0, 4)}/lib: `, "m"));
+    // set up inside the rootfs's own tree; then /x is not found there
+    assert.equal(r.code, 127, r.stderr);
     assert.deepEqual([...Deno.readDirSync(victim.path)], [], `${dst}: made something on the host`);
+    assert.deepEqual([...Deno.readDirSync(rootfs.path)].map((e) => e.name).sort(), names, `${dst}: changed the rootfs`);
   }
+});
+
+Deno.test({
+  name:
+    "escape: a symlink in a copied parent is recreated as that symlink, never followed to create outside (--root too)",
+  ignore: NO_HOME,
+}, async () => {
+  await using parent = await homeDir();
+  await using victim = await homeDir(); // where the planted links lead on the host
+  await using src = await homeDir();
+  const P = parent.path;
+  await Deno.symlink(victim.path, `${P}/out`);
+  await Deno.symlink(`/oldroot${victim.path}`, `${P}/staging`);
+  await Deno.symlink("../".repeat(P.split("/").length + 1) + victim.path.slice(1), `${P}/up`);
+  const before = [...Deno.readDirSync(P)].map((e) => e.name).sort();
+  const script = [
+    `for l in out staging up; do test -L ${P}/$l && readlink ${P}/$l; done`,
+    `ls -A ${victim.path} | tr '\\n' ' '; echo`,
+    `touch ${P}/planted 2>&1; touch ${P}/out/planted 2>&1; true`,
+  ].join("; ");
+  // P/new is missing: P is copied with its links; P/out/new2 goes through the link, inside the sandbox
+  const flags = ["--bind", `${src.path}:${P}/new`, "--bind", `${src.path}:${P}/out/new2`];
+  const [user, root] = await Promise.all([sandboxSh(script, flags), sandboxSh(script, ["--root", ...flags])]);
+  for (const r of [user, root]) {
+    assert.equal(r.code, 0, r.stderr);
+    const out = lines(r.stdout);
+    assert.deepEqual(out.slice(0, 4), [
+      victim.path,
+      `/oldroot${victim.path}`,
+      "../".repeat(P.split("/").length + 1) + victim.path.slice(1),
+      "new2 ",
+    ]);
+    assert.match(out[4]!, /Read-only file system/);
+    assert.match(out[5]!, /Read-only file system/);
+  }
+  assert.deepEqual([...Deno.readDirSync(victim.path)], [], "made something in the links' target on the host");
+  assert.deepEqual(
+    [...Deno.readDirSync(P)].map((e) => e.name).sort(),
+    before,
+    "made something in the parent on the host",
+  );
+  assert.ok(!hostHas("/oldroot"));
 });
 
 Deno.test({

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { HostFacts, PathInfo } from "../../src/spec/host.ts";
-import type { SubIdRange, TerminalMode } from "../../src/spec/spec.ts";
+import type { HostDirListing, HostFacts, HostNode, PathInfo } from "../../src/spec/host.ts";
+import type { MimicEntry, SubIdRange, TerminalMode } from "../../src/spec/spec.ts";
 import { parseArgs } from "../../src/cli/parse.ts";
 import { RUN } from "../../src/cli/flags.ts";
 import { runOptionsFromArgs } from "../../src/cli/run_command.ts";
@@ -22,8 +22,15 @@ export interface FakeHostInit {
   userName?: string | null;
   cwd?: string;
   env?: Record<string, string>;
-  /** Absolute path → "directory" | "file", or a symlink written as `{ link: "/target" }`. */
-  paths?: Record<string, "directory" | "file" | { link: string }>;
+  /**
+   * Absolute path → "directory" | "file" | "other" (a socket, fifo or device), or a symlink written as
+   * `{ link: "target" }` (absolute or relative to its directory). Directories have mode 0755 unless `modes` says.
+   */
+  paths?: Record<string, FakePath>;
+  /** Permission bits of paths (default 0755 for directories, 0644 otherwise). */
+  modes?: Record<string, number>;
+  /** Directories readDir() refuses, with the reason. */
+  unreadable?: Record<string, string>;
   subUids?: SubIdRange | null;
   subGids?: SubIdRange | null;
   programs?: readonly string[];
@@ -33,6 +40,9 @@ export interface FakeHostInit {
   /** nsbox's own directories that exist (default none). */
   privateDirs?: readonly string[];
 }
+
+/** What a fake path is. */
+export type FakePath = "directory" | "file" | "other" | { link: string };
 
 /** Lexically resolves `.` and `..` in an absolute path. */
 function lexical(path: string): string {
@@ -47,8 +57,18 @@ function lexical(path: string): string {
 
 /** A fake host; `inspected` records every path validation asked about. */
 export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: string[] } {
-  const paths: Record<string, "directory" | "file" | { link: string }> = {
+  const paths: Record<string, FakePath> = {
     "/": "directory",
+    // what every host has: the sandbox's own mounts go there
+    "/proc": "directory",
+    "/dev": "directory",
+    "/tmp": "directory",
+    "/run": "directory",
+    "/sys": "directory",
+    "/sys/fs": "directory",
+    "/sys/fs/cgroup": "directory",
+    "/var": "directory",
+    "/var/tmp": "directory",
     "/home": "directory",
     "/home/user": "directory",
     "/home/user/src": "directory",
@@ -77,10 +97,32 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
       for (let hops = 0; hops < 10; hops++) {
         const entry = paths[p];
         if (entry === undefined) return { kind: "missing", reason: "No such file or directory" };
-        if (typeof entry === "string") return { kind: entry, realPath: p };
-        p = lexical(entry.link);
+        if (typeof entry === "string") return { kind: entry === "directory" ? entry : "file", realPath: p };
+        p = lexical(entry.link.startsWith("/") ? entry.link : `${p}/../${entry.link}`);
       }
       return { kind: "missing", reason: "Too many levels of symbolic links" };
+    },
+    lstat(path: string): HostNode {
+      const p = lexical(path);
+      const entry = paths[p];
+      if (entry === undefined) return { type: "missing" };
+      if (typeof entry !== "string") return { type: "symlink", target: entry.link };
+      return { type: entry, mode: init.modes?.[p] ?? (entry === "directory" ? 0o755 : 0o644) };
+    },
+    readDir(path: string, limit: number): HostDirListing {
+      const dir = lexical(path);
+      if (paths[dir] !== "directory") return { error: "Not a directory" };
+      if (init.unreadable?.[dir]) return { error: init.unreadable[dir] };
+      const prefix = dir === "/" ? "/" : `${dir}/`;
+      const names = Object.keys(paths).filter((p) =>
+        p.startsWith(prefix) && p !== dir && !p.slice(prefix.length).includes("/")
+      )
+        .map((p) => p.slice(prefix.length)).sort();
+      const entries: MimicEntry[] = names.slice(0, limit).map((name) => {
+        const e = paths[prefix + name]!;
+        return typeof e === "string" ? { name, type: e } : { name, type: "symlink", target: e.link };
+      });
+      return { entries, count: names.length };
     },
     subIds(kind: "uid" | "gid"): SubIdRange | null {
       return (kind === "uid" ? init.subUids : init.subGids) ?? null;

@@ -21,7 +21,7 @@ import { CAP_LAST, CLONE, MNT_DETACH, MOUNT_ATTR, MS, O, PR, RESOLVE, SIGNALS } 
 import type { At, ChildPlan, SetupOp } from "../../src/plan/ops.ts";
 import type { SandboxSpec } from "../../src/spec/spec.ts";
 import { validate } from "../../src/spec/validate.ts";
-import { fakeHost, runOptions } from "./_fake_host.ts";
+import { fakeHost, type FakeHostInit, type FakePath, runOptions } from "./_fake_host.ts";
 
 const UPDATE = Deno.env.get("UPDATE_GOLDEN") === "1";
 
@@ -263,35 +263,216 @@ Deno.test("buildPlan() mounts /proc, /dev, /tmp, then the caller's mounts in com
     proc! < dev! && dev! < tmp! && tmp! < cache! && cache! < hosts! && hosts! < src!,
     [proc, dev, tmp, cache, hosts, src].join(),
   );
-  // the caller's mount points are created after the /tmp tmpfs too
-  assert.ok(indexOf(ops, (op) => op.kind === "mkdir" && op.path === "var", "mkdir /var") > tmp!);
+  // the caller's mount points are made after the /tmp tmpfs too (/var/cache: in a copy of /var)
+  assert.ok(indexOf(ops, (op) => op.kind === "mkdir" && op.path === "cache", "mkdir /var/cache") > tmp!);
 });
 
-Deno.test("buildPlan() creates a mount point matching the source type, parents first, inside the new root", () => {
+Deno.test("buildPlan() creates a missing mount point in a read-only copy of its nearest parent, matching the source type", () => {
   const ops = plan(["--bind", "/etc/hosts:/a/b/hosts", "--bind", "/home/user/src:/c/d", "sh"]).ops;
-  const file = mountAt(ops, "/a/b/hosts").index - 2; // openTree, mountSetattr, moveMount
-  assert.deepEqual(ops.slice(file - 3, file).map((op) => [op.kind, "path" in op ? op.path : null]), [
+  // one copy of / for both: its mount points are all created with it, parents first, beneath the copy
+  const copies = ops.filter((op) => op.kind === "fsmount" && op.what.includes("read-only copy"));
+  assert.equal(copies.length, 1);
+  const made = ops.filter((op) => (op.kind === "mkdir" || op.kind === "mkfile") && op.at?.slot === MIMIC.slot);
+  assert.deepEqual(made.slice(-5).map((op) => [op.kind, "path" in op ? op.path : null]), [
     ["mkdir", "a"],
     ["mkdir", "a/b"],
     ["mkfile", "a/b/hosts"],
+    ["mkdir", "c"],
+    ["mkdir", "c/d"],
   ]);
-  assert.deepEqual(ops[file - 1], {
+  assert.deepEqual(made.at(-3), {
     kind: "mkfile",
     path: "a/b/hosts",
-    at: IN_NEW,
+    at: MIMIC,
     mode: 0o644,
-    ignoreExists: true,
-    what: "cannot create mount point /a/b/hosts",
+    ignoreExists: false,
+    what: "cannot create mount point /a/b/hosts in the read-only copy of /",
   });
-  const dir = mountAt(ops, "/c/d").index - 2;
-  assert.deepEqual(ops[dir - 1], {
-    kind: "mkdir",
-    path: "c/d",
-    at: IN_NEW,
-    mode: 0o755,
-    ignoreExists: true,
-    what: "cannot create mount point /c/d",
+  // the copy is made before the first of them is mounted, nothing is created for them later
+  const seal = indexOf(ops, (op) => op.kind === "mountSetattr" && op.at?.slot === MIMIC.slot, "seal");
+  assert.ok(seal < mountAt(ops, "/a/b/hosts").index);
+  assert.ok(!ops.slice(seal).some((op) => (op.kind === "mkdir" || op.kind === "mkfile") && /^(a|c)\b/.test(op.path)));
+});
+
+/** The plan of `nsbox run ARGS...` on the golden tests' fake host with more paths. */
+function planOn(paths: Record<string, FakePath>, args: string[], init: FakeHostInit = {}): ChildPlan {
+  return buildPlan(validate(runOptions(args), fakeHost({ ...init, paths })));
+}
+
+/** The ops of the first mimic in `ops`: from opening its parent to closing it. */
+function mimicOf(ops: readonly SetupOp[], path: string) {
+  const open = indexOf(ops, (op) => op.kind === "openSlot" && op.slot === LOWER.slot && op.path === path, path);
+  const end = ops.findIndex((op, i) => i > open && op.kind === "closeSlot" && op.slot === LOWER.slot);
+  return { open, end, ops: ops.slice(open, end + 1) };
+}
+
+const LOWER: At = { slot: 3, resolve: RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS };
+const MIMIC: At = {
+  slot: 4,
+  resolve: RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV,
+};
+
+Deno.test("buildPlan() mimics the parent: entries bound back, symlinks recreated, mount points made, then read-only", () => {
+  const paths: Record<string, FakePath> = {
+    "/srv/a": "directory",
+    "/srv/f": "file",
+    "/srv/sock": "other",
+    "/srv/out": { link: "/etc" },
+    "/srv/rel": { link: "../home" },
+  };
+  const ops = planOn(paths, ["--bind", "/home/user/src:/srv/new", "sh"], { modes: { "/srv": 0o750 } }).ops;
+  const m = mimicOf(ops, "srv");
+  const what = "cannot make the read-only copy of /srv for the missing mount point /srv/new";
+  assert.deepEqual(m.ops.slice(0, 3), [
+    {
+      kind: "openSlot",
+      slot: 3,
+      path: "srv",
+      at: IN_NEW,
+      flags: O.PATH | O.DIRECTORY,
+      what: "cannot open /srv (the parent of the missing mount point /srv/new)",
+    },
+    {
+      kind: "fsmount",
+      slot: 2,
+      fstype: "tmpfs",
+      options: ["source=tmpfs", "mode=0750", "size=64m"],
+      attrs: NOSUID_NODEV,
+      what,
+    },
+    {
+      kind: "openSlot",
+      slot: 4,
+      path: ".",
+      at: { slot: 2, resolve: LOWER.resolve },
+      flags: O.PATH | O.DIRECTORY,
+      what,
+    },
+  ]);
+  const brief = m.ops.slice(3).map((op) =>
+    op.kind === "symlink"
+      ? `symlink ${op.path} -> ${op.target}`
+      : `${op.kind} ${"path" in op ? op.path : "slot" in op ? op.slot : ""}${
+        "at" in op && op.at ? ` @${op.at.slot}` : ""
+      }`
+  );
+  assert.deepEqual(brief, [
+    // placeholders in the detached tmpfs: every entry, sorted; the root's own entry for the mount point last
+    "mkdir a @4",
+    "mkfile f @4",
+    "symlink out -> /etc",
+    "symlink rel -> ../home",
+    "mkdir root @4",
+    "mkfile sock @4",
+    "mkdir new @4",
+    // attached over /srv (as the descriptor held before), then the entries bound back from underneath
+    "moveMount . @3",
+    "openTree a @3",
+    "moveMount a @4",
+    "openTree f @3",
+    "moveMount f @4",
+    "openTree root @3",
+    "moveMount root @4",
+    "openTree sock @3",
+    "moveMount sock @4",
+    "mountSetattr  @4",
+    "closeSlot 4",
+    "closeSlot 3",
+  ]);
+  for (const op of m.ops.slice(3)) {
+    if ("at" in op && op.at && op.at.slot === 3) assert.deepEqual(op.at, LOWER, JSON.stringify(op));
+    if (
+      (op.kind === "mkdir" || op.kind === "mkfile" || op.kind === "symlink") ||
+      (op.kind === "moveMount" && op.at?.slot === 4)
+    ) {
+      assert.deepEqual(op.at, MIMIC, JSON.stringify(op));
+    }
+    if (op.kind === "openTree") assert.deepEqual([op.recursive, op.ignoreMissing], [true, true]);
+  }
+  assert.deepEqual(m.ops.find((op) => op.kind === "mountSetattr"), {
+    kind: "mountSetattr",
+    path: "",
+    at: { slot: 4, resolve: 0 },
+    set: READ_ONLY,
+    clear: 0,
+    recursive: false,
+    what: "cannot make the copy of /srv read-only",
   });
+  // then the bind, on the mount point in the copy
+  assert.ok(mountAt(ops, "/srv/new").index > m.end);
+});
+
+Deno.test("buildPlan() makes one copy for a deep missing point and shares it between two binds", () => {
+  const ops = planOn({}, ["--bind", "/home/user/src:/srv/b/c", "--ro-bind", "/etc/hosts:/srv/b/h", "sh"]).ops;
+  const m = mimicOf(ops, "srv");
+  const created = m.ops.filter((op) => op.kind === "mkdir" || op.kind === "mkfile").map((op) =>
+    `${op.kind} ${"path" in op ? op.path : ""}`
+  );
+  assert.deepEqual(created, ["mkdir root", "mkdir b", "mkdir b/c", "mkfile b/h"]);
+  assert.equal(ops.filter((op) => op.kind === "openSlot" && op.slot === LOWER.slot).length, 1);
+  assert.ok(mountAt(ops, "/srv/b/c").index < mountAt(ops, "/srv/b/h").index);
+});
+
+Deno.test("buildPlan() creates nothing for a mount point that exists, even in a writable bind", () => {
+  // /w is the caller's writable /home/user: its notes.txt exists, so nothing may be created there (on the host)
+  const ops = planOn({}, ["--bind", "/home/user:/w", "--bind", "/etc/hosts:/w/notes.txt", "sh"]).ops;
+  const w = mountAt(ops, "/w").index;
+  const notes = mountAt(ops, "/w/notes.txt").index;
+  assert.ok(!ops.slice(w, notes).some((op) => ["mkdir", "mkfile", "fsmount"].includes(op.kind)));
+  // missing there: a copy of /w, never a mkdir in the bind itself
+  const missing = planOn({}, ["--bind", "/home/user:/w", "--bind", "/etc/hosts:/w/new", "sh"]).ops;
+  const m = mimicOf(missing, "w");
+  assert.ok(m.open > mountAt(missing, "/w").index && m.end < mountAt(missing, "/w/new").index);
+  assert.ok(m.ops.some((op) => op.kind === "mkfile" && op.path === "new" && op.at?.slot === MIMIC.slot));
+  assert.ok(
+    !missing.some((op) =>
+      (op.kind === "mkdir" || op.kind === "mkfile") && op.at?.slot === IN_NEW.slot && op.path.startsWith("w")
+    ),
+  );
+});
+
+Deno.test("buildPlan() creates mount points below a --tmpfs there, only below it", () => {
+  const ops = planOn({}, ["--tmpfs", "/tmp/x", "--bind", "/home/user/src:/tmp/x/y/z", "sh"]).ops;
+  const z = mountAt(ops, "/tmp/x/y/z").index - 2;
+  assert.deepEqual(ops.slice(z - 2, z).map((op) => [op.kind, "path" in op ? op.path : null, op.what]), [
+    ["mkdir", "tmp/x/y", "cannot create directory /tmp/x/y"],
+    ["mkdir", "tmp/x/y/z", "cannot create mount point /tmp/x/y/z"],
+  ]);
+  assert.ok(!ops.some((op) => op.kind === "openSlot" && op.slot === LOWER.slot));
+});
+
+Deno.test("buildPlan() follows a symlink on the way to a missing mount point inside the sandbox, never on the host", () => {
+  // /home/user/link points to /srv: the copy is of /srv inside the sandbox (the root's /srv), not of the link's dir
+  const ops = planOn({ "/home/user/link": { link: "/srv" } }, ["--bind", "/etc/hosts:/home/user/link/h", "sh"]).ops;
+  const m = mimicOf(ops, "srv");
+  assert.ok(m.ops.some((op) => op.kind === "mkfile" && op.path === "h"));
+  assert.ok(!ops.some((op) => op.kind === "openSlot" && op.slot === LOWER.slot && op.path !== "srv"));
+});
+
+Deno.test("buildPlan() gives --rootfs its missing /proc, /dev, /tmp, /run in one copy of its root, then opens the root again", () => {
+  const ops = planOn({ "/srv/root/bin": "directory", "/srv/root/sh": { link: "bin/sh" } }, [
+    "--rootfs",
+    "/srv/root",
+    "sh",
+  ]).ops;
+  const m = mimicOf(ops, ".");
+  assert.deepEqual(
+    m.ops.filter((op) => op.kind === "mkdir" || op.kind === "symlink").map((op) => "path" in op ? op.path : ""),
+    ["bin", "sh", "proc", "dev", "tmp", "run"],
+  );
+  assert.ok(m.end < mountAt(ops, "/proc").index);
+  // the root's slot held the directory underneath the copy: opened again at /newroot, the top
+  assert.deepEqual(ops[m.end + 1], {
+    kind: "openSlot",
+    slot: 0,
+    path: "/newroot",
+    at: null,
+    flags: O.PATH | O.DIRECTORY,
+    what: "cannot open the new root",
+  });
+  // no /var/tmp in that root: no tmpfs there
+  assert.ok(!ops.some(mountOn("/var/tmp")));
+  assert.ok(plan(["sh"]).ops.some(mountOn("/run")));
 });
 
 Deno.test("buildPlan() binds from descriptors: canonical sources, nosuid and nodev always, read-only on request", () => {
@@ -463,10 +644,13 @@ Deno.test("buildPlan() gives every op a `what`, and resolves every destination i
     assert.ok(op.what.startsWith("cannot "), JSON.stringify(op));
     const staging = op.kind === "mkdir" && op.path.startsWith("/tmp/");
     if (i < pivot && (op.kind === "mkdir" || op.kind === "mkfile" || op.kind === "symlink") && !staging) {
-      assert.deepEqual(op.at, IN_NEW, JSON.stringify(op));
+      // in the new root, or beneath a copy of a parent (which is in the new root)
+      assert.ok([IN_NEW, MIMIC].some((at) => JSON.stringify(op.at) === JSON.stringify(at)), JSON.stringify(op));
       assert.ok(!op.path.startsWith("/"), JSON.stringify(op));
     }
-    if (op.kind === "moveMount" && op.path !== "/newroot") assert.deepEqual(op.at, IN_NEW, JSON.stringify(op));
+    if (op.kind === "moveMount" && op.path !== "/newroot") {
+      assert.ok([IN_NEW, MIMIC, LOWER].some((at) => JSON.stringify(op.at) === JSON.stringify(at)), JSON.stringify(op));
+    }
   }
 });
 

@@ -101,14 +101,15 @@ Deno.test("failureError() uses a failed op's `what`", () => {
   assert.equal(e.hint, undefined);
 });
 
-Deno.test("failureError() hints at read-only mount points for mkdir and mkfile", () => {
+Deno.test("failureError() says which copy of a parent failed, with no hint: mount points are made, not required", () => {
   const p = plan(["--bind", "/etc/hosts:/nowhere/hosts", "true"]);
   const step = p.ops.findIndex((op) => op.kind === "mkfile" && op.path === "nowhere/hosts");
   assert.ok(step >= 0);
   const e = failureError(p, step, EROFS);
-  assert.equal(e.message, "cannot create mount point /nowhere/hosts: Read-only file system");
-  assert.match(e.hint ?? "", /--tmpfs/);
-  assert.equal(failureError(p, step, EINVAL).hint, undefined);
+  assert.equal(e.message, "cannot create mount point /nowhere/hosts in the read-only copy of /: Read-only file system");
+  assert.equal(e.hint, undefined);
+  const back = p.ops.findIndex((op) => op.kind === "openTree" && op.path === "etc");
+  assert.match(failureError(p, back, 40).message, /^cannot bind \/etc back into the read-only copy of \/ .*changed/);
 });
 
 Deno.test("failureError() names the phase for sync, init and unknown steps", () => {

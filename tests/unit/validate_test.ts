@@ -465,3 +465,115 @@ Deno.test("validate() says sandbox names are ASCII", () => {
     "--name: expected 1 to 63 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit, got 'ünïcødé'.",
   ]);
 });
+
+Deno.test("validate() decides every mount point from the host, in the plan's order", () => {
+  const s = spec(["--tmpfs", "/tmp/x", "--bind", "/home/user/src:/tmp/x/y", "--bind", "/etc/hosts", "sh"]);
+  assert.deepEqual(s.mountPoints, [
+    { path: "/proc", how: "exists" },
+    { path: "/dev", how: "exists" },
+    { path: "/tmp", how: "exists" },
+    { path: "/run", how: "exists" },
+    { path: "/var/tmp", how: "exists" },
+    // below the sandbox's own tmpfs /tmp: made there
+    { path: "/tmp/x", how: "create", parent: "/tmp", names: ["x"] },
+    { path: "/tmp/x/y", how: "create", parent: "/tmp/x", names: ["y"] },
+    { path: "/etc/hosts", how: "exists" },
+  ]);
+  // a root without /var/tmp: that tmpfs is skipped; with limits, the cgroup's mount point comes next
+  const limited = spec(["--mem", "64M", "sh"], { paths: { "/var/tmp": "file" } });
+  assert.deepEqual(limited.mountPoints.slice(4), [
+    { path: "/var/tmp", how: "exists" },
+    { path: "/sys/fs/cgroup", how: "exists" },
+  ]);
+});
+
+Deno.test("validate() plans one mimic of the nearest existing parent for missing mount points, with its entries", () => {
+  const s = spec(
+    ["--bind", "/home/user/src:/srv/a/b", "--ro-bind", "/etc/hosts:/srv/a/h", "--tmpfs", "/srv/c", "sh"],
+    {
+      paths: { "/srv/f": "file", "/srv/s": "other", "/srv/l": { link: "/etc" } },
+      modes: { "/srv": 0o711 },
+    },
+  );
+  const points = s.mountPoints.slice(5);
+  assert.deepEqual(points, [
+    {
+      path: "/srv/a/b",
+      how: "mimic",
+      mimic: {
+        path: "/srv",
+        mode: 0o711,
+        entries: [
+          { name: "f", type: "file" },
+          { name: "l", type: "symlink", target: "/etc" },
+          { name: "root", type: "directory" },
+          { name: "s", type: "other" },
+        ],
+        // every later mount point in it is made with it
+        create: [
+          { path: "a", type: "directory" },
+          { path: "a/b", type: "directory" },
+          { path: "a/h", type: "file" },
+          { path: "c", type: "directory" },
+        ],
+      },
+    },
+    { path: "/srv/a/h", how: "exists" },
+    { path: "/srv/c", how: "exists" },
+  ]);
+});
+
+Deno.test("validate() never plans to create in a host directory: a writable bind's missing point is mimicked too", () => {
+  const s = spec(["--bind", "/home/user:/w", "--bind", "/etc/hosts:/w/notes.txt", "--tmpfs", "/w/src/new", "sh"]);
+  assert.deepEqual(s.mountPoints.slice(5).map((p) => [p.path, p.how, p.how === "mimic" ? p.mimic.path : null]), [
+    ["/w", "mimic", "/"],
+    ["/w/notes.txt", "exists", null],
+    ["/w/src/new", "mimic", "/w/src"],
+  ]);
+});
+
+Deno.test("validate() resolves a symlink on the way to a mount point inside the sandbox (`..` stops at its /)", () => {
+  const s = spec(["--tmpfs", "/home/user/up/new", "--tmpfs", "/home/user/abs/new", "sh"], {
+    paths: { "/home/user/up": { link: "../../../../srv" }, "/home/user/abs": { link: "/srv/root" } },
+  });
+  assert.deepEqual(s.mountPoints.slice(5).map((p) => p.how === "mimic" ? [p.mimic.path, p.mimic.create] : p.how), [
+    ["/srv", [{ path: "new", type: "directory" }]],
+    ["/srv/root", [{ path: "new", type: "directory" }]],
+  ]);
+});
+
+Deno.test("validate() gives --rootfs its missing /proc, /dev, /tmp, /run in one mimic of its root", () => {
+  const s = spec(["--rootfs", "/srv/root", "sh"], { paths: { "/srv/root/bin": "directory" } });
+  assert.deepEqual(s.mountPoints.map((p) => p.how), ["mimic", "exists", "exists", "exists", "absent"]);
+  const first = s.mountPoints[0]!;
+  assert.ok(first.how === "mimic");
+  assert.deepEqual(first.mimic.entries, [{ name: "bin", type: "directory" }]);
+  assert.deepEqual(first.mimic.create.map((c) => c.path), ["proc", "dev", "tmp", "run"]);
+});
+
+Deno.test("validate() refuses a missing mount point in a parent of more than 4096 entries, or one it cannot list", () => {
+  const paths: Record<string, "file"> = {};
+  for (let i = 0; i < 4097; i++) paths[`/srv/root/${i}`] = "file";
+  const host = fakeHost({ paths, unreadable: { "/home/user/src": "Permission denied" } });
+  const options = runOptions([
+    "--tmpfs",
+    "/srv/root/new",
+    "--bind",
+    "/etc/hosts:/home/user/src/h",
+    "--rootfs",
+    "/nonexistent",
+    "sh",
+  ]);
+  // an invalid --rootfs: no mount point is judged against it
+  assert.equal(problems(options, host).length, 1);
+  const p = problems(runOptions(["--tmpfs", "/srv/root/new", "--bind", "/etc/hosts:/home/user/src/h", "sh"]), host);
+  assert.deepEqual(p, [
+    "--tmpfs: cannot create the mount point /srv/root/new: its parent /srv/root has 4097 entries, more than the 4096 " +
+    "nsbox reproduces around a missing mount point; choose a destination that exists, or mount a --tmpfs above it first.",
+    "--bind: cannot create the mount point /home/user/src/h: its parent /home/user/src cannot be listed " +
+    "(Permission denied).",
+  ]);
+  // 4096 are fine
+  delete paths["/srv/root/4096"];
+  assert.equal(spec(["--tmpfs", "/srv/root/new", "sh"], { paths }).mountPoints.at(-1)?.how, "mimic");
+});
