@@ -305,7 +305,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     },
   );
 
-  // /proc: a fresh one for a new PID namespace; the host's otherwise
+  // /proc: a fresh one for a new PID namespace; the host's otherwise (--share pid, --proc=host)
   ops.push(...mountPoint("/proc", "directory"));
   if (spec.share.includes("pid")) {
     ops.push(...hostBind("/proc", "/proc", NOSUID_NODEV | MOUNT_ATTR.NOEXEC, "cannot bind the host's /proc"));
@@ -391,7 +391,8 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     } else {
       ops.push(
         ...mountPoint(m.destination, m.sourceType),
-        ...hostBind(m.source, m.destination, m.readOnly ? READ_ONLY : NOSUID_NODEV),
+        // --dev-bind: device nodes stay usable (nosuid still), as for the minimal /dev's
+        ...hostBind(m.source, m.destination, m.devices ? MOUNT_ATTR.NOSUID : m.readOnly ? READ_ONLY : NOSUID_NODEV),
       );
     }
   }

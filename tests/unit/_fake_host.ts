@@ -22,8 +22,8 @@ export interface FakeHostInit {
   userName?: string | null;
   cwd?: string;
   env?: Record<string, string>;
-  /** Absolute path → "directory" | "file", or a symlink written as `{ link: "/target" }`. */
-  paths?: Record<string, "directory" | "file" | { link: string }>;
+  /** Absolute path → "directory" | "file" | "device", or a symlink written as `{ link: "/target" }`. */
+  paths?: Record<string, "directory" | "file" | "device" | { link: string }>;
   subUids?: SubIdRange | null;
   subGids?: SubIdRange | null;
   programs?: readonly string[];
@@ -47,7 +47,7 @@ function lexical(path: string): string {
 
 /** A fake host; `inspected` records every path validation asked about. */
 export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: string[] } {
-  const paths: Record<string, "directory" | "file" | { link: string }> = {
+  const paths: Record<string, "directory" | "file" | "device" | { link: string }> = {
     "/": "directory",
     "/home": "directory",
     "/home/user": "directory",
@@ -77,6 +77,7 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
       for (let hops = 0; hops < 10; hops++) {
         const entry = paths[p];
         if (entry === undefined) return { kind: "missing", reason: "No such file or directory" };
+        if (entry === "device") return { kind: "file", realPath: p, device: true };
         if (typeof entry === "string") return { kind: entry, realPath: p };
         p = lexical(entry.link);
       }
