@@ -356,6 +356,7 @@ function dbEntry(text: string | null, key: string, by: "name" | "id"): string[] 
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import type { HostFacts } from "./host.ts";
  * const host = { readText: () => "web:x:33:44::/:/bin/sh\n" } as unknown as HostFacts;
  * assert.deepEqual(resolveUser("web", null, host, []), { uid: 33, gid: 44 });
  * assert.deepEqual(resolveUser("1000:5", null, host, []), { uid: 1000, gid: 5 });
