@@ -168,11 +168,14 @@ Deno.test("exec -d: a command that cannot be started fails before it returns (12
   const r0 = await nsbox(["run", "-d", "--name", name, "--", "sleep", "60"]);
   assert.equal(r0.code, 0, r0.stderr);
   try {
-    const [missing, dir, user] = await Promise.all([
+    const [missing, dir, user, json] = await Promise.all([
       nsbox(["exec", "-d", name, "--", "no-such-command-here"]),
       nsbox(["exec", "--detach", name, "--", "/etc"]),
       nsbox(["exec", "-d", "-u", "5", name, "--", "true"]),
+      nsbox(["exec", "-d", "--json", name, "--", "true"]),
     ]);
+    assert.equal(json.code, 125);
+    assert.equal(json.stderr, "nsbox: --json: cannot be used with --detach (there is no end to report).\n");
     assert.equal(missing.code, 127);
     assert.equal(missing.stderr, "nsbox: no-such-command-here: command not found\n");
     assert.equal(missing.stdout, "");
