@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <linux/sched.h>
@@ -104,6 +105,22 @@ static int do_capset(const struct nsbox_op *op) {
   if (op->flags & NSBOX_OPF_CLEAR_AMBIENT) {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
   }
+  return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int set_ids(const struct nsbox_op *op) {
+  gid_t gid = (gid_t)op->n2;
+  uid_t uid = (uid_t)op->n1;
+  if ((op->flags & NSBOX_OPF_SETGROUPS) && setgroups(1, &gid) < 0) return -1;
+  if (setresgid(gid, gid, gid) < 0) return -1;
+  if (prctl(PR_SET_KEEPCAPS, 1UL, 0UL, 0UL, 0UL) < 0) return -1;
+  if (setresuid(uid, uid, uid) < 0) return -1;
+  (void)prctl(PR_SET_KEEPCAPS, 0UL, 0UL, 0UL, 0UL);
+  /* leaving uid 0 cleared the effective set: what is permitted is effective again */
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) return -1;
+  for (int i = 0; i < 2; i++) data[i].effective = data[i].permitted;
   return (int)syscall(SYS_capset, &hdr, data);
 }
 
@@ -455,6 +472,8 @@ static int run_op(const struct nsbox_op *op) {
     return unshare((int)op->n1);
   case NSBOX_OP_NEST_USERNS:
     return nest_userns(op);
+  case NSBOX_OP_SETIDS:
+    return set_ids(op);
   case NSBOX_OP_SETNS:
     return setns((int)op->n1, (int)op->n2);
   case NSBOX_OP_NS_PARENT: {

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 6
+#define NSBOX_ABI_VERSION 7
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -96,6 +96,10 @@ enum nsbox_op_kind {
   /* move_mount(slot n1, "", T, "", F_EMPTY_PATH | T_EMPTY_PATH) where T is
    * openat2(dir, b, {O_PATH, resolve}); slot n1 is closed, also on failure */
   NSBOX_OP_MOVE_MOUNT = 29,
+  /* `nsbox exec --user`: setgroups(1, {n2}) when NSBOX_OPF_SETGROUPS, setresgid(n2),
+   * then setresuid(n1) keeping the permitted capabilities (PR_SET_KEEPCAPS) and
+   * making them effective again, so that the ops after it still can drop them */
+  NSBOX_OP_SETIDS = 30,
 };
 
 /* Op flags. MKDIR, MKFILE and SYMLINK with `dir` set resolve b's parent
@@ -109,6 +113,8 @@ enum nsbox_op_kind {
 /* NSBOX_OP_NEST_USERNS: the maps map one id, the caller's own; it writes them
  * itself after unshare (no helper process) */
 #define NSBOX_OPF_SELF_MAP 0x8u
+/* NSBOX_OP_SETIDS: set the supplementary groups to the gid alone */
+#define NSBOX_OPF_SETGROUPS 0x10u
 
 /* Slots: descriptors the ops open and refer to by number (0 .. NSBOX_SLOTS-1),
  * so that a path resolved once (the new root, a detached mount) cannot be

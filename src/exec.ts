@@ -11,7 +11,9 @@ import { endTemplate, outcomeResult, type RunResult, stopHintTemplate } from "./
 import { spawnChild } from "./spawn/spawn.ts";
 import type { EnvEdit } from "./spec/options.ts";
 import { type HostFacts, realHost } from "./spec/host.ts";
-import { normalizeAbsolute } from "./spec/validate.ts";
+import { normalizeAbsolute, resolveUser } from "./spec/validate.ts";
+import { insideIds, type SandboxSpec } from "./spec/spec.ts";
+import { idMapPlan, isMapped } from "./plan/idmap.ts";
 import { verifyLive } from "./state/live.ts";
 import { Store } from "./state/store.ts";
 import {
@@ -36,6 +38,11 @@ export interface ExecOptions {
   readonly envEdits?: readonly EnvEdit[];
   /** `--root`: refuse unless the sandbox runs as uid 0. */
   readonly root?: boolean;
+  /**
+   * `--user UID[:GID]`: run as this uid and gid inside (numbers, or names in the sandbox root's /etc/passwd and
+   * /etc/group; without GID: the user's group there, else the sandbox's gid). Refused unless the sandbox maps both.
+   */
+  readonly user?: string;
 }
 
 /** Seams and modes of {@linkcode exec}. */
@@ -46,6 +53,40 @@ export interface ExecDeps {
   readonly supervisor?: "exec" | "child";
   /** What nsbox prints on stderr when the command ended (`--json`). */
   readonly report?: { readonly json: boolean; readonly stats: boolean };
+  /** Called once the command runs, before the supervisor takes over (`nsbox exec --detach`). */
+  readonly onStarted?: () => void;
+}
+
+/**
+ * The uid and gid `nsbox exec --user` asks for in the sandbox of `spec`, checked to be mapped there; null
+ * without `--user`. Throws a one-line UsageError otherwise.
+ */
+export function execIds(
+  spec: SandboxSpec,
+  name: string,
+  user: string | undefined,
+  host: HostFacts,
+): { uid: number; gid: number; setgroups: boolean } | null {
+  if (user === undefined) return null;
+  const problems: string[] = [];
+  const own = insideIds(spec.identity);
+  const ids = resolveUser(user, spec.rootfs, host, problems, own.gid);
+  if (ids === null) throw new UsageError(problems);
+  const maps = idMapPlan(spec.identity);
+  const more = spec.identity.subUids === null ? "; a sandbox started with --map-users maps more" : "";
+  const mapped = (lines: typeof maps.uid) =>
+    lines.map((l) => l.count === 1 ? l.inside : `${l.inside}-${l.inside + l.count - 1}`).join(", ");
+  if (!isMapped(maps.uid, ids.uid)) {
+    problems.push(
+      `--user: uid ${ids.uid} is not mapped in the sandbox '${name}' (it maps ${mapped(maps.uid)}${more}).`,
+    );
+  } else if (!isMapped(maps.gid, ids.gid)) {
+    problems.push(
+      `--user: gid ${ids.gid} is not mapped in the sandbox '${name}' (it maps ${mapped(maps.gid)}${more}).`,
+    );
+  }
+  if (problems.length) throw new UsageError(problems);
+  return { ...ids, setgroups: maps.setgroups === "allow" };
 }
 
 function highestOpenFd(): number {
@@ -75,18 +116,24 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
   // recorded, sharing what the spec shares, in the recorded cgroup (src/state/live.ts).
   const live = verifyLive(state, "not joining it", { forExec: true });
   if (live === null) throw new NsboxError(`the sandbox '${options.name}' has no command running to join`);
+  const host = deps.host ?? realHost();
+  const ids = execIds(spec, options.name, options.user, host);
   const cmd = live.commandPid;
   const env: Record<string, string> = { ...spec.env };
   for (const e of options.envEdits ?? []) {
     if (e.kind === "set") env[e.name] = e.value;
     else delete env[e.name];
   }
-  const host = deps.host ?? realHost();
   const terminal = host.terminal;
-  const plan = buildExecPlan(spec, cmd, { command: options.command, chdir: options.chdir, env }, {
-    fdBase: highestOpenFd() + 16,
-    terminal,
-  });
+  const plan = buildExecPlan(
+    spec,
+    cmd,
+    { command: options.command, chdir: options.chdir, env, ids: ids ?? undefined },
+    {
+      fdBase: highestOpenFd() + 16,
+      terminal,
+    },
+  );
   await ensureSupervisor();
   const started = performance.now();
   // Before the command can touch the terminal; restored when it ends.
@@ -125,6 +172,7 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
       return outcomeResult(plan, start.outcome, { wallMs: performance.now() - started, stats: null, limits: null });
     }
     const elapsedUs = (performance.now() - started) * 1000;
+    deps.onStarted?.();
     prepared?.exec(start.nsPid, elapsedUs);
     const r = await childSupervisor(handing, { ...supervisorPlan, commandNsPid: start.nsPid, elapsedUs }, []);
     return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats: null, limits: null });

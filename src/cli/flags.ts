@@ -195,6 +195,15 @@ export const RUN: CommandDef = {
     },
     { name: "root", group: "Identity", help: "be uid 0 inside, with the namespace's capabilities" },
     {
+      name: "user",
+      short: "u",
+      value: "UID[:GID]",
+      group: "Identity",
+      help: "be UID (and GID; default: UID's group in the root's /etc/passwd, else 0) inside, numbers from 0 to " +
+        "4294967294 or names in the root's /etc/passwd and /etc/group; --user 0 is --root (with its capabilities), " +
+        "any other uid has none",
+    },
+    {
       name: "map-users",
       group: "Identity",
       help: "also map your /etc/subuid and /etc/subgid ranges (needs newuidmap, newgidmap)",
@@ -219,6 +228,31 @@ export const RUN: CommandDef = {
       help: "bind host path SRC at DST, read-only (\\: for a ':' in a path)",
     },
     {
+      name: "bind-try",
+      value: "SRC[:DST]",
+      repeatable: true,
+      ordered: true,
+      group: "Filesystem",
+      help: "as --bind, but a SRC that does not exist is skipped (bubblewrap's)",
+    },
+    {
+      name: "ro-bind-try",
+      value: "SRC[:DST]",
+      repeatable: true,
+      ordered: true,
+      group: "Filesystem",
+      help: "as --ro-bind, but a SRC that does not exist is skipped (bubblewrap's)",
+    },
+    {
+      name: "dev-bind",
+      value: "SRC[:DST]",
+      repeatable: true,
+      ordered: true,
+      group: "Filesystem",
+      help: "bind a device node or a directory with its device nodes usable (no nodev; nosuid still), " +
+        "e.g. /dev/fuse; see README Security",
+    },
+    {
       name: "tmpfs",
       value: "DST[:size=SIZE,mode=MODE]",
       kind: "dir",
@@ -228,6 +262,15 @@ export const RUN: CommandDef = {
       help: "mount an empty tmpfs at DST (default size: a quarter of RAM; mode 0755)",
     },
     { name: "rootfs", value: "DIR", group: "Filesystem", help: "use host directory DIR as / (read-only)" },
+    {
+      name: "proc",
+      value: "MODE",
+      choices: ["new", "host"],
+      group: "Filesystem",
+      help: "new: a fresh /proc (the default); host: the existing /proc, bound, with the host's PID namespace " +
+        "(= --share pid; weaker: the sandbox sees and can signal your other processes), for containers " +
+        "that mask /proc",
+    },
     {
       name: "chdir",
       short: "w",
@@ -349,6 +392,7 @@ export const RUN: CommandDef = {
   examples: [
     ["nsbox run -- sh", "an interactive shell in a sandbox"],
     ["nsbox run --root -- id", "uid 0 inside, still you outside"],
+    ["nsbox run --user 1000:1000 -- id", "another uid and gid inside, still you outside"],
     ['nsbox run --bind "$PWD" -- make', "build with only the current directory writable"],
     ["nsbox run --tmpfs /home --hostname box -- sh -c 'hostname; ls -a /home'", "hide home directories"],
     ["nsbox run --bind .:/src -w /src -- ls", "the current directory at /src, even where the host has no /src"],
@@ -420,6 +464,20 @@ export const EXEC: CommandDef = {
       group: "Process",
       help: "say you expect uid 0 (refused when the sandbox was not started with --root)",
     },
+    {
+      name: "user",
+      short: "u",
+      value: "UID[:GID]",
+      group: "Process",
+      help: "run as UID (and GID; default: the sandbox's gid) inside, numbers or names in the sandbox's " +
+        "/etc/passwd and /etc/group; refused unless the sandbox maps them (--map-users maps more)",
+    },
+    {
+      name: "detach",
+      short: "d",
+      group: "Process",
+      help: "start the command and return at once, printing nothing; its output is discarded",
+    },
     { name: "json", group: "Output", help: "print a JSON report of the run on stderr when it ends" },
     ...TTY_FLAGS,
     HELP_FLAG,
@@ -429,6 +487,8 @@ export const EXEC: CommandDef = {
   examples: [
     ["nsbox exec web -- ps -e", "the sandbox's processes"],
     ["nsbox exec web -- sh", "a shell in it"],
+    ["nsbox exec -d web -- touch /tmp/ready", "in the background (output discarded)"],
+    ["nsbox exec --user 1 web -- id", "as uid 1 (a sandbox started with --map-users)"],
   ],
 };
 

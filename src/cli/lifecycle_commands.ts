@@ -5,14 +5,15 @@
  */
 import { EXIT, NsboxError, UsageError } from "../errors.ts";
 import { exec } from "../exec.ts";
-import { jsonReport, type RunResult } from "../report/report.ts";
+import { errorLines, jsonReport, type RunResult } from "../report/report.ts";
 import { type HostFacts, realHost } from "../spec/host.ts";
 import { getLibc } from "../../ffi/libc.ts";
 import { SUPERVISOR_COMMAND, writeHandoff } from "./detached_supervisor.ts";
 import { validate } from "../spec/validate.ts";
 import { killSandbox, listSandboxes, parseSignal, printLogs, psTable, removeSandboxes } from "../state/lifecycle.ts";
 import { generateName, isAlive, Store } from "../state/store.ts";
-import { startDaemon } from "../spawn/daemon.ts";
+import { type Daemon, startDaemon } from "../spawn/daemon.ts";
+import { waitPidfd } from "../spawn/wait.ts";
 import { EXEC, KILL, LOGS, PS, RM } from "./flags.ts";
 import { commandHelp } from "./help.ts";
 import { has, parseArgs, type Parsed, value } from "./parse.ts";
@@ -39,24 +40,40 @@ export function psCommand(args: readonly string[]): number {
   return 0;
 }
 
-/** `nsbox exec`. */
-export async function execCommand(args: readonly string[]): Promise<number> {
+/** The hidden command `nsbox exec --detach` starts: `__detached-exec FD ARGS...` (see {@linkcode detachedExec}). */
+export const DETACHED_EXEC_COMMAND = "__detached-exec";
+
+/** `nsbox exec`; `statusFd`: the status pipe of `nsbox exec --detach` (this process is its helper). */
+export async function execCommand(args: readonly string[], statusFd?: number): Promise<number> {
   const parsed = parseArgs(EXEC, args);
   if (help(EXEC, parsed)) return 0;
+  if (has(parsed, "detach") && statusFd === undefined) return await detachedExec(parsed, args);
   const [name, ...rest] = parsed.operands;
   // `nsbox exec NAME -- CMD`: the name is the first operand, the command follows an optional `--`.
   const command = rest[0] === "--" ? rest.slice(1) : rest;
   if (name === undefined) throw new UsageError(["exec: expected a sandbox name (see nsbox ps)."]);
   const problems: string[] = [];
   const envEdits = envEditsFromArgs(parsed, problems);
+  if (has(parsed, "user") && has(parsed, "root")) {
+    problems.push("--user: cannot be used with --root (which only says you expect uid 0).");
+  }
   if (problems.length) throw new UsageError(problems);
   const json = has(parsed, "json");
   let result: RunResult;
   try {
     // As `run`: once the command runs this process becomes the native supervisor (it prints --json).
-    result = await exec({ name, command, chdir: value(parsed, "chdir"), envEdits, root: has(parsed, "root") }, {
+    const options = {
+      name,
+      command,
+      chdir: value(parsed, "chdir"),
+      envEdits,
+      root: has(parsed, "root"),
+      user: value(parsed, "user"),
+    };
+    result = await exec(options, {
       supervisor: "exec",
       report: { json, stats: false },
+      ...(statusFd !== undefined && { onStarted: () => sendStatus(statusFd, { started: true }) }),
     });
   } catch (e) {
     if (json && e instanceof NsboxError) {
@@ -67,6 +84,91 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   }
   if (json) console.error(JSON.stringify(jsonReport(result, null)));
   return result.exitCode;
+}
+
+/** What the helper of `nsbox exec --detach` tells its parent: the command runs, or why it does not. */
+type ExecStatus = { started: true } | { code: number; lines: string[] };
+
+const statusSent = new Set<number>();
+
+/** Writes `status` as one JSON line on `fd` and closes it (once: later calls do nothing). */
+function sendStatus(fd: number, status: ExecStatus): void {
+  if (statusSent.has(fd)) return;
+  statusSent.add(fd);
+  const libc = getLibc();
+  const bytes = new TextEncoder().encode(JSON.stringify(status) + "\n");
+  libc.write(fd, bytes, BigInt(bytes.length)); // one write, far below PIPE_BUF: all of it or nothing
+  libc.close(fd);
+}
+
+/**
+ * `nsbox __detached-exec FD ARGS...`: `nsbox exec ARGS...` (its `--detach` ignored) with stdio on /dev/null in a
+ * session of its own, telling the parent on FD once the command runs, or why it does not (its messages, its
+ * exit status). Its supervisor then outlives the parent.
+ */
+export async function detachedExecHelper(args: readonly string[]): Promise<number> {
+  const fd = /^\d{1,9}$/.test(args[0] ?? "") ? Number(args[0]) : -1;
+  if (fd < 3) throw new UsageError([`${DETACHED_EXEC_COMMAND}: expected a status descriptor (from nsbox exec -d).`]);
+  let code: number;
+  try {
+    code = await execCommand(args.slice(1), fd);
+  } catch (e) {
+    if (!(e instanceof NsboxError)) throw e;
+    sendStatus(fd, { code: e.exitCode, lines: errorLines(e) });
+    return e.exitCode;
+  }
+  sendStatus(fd, { code, lines: [] }); // it never ran (a failed start is thrown above)
+  return code;
+}
+
+/**
+ * `nsbox exec --detach`: starts `nsbox __detached-exec` (this program again) with stdio on /dev/null, in a
+ * session of its own and without a parent-death signal, and waits until it says the command runs (exit 0,
+ * nothing printed) or why it does not (its messages here, its status: 125, 126, 127).
+ */
+async function detachedExec(parsed: Parsed, args: readonly string[]): Promise<number> {
+  if (has(parsed, "json")) throw new UsageError(["--json: cannot be used with --detach (there is no end to report)."]);
+  const libc = getLibc();
+  const fds = new Int32Array(2);
+  const O_CLOEXEC = 0o2000000;
+  if (libc.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC) < 0) throw new NsboxError("cannot create a pipe");
+  const [rd, wr] = [fds[0]!, fds[1]!];
+  let text = "";
+  let helper: Daemon;
+  try {
+    try {
+      helper = await startDaemon([...selfCommand(), DETACHED_EXEC_COMMAND, "3", ...args], {
+        detach: true,
+        passFds: [[wr, 3]],
+      });
+    } finally {
+      libc.close(wr);
+    }
+    const buf = new Uint8Array(4096);
+    for (;;) {
+      const n = Number(await libc.read(rd, buf, BigInt(buf.length)));
+      if (n <= 0) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+      if (text.includes("\n")) break;
+    }
+  } finally {
+    libc.close(rd);
+  }
+  let status: ExecStatus | null = null;
+  try {
+    status = JSON.parse(text.split("\n")[0]!);
+  } catch {
+    // it died before saying anything
+  }
+  if (status !== null && "started" in status) {
+    libc.close(helper.pidfd); // it runs on as the command's supervisor, in a session of its own
+    return 0;
+  }
+  await waitPidfd(helper.pidfd); // it ends right after saying why: reaped here, not left to whoever adopts it
+  libc.close(helper.pidfd);
+  if (status === null) throw new NsboxError("the detached command did not start (nsbox's helper ended)");
+  for (const line of status.lines) console.error(`nsbox: ${line}`);
+  return status.code;
 }
 
 /** `nsbox kill`. */

@@ -120,6 +120,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return await (await import("./lifecycle_commands.ts")).logsCommand(rest);
       case "rm":
         return (await import("./lifecycle_commands.ts")).rmCommand(rest);
+      case "__detached-exec": // hidden: what `nsbox exec --detach` starts
+        return await (await import("./lifecycle_commands.ts")).detachedExecHelper(rest);
       case "__detached-supervisor": // hidden: what `nsbox run --detach` starts
         return await (await import("./detached_supervisor.ts")).supervisorCommand(rest);
       case "version":

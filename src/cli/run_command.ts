@@ -74,19 +74,23 @@ export function splitColons(text: string): string[] {
  * mount, or the problem.
  */
 function parseBind(use: FlagUse, v: string): Extract<MountOption, { kind: "bind" }> | string {
-  const readOnlyFlag = use.flag.name === "ro-bind";
-  const form = readOnlyFlag ? "SRC or SRC:DST" : "SRC, SRC:DST or SRC:DST:ro (or :rw)";
+  const readOnlyFlag = use.flag.name === "ro-bind" || use.flag.name === "ro-bind-try";
+  const optional = use.flag.name.endsWith("-try");
+  const devices = use.flag.name === "dev-bind"; // SRC[:DST] only, as bubblewrap's
+  const extra = { ...(optional && { optional }), ...(devices && { devices }) };
+  const form = readOnlyFlag || devices ? "SRC or SRC:DST" : "SRC, SRC:DST or SRC:DST:ro (or :rw)";
   const [source = "", destination, mode, ...more] = splitColons(v);
   const expected = `${use.typed}: expected ${form} with non-empty paths (write \\: for a ':' in a path), got '${v}'.`;
   if (source === "" || destination === "" || more.length > 0) return expected;
   let readOnly = readOnlyFlag;
+  if (mode !== undefined && devices) return expected;
   if (mode !== undefined) {
     if (mode === "ro") readOnly = true;
     else if (mode === "rw" && !readOnlyFlag) readOnly = false;
     else if (mode === "rw") return `${use.typed}: ':rw' contradicts ${use.typed} (use --bind for a writable bind).`;
     else return expected;
   }
-  return { kind: "bind", source, destination, readOnly };
+  return { kind: "bind", source, destination, readOnly, ...extra };
 }
 
 /** The value of variable `name` in nsbox's own environment (for `--env NAME`, a bare NAME in `--env-file`). */
@@ -227,7 +231,10 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     if (typeof v !== "string") continue;
     switch (use.flag.name) {
       case "bind":
-      case "ro-bind": {
+      case "ro-bind":
+      case "bind-try":
+      case "ro-bind-try":
+      case "dev-bind": {
         const b = parseBind(use, v);
         if (typeof b === "string") problems.push(b);
         else mounts.push(b);
@@ -272,6 +279,8 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     name: value(parsed, "name"),
     share,
     root: has(parsed, "root"),
+    user: value(parsed, "user"),
+    proc: value(parsed, "proc") as RunOptions["proc"],
     mapUsers: has(parsed, "map-users"),
     hostname: value(parsed, "hostname"),
     rootfs: value(parsed, "rootfs"),

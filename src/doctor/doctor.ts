@@ -194,7 +194,8 @@ export function checkContainer(facts: DoctorFacts): Check {
       "start the container with /proc unmasked: `docker run --security-opt systempaths=unconfined`, " +
         "`podman run --security-opt unmask=ALL`, Kubernetes `securityContext.procMount: Unmasked` " +
         "(Docker's default seccomp and AppArmor profiles also refuse new namespaces: " +
-        "`--security-opt seccomp=unconfined --security-opt apparmor=unconfined`)",
+        "`--security-opt seccomp=unconfined --security-opt apparmor=unconfined`); " +
+        "or run nsbox with `--proc=host` (the existing /proc and the host's PID namespace: weaker, see README)",
     );
   }
   if (kind) return ok(name, `inside a ${kind} container; /proc is not masked`);

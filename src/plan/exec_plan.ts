@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { SandboxSpec, TerminalMode } from "../spec/spec.ts";
+import { insideIds, type SandboxSpec, type TerminalMode } from "../spec/spec.ts";
 import type { ChildPlan, SetupOp } from "./ops.ts";
 import { CLONE, SIGNALS } from "../linux.ts";
 import { commandOps, DEFAULT_PATH, FORWARDED_SIGNALS } from "./plan.ts";
@@ -26,6 +26,11 @@ export interface ExecRequest {
   readonly chdir?: string;
   /** The command's environment (default: the sandbox's). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * `--user`: the uid and gid to run as (mapped in the sandbox; `setgroups`: the sandbox may set groups, then
+   * `gid` is the only one). As another uid than the sandbox's own, the command gets no capabilities.
+   */
+  readonly ids?: { readonly uid: number; readonly gid: number; readonly setgroups: boolean };
 }
 
 const O_RDONLY = 0;
@@ -90,6 +95,15 @@ export function buildExecPlan(
   for (let i = 0; i < 2 + joined.length; i++) {
     ops.push({ kind: "close", fd: fd(i), what: "cannot close a namespace descriptor" });
   }
+  let commandSpec = spec;
+  if (req.ids) {
+    const { uid, gid, setgroups } = req.ids;
+    ops.push({ kind: "setIds", uid, gid, setgroups, what: `cannot become uid ${uid} gid ${gid}` });
+    if (uid !== insideIds(spec.identity).uid) {
+      // another user than the sandbox's: none of its capabilities (the bounding set emptied too)
+      commandSpec = { ...spec, identity: { ...spec.identity, mode: uid === 0 ? "root" : "user", capabilities: [] } };
+    }
+  }
   const cwd = req.chdir ?? spec.cwd.path;
   ops.push({
     kind: "chdir",
@@ -97,7 +111,7 @@ export function buildExecPlan(
     fallback: req.chdir === undefined && !spec.cwd.required ? "/" : null,
     what: `cannot change directory to ${cwd}`,
   });
-  ops.push(...commandOps(spec));
+  ops.push(...commandOps(commandSpec));
 
   const env = req.env ?? spec.env;
   return {

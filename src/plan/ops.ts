@@ -158,6 +158,17 @@ export type SetupOp =
   | { readonly kind: "close"; readonly fd: number; readonly what: string }
   | { readonly kind: "setsid"; readonly what: string }
   | {
+    /**
+     * Become uid `uid` and gid `gid` (real, effective, saved) in the current user namespace, keeping the permitted
+     * capabilities effective for the ops after it (`nsbox exec --user`); with `setgroups`, `gid` is the only group.
+     */
+    readonly kind: "setIds";
+    readonly uid: number;
+    readonly gid: number;
+    readonly setgroups: boolean;
+    readonly what: string;
+  }
+  | {
     readonly kind: "open";
     readonly path: string;
     /** open(2) flags (O_*). */

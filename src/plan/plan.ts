@@ -477,7 +477,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   // Mount points: there already, or made inside the sandbox (README: Mount points).
   const points = new MountPoints(spec.mountPoints);
 
-  // /proc: a fresh one for a new PID namespace; the host's otherwise
+  // /proc: a fresh one for a new PID namespace; the host's otherwise (--share pid, --proc=host)
   ops.push(...points.at("/proc", "directory"));
   if (spec.share.includes("pid")) {
     ops.push(...hostBind("/proc", "/proc", NOSUID_NODEV | MOUNT_ATTR.NOEXEC, "cannot bind the host's /proc"));
@@ -552,7 +552,8 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     } else {
       ops.push(
         ...points.at(m.destination, m.sourceType),
-        ...hostBind(m.source, m.destination, m.readOnly ? READ_ONLY : NOSUID_NODEV),
+        // --dev-bind: device nodes stay usable (nosuid still), as for the minimal /dev's
+        ...hostBind(m.source, m.destination, m.devices ? MOUNT_ATTR.NOSUID : m.readOnly ? READ_ONLY : NOSUID_NODEV),
       );
     }
   }

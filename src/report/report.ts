@@ -45,7 +45,7 @@ export interface RunResult {
   readonly limits: LimitsSpec | null;
 }
 
-const ENOENT = 2, EISDIR = 21;
+const EPERM = 1, ENOENT = 2, EISDIR = 21;
 /** nsbox's exit status when `--timeout` expired, timeout(1)'s. */
 export const EXIT_TIMED_OUT = 124;
 
@@ -61,8 +61,20 @@ export function failureError(plan: ChildPlan, step: number, errno: number): Nsbo
   if (step === STEP.SYNC) return new OsError("the sandbox did not start", errno);
   const op = plan.ops[step];
   const what = op?.what ?? `setup step ${step} failed`;
-  return new OsError(what, errno);
+  let hint: string | undefined;
+  if (op?.kind === "fsmount" && op.fstype === "proc" && errno === EPERM) hint = PROC_REFUSED_HINT;
+  return new OsError(what, errno, { hint });
 }
+
+/**
+ * Why the kernel refuses a fresh /proc (EPERM) and what fixes it: the visible /proc has paths covered by
+ * other mounts (a container's masks, or an enclosing sandbox's), and a new procfs would reveal them.
+ */
+export const PROC_REFUSED_HINT = "the kernel refuses a fresh /proc where the /proc nsbox sees has masked paths " +
+  "(inside a container or another sandbox); start the container with /proc unmasked (docker run --security-opt " +
+  "systempaths=unconfined, podman run --security-opt unmask=ALL, Kubernetes securityContext.procMount: Unmasked), " +
+  "or use --proc=host: the existing /proc, with the host's PID namespace (weaker: the sandbox sees your other " +
+  "processes; see nsbox doctor)";
 
 /** What the run measured besides the outcome. */
 export interface Measured {

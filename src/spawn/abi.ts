@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -42,12 +42,14 @@ export const OP = {
   OPEN_TREE: 27,
   FSMOUNT: 28,
   MOVE_MOUNT: 29,
+  SETIDS: 30,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
 const OPF_CLEAR_AMBIENT = 0x2;
 const OPF_IGNORE_MISSING = 0x4;
 const OPF_SELF_MAP = 0x8;
+const OPF_SETGROUPS = 0x10;
 
 /** Phases of the child that are not an op (NSBOX_STEP_*). */
 export const STEP = { SYNC: -1, EXEC: -2, INIT: -3 } as const;
@@ -305,6 +307,11 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       break;
     case "setsid":
       kind = OP.SETSID;
+      break;
+    case "setIds":
+      kind = OP.SETIDS;
+      a.u64(at + N1, BigInt(op.uid)), a.u64(at + N2, BigInt(op.gid));
+      if (op.setgroups) flags |= OPF_SETGROUPS;
       break;
     case "openSlot":
       kind = OP.OPEN_SLOT;

@@ -11,7 +11,12 @@ import { privateDirCandidates } from "../dirs.ts";
 
 /** What a host path is, after following symlinks. */
 export type PathInfo =
-  | { readonly kind: "directory" | "file"; readonly realPath: string }
+  | {
+    readonly kind: "directory" | "file";
+    readonly realPath: string;
+    /** A character or block device node (kind "file"). */
+    readonly device?: boolean;
+  }
   | { readonly kind: "missing"; readonly reason: string };
 
 /** What a host path is, not following a symlink at its end. */
@@ -209,6 +214,7 @@ export function realHost(): HostFacts {
       try {
         const realPath = Deno.realPathSync(path);
         const st = Deno.statSync(realPath);
+        if (st.isCharDevice || st.isBlockDevice) return { kind: "file", realPath, device: true };
         return { kind: st.isDirectory ? "directory" : "file", realPath };
       } catch (e) {
         return { kind: "missing", reason: reasonOf(e) };

@@ -31,6 +31,10 @@ export type MountOption =
     readonly destination?: string;
     /** Read-only (`--ro-bind`). */
     readonly readOnly?: boolean;
+    /** `--bind-try`, `--ro-bind-try`: a source that does not exist is skipped, not an error. */
+    readonly optional?: boolean;
+    /** `--dev-bind`: device nodes in it stay usable (no nodev); a device node or a directory. */
+    readonly devices?: boolean;
   }
   | {
     /** `--tmpfs DST[:size=SIZE,mode=MODE]`. */
@@ -58,6 +62,11 @@ export interface RunOptions {
   readonly share?: readonly ShareableNamespace[];
   /** `--root`: uid and gid 0 inside, with the namespace's capabilities. */
   readonly root?: boolean;
+  /**
+   * `--user UID[:GID]`: the uid (and gid) the caller is mapped to inside, numbers or names in the
+   * root's /etc/passwd and /etc/group. uid 0 is `root` (its capabilities); not with `root`.
+   */
+  readonly user?: string;
   /** `--map-users`: map the caller's subordinate id range as well. */
   readonly mapUsers?: boolean;
   /** `--hostname` (default `nsbox`). */
@@ -72,6 +81,11 @@ export interface RunOptions {
   readonly clearEnv?: boolean;
   /** `--setenv`, `--unsetenv`, in order. */
   readonly envEdits?: readonly EnvEdit[];
+  /**
+   * `--proc`: "new" (default) a fresh /proc; "host" the existing /proc bound, with the host's PID
+   * namespace (as `share: ["pid"]`), where a fresh one is refused (containers that mask /proc).
+   */
+  readonly proc?: "new" | "host";
   /** `--as-pid-1`: exec the command as PID 1 instead of under nsbox's init. */
   readonly asPid1?: boolean;
   /**

@@ -41,11 +41,17 @@ export interface SubIdRange {
 
 /** Who the command is inside, and how ids are mapped. */
 export interface IdentitySpec {
-  /** "user": the caller's uid/gid, no capabilities; "root": uid 0 with the namespace's capabilities. */
+  /** "user": not uid 0, no capabilities (unless added); "root": uid 0 with the namespace's capabilities. */
   readonly mode: "user" | "root";
   /** The caller's uid and gid on the host. */
   readonly hostUid: number;
   readonly hostGid: number;
+  /**
+   * The command's uid and gid inside, which the caller's are mapped to: its own by default, 0 with
+   * `--root`, or `--user`'s. Absent in records of older nsbox versions (see {@linkcode insideIds}).
+   */
+  readonly uid?: number;
+  readonly gid?: number;
   /** The command's capabilities (numbers), in its own user namespace. */
   readonly capabilities: readonly number[];
   /** Subordinate ranges to map too (`--map-users`), or null. */
@@ -62,6 +68,8 @@ export type MountSpec =
     /** Normalised absolute path inside. */
     readonly destination: string;
     readonly readOnly: boolean;
+    /** `--dev-bind`: device nodes in it stay usable (no nodev). Absent: false. */
+    readonly devices?: boolean;
     /** What the source is, so the mount point can be made to match. */
     readonly sourceType: "directory" | "file";
   }
@@ -179,4 +187,16 @@ export interface LimitsSpec {
   readonly cpus: number | null;
   readonly pidsMax: number | null;
   readonly ioWeight: number | null;
+}
+
+/**
+ * The command's uid and gid inside for `identity`: `uid`/`gid` when set, else (records of older
+ * versions) 0 for "root" and the caller's own ids for "user".
+ */
+export function insideIds(identity: IdentitySpec): { uid: number; gid: number } {
+  const root = identity.mode === "root";
+  return {
+    uid: identity.uid ?? (root ? 0 : identity.hostUid),
+    gid: identity.gid ?? (root ? 0 : identity.hostGid),
+  };
 }

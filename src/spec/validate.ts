@@ -119,6 +119,13 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     } else if (!share.includes(ns)) share.push(ns);
   }
 
+  if (options.proc !== undefined && options.proc !== "new" && options.proc !== "host") {
+    problems.push(`--proc: expected new or host, got ${quote(String(options.proc))}.`);
+  } else if (options.proc === "host" && !share.includes("pid")) share.push("pid");
+  else if (options.proc === "new" && share.includes("pid")) {
+    problems.push("--proc=new: cannot be used with --share pid (which binds the host's /proc).");
+  }
+
   const network = validateNetwork(options, share, rootfsOf(options, host), host, problems);
   if (network.mode === "host" && !share.includes("net")) share.push("net");
 
@@ -151,6 +158,13 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     }
   }
 
+  const rootfsDir = rootfsOf(options, host);
+  const user = options.user === undefined ? null : resolveUser(options.user, rootfsDir, host, problems);
+  if (user !== null && options.root) {
+    problems.push("--user: cannot be used with --root (--user 0 is uid 0 with --root's capabilities).");
+  }
+  const asRoot = options.root === true || user?.uid === 0;
+
   const capNumbers = (flag: string, names: readonly string[]) =>
     names.flatMap((n) => {
       const num = capabilityNumber(n);
@@ -162,7 +176,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
   const drops = options.capDrop ?? [];
   const dropAll = drops.some((d) => d.toUpperCase() === "ALL");
   const capabilities = capabilitySet(
-    options.root ? "root" : "user",
+    asRoot ? "root" : "user",
     capNumbers("--cap-add", options.capAdd ?? []),
     dropAll ? "all" : capNumbers("--cap-drop", drops),
   );
@@ -202,8 +216,10 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
       }
       continue;
     }
-    const flag = m.readOnly ? "--ro-bind" : "--bind";
+    const flag = bindFlag(m);
     const info = host.inspect(absoluteFrom(host.cwd, m.source));
+    // --bind-try, --ro-bind-try: a source that is not there is skipped (as bubblewrap's); other failures are not
+    if (m.optional && info.kind === "missing" && info.reason === "No such file or directory") continue;
     // Without a destination, the source's own path (as written, made absolute).
     const rawDst = m.destination ?? lexicalAbsolute(host.cwd, m.source);
     const dst = normalizeAbsolute(rawDst);
@@ -222,12 +238,19 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
           (dst === "/" ? " (use --rootfs to replace /)." : "."),
       );
     }
-    if (info.kind !== "missing" && dst !== null && dst !== "/" && kernelOwned === null) {
+    const notDevices = m.devices === true && info.kind === "file" && info.device !== true;
+    if (notDevices) {
+      problems.push(
+        `${flag}: ${quote(m.source)} is neither a device node nor a directory (use --bind for a plain file).`,
+      );
+    }
+    if (info.kind !== "missing" && dst !== null && dst !== "/" && kernelOwned === null && !notDevices) {
       mounts.push({
         kind: "bind",
         source: info.realPath,
         destination: dst,
         readOnly: m.readOnly ?? false,
+        ...(m.devices && { devices: true }),
         sourceType: info.kind,
       });
     }
@@ -283,9 +306,11 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     cwd,
     share,
     identity: {
-      mode: options.root ? "root" : "user",
+      mode: asRoot ? "root" : "user",
       hostUid: host.uid,
       hostGid: host.gid,
+      uid: user?.uid ?? (asRoot ? 0 : host.uid),
+      gid: user?.gid ?? (asRoot ? 0 : host.gid),
       capabilities,
       subUids,
       subGids,
@@ -338,6 +363,95 @@ function validateMountPoints(
     else tree.mounted(need(m.destination, m.sourceType, m.readOnly ? "--ro-bind" : "--bind"), { source: m.source });
   }
   return points;
+}
+
+/** The flag a bind came from, for messages. */
+function bindFlag(m: { readOnly?: boolean; optional?: boolean; devices?: boolean }): string {
+  if (m.devices) return "--dev-bind";
+  return `${m.readOnly ? "--ro-bind" : "--bind"}${m.optional ? "-try" : ""}`;
+}
+
+/** The largest uid or gid a user namespace can map (2^32-2; 2^32-1 is the kernel's "no id"). */
+export const MAX_ID = 4294967294;
+
+/** The text of `path` in the sandbox's root (`rootfs`, or the host's /), or null; never through a link leading out. */
+function rootText(rootfs: string | null, path: string, host: HostFacts): string | null {
+  if (rootfs === null) return host.readText(path);
+  const info = host.inspect(rootfs + path);
+  if (info.kind !== "file" || !info.realPath.startsWith(rootfs + "/")) return null;
+  return host.readText(info.realPath);
+}
+
+/** Finds the entry of `/etc/passwd` or `/etc/group` text whose name (field 0) or id (field 2) is `key`. */
+function dbEntry(text: string | null, key: string, by: "name" | "id"): string[] | null {
+  for (const line of (text ?? "").split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 4 && f[by === "name" ? 0 : 2] === key) return f;
+  }
+  return null;
+}
+
+/**
+ * `--user UID[:GID]` (numbers or names): the uid and gid inside. Names are looked up in the sandbox's root
+ * (`--rootfs`, or the host's /): its /etc/passwd and /etc/group. Without GID: the user's group in that
+ * /etc/passwd, or `defaultGid` (0 for `run`, as docker and podman do). Adds problems.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { HostFacts } from "./host.ts";
+ * const host = { readText: () => "web:x:33:44::/:/bin/sh\n" } as unknown as HostFacts;
+ * assert.deepEqual(resolveUser("web", null, host, []), { uid: 33, gid: 44 });
+ * assert.deepEqual(resolveUser("1000:5", null, host, []), { uid: 1000, gid: 5 });
+ * ```
+ */
+export function resolveUser(
+  text: string,
+  rootfs: string | null,
+  host: HostFacts,
+  problems: string[],
+  defaultGid = 0,
+): { uid: number; gid: number } | null {
+  const parts = text.split(":");
+  const expected = `--user: expected UID[:GID], numbers from 0 to ${MAX_ID} or names, got ${quote(text)}.`;
+  if (parts.length > 2 || parts.some((p) => p === "" || p.includes("\0"))) {
+    problems.push(expected);
+    return null;
+  }
+  const where = rootfs === null ? "" : ` of ${rootfs}`;
+  const numeric = (p: string) => /^[0-9]+$/.test(p);
+  const id = (p: string): number | null => {
+    const n = Number(p);
+    return Number.isSafeInteger(n) && n <= MAX_ID ? n : null;
+  };
+  const [u, g] = parts as [string, string?];
+  let passwd: string | null | undefined;
+  const passwdText = () => passwd === undefined ? (passwd = rootText(rootfs, "/etc/passwd", host)) : passwd;
+  let uid: number | null, entry: string[] | null;
+  if (numeric(u)) {
+    uid = id(u);
+    if (uid === null) problems.push(expected);
+    entry = g === undefined && uid !== null ? dbEntry(passwdText(), String(uid), "id") : null;
+  } else {
+    entry = dbEntry(passwdText(), u, "name");
+    uid = entry === null ? null : id(entry[2]!);
+    if (entry === null) {
+      problems.push(`--user: no user ${quote(u)} in /etc/passwd${where}: give a number (e.g. --user 1000).`);
+    } else if (uid === null) problems.push(`--user: the uid of ${quote(u)} in /etc/passwd${where} is not valid.`);
+  }
+  let gid: number | null = null;
+  if (g === undefined) gid = entry === null ? defaultGid : id(entry[3]!) ?? defaultGid;
+  else if (numeric(g)) {
+    gid = id(g);
+    if (gid === null) problems.push(expected);
+  } else {
+    const group = dbEntry(rootText(rootfs, "/etc/group", host), g, "name");
+    gid = group === null ? null : id(group[2]!);
+    if (gid === null) {
+      problems.push(`--user: no group ${quote(g)} in /etc/group${where}: give a number (e.g. --user 1000:1000).`);
+    }
+  }
+  return uid === null || gid === null ? null : { uid, gid };
 }
 
 function validateTimeout(options: RunOptions, problems: string[]): SandboxSpec["timeout"] {

@@ -75,6 +75,6 @@ Deno.test("completions bash prints a script that bash -n accepts and that comple
   const dec = new TextDecoder();
   assert.equal(used.code, 0, dec.decode(used.stderr));
   const [flags, commands] = dec.decode(used.stdout).split("--\n");
-  assert.deepEqual(lines(flags!).sort(), ["--ro-bind", "--root", "--rootfs"]);
+  assert.deepEqual(lines(flags!).sort(), ["--ro-bind", "--ro-bind-try", "--root", "--rootfs"]);
   assert.deepEqual(lines(commands!), ["run"]);
 });

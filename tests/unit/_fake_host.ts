@@ -23,7 +23,7 @@ export interface FakeHostInit {
   cwd?: string;
   env?: Record<string, string>;
   /**
-   * Absolute path → "directory" | "file" | "other" (a socket, fifo or device), or a symlink written as
+   * Absolute path → "directory" | "file" | "device" | "other" (a socket, fifo or other device), or a symlink written as
    * `{ link: "target" }` (absolute or relative to its directory). Directories have mode 0755 unless `modes` says.
    */
   paths?: Record<string, FakePath>;
@@ -42,7 +42,7 @@ export interface FakeHostInit {
 }
 
 /** What a fake path is. */
-export type FakePath = "directory" | "file" | "other" | { link: string };
+export type FakePath = "directory" | "file" | "device" | "other" | { link: string };
 
 /** Lexically resolves `.` and `..` in an absolute path. */
 function lexical(path: string): string {
@@ -97,6 +97,7 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
       for (let hops = 0; hops < 10; hops++) {
         const entry = paths[p];
         if (entry === undefined) return { kind: "missing", reason: "No such file or directory" };
+        if (entry === "device") return { kind: "file", realPath: p, device: true };
         if (typeof entry === "string") return { kind: entry === "directory" ? entry : "file", realPath: p };
         p = lexical(entry.link.startsWith("/") ? entry.link : `${p}/../${entry.link}`);
       }
@@ -107,7 +108,8 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
       const entry = paths[p];
       if (entry === undefined) return { type: "missing" };
       if (typeof entry !== "string") return { type: "symlink", target: entry.link };
-      return { type: entry, mode: init.modes?.[p] ?? (entry === "directory" ? 0o755 : 0o644) };
+      const type = entry === "device" ? "other" : entry; // a device node is neither a file nor a directory
+      return { type, mode: init.modes?.[p] ?? (entry === "directory" ? 0o755 : 0o644) };
     },
     readDir(path: string, limit: number): HostDirListing {
       const dir = lexical(path);
@@ -120,7 +122,8 @@ export function fakeHost(init: FakeHostInit = {}): HostFacts & { inspected: stri
         .map((p) => p.slice(prefix.length)).sort();
       const entries: MimicEntry[] = names.slice(0, limit).map((name) => {
         const e = paths[prefix + name]!;
-        return typeof e === "string" ? { name, type: e } : { name, type: "symlink", target: e.link };
+        if (typeof e !== "string") return { name, type: "symlink", target: e.link };
+        return { name, type: e === "device" ? "other" : e };
       });
       return { entries, count: names.length };
     },

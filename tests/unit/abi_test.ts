@@ -350,6 +350,8 @@ function expectedFields(op: SetupOp): RawOp {
       return { ...r, kind: OP.CLOSE, n1: BigInt(op.fd) };
     case "setsid":
       return { ...r, kind: OP.SETSID };
+    case "setIds":
+      return { ...r, kind: OP.SETIDS, flags: op.setgroups ? 0x10 : 0, n1: BigInt(op.uid), n2: BigInt(op.gid) };
     case "openSlot":
       return { ...r, kind: OP.OPEN_SLOT, b: op.path, n1: BigInt(op.flags), n3: BigInt(op.slot) };
     case "closeSlot":
@@ -620,6 +622,8 @@ Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () 
     { kind: "moveMount", from: 2, path: "tmp", at: { slot: 0, resolve: 0x12 }, ignoreMissing: true, what: "w" },
     { kind: "closeSlot", slot: 1, what: "w" },
     { kind: "mkdir", path: "a/b", at: { slot: 0, resolve: 0x12 }, mode: 0o755, ignoreExists: true, what: "w" },
+    { kind: "setIds", uid: 4294967294, gid: 7, setgroups: true, what: "w" },
+    { kind: "setIds", uid: 0, gid: 0, setgroups: false, what: "w" },
   ];
   const d = checkEncoding({ ...base, ops });
   const at = d.ptr(16, 8)!;
@@ -695,6 +699,8 @@ Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () 
   ]);
   assert.deepEqual([raw(23).kind, raw(23).n1], [26, 1n]);
   assert.deepEqual([raw(24).kind, raw(24).b, raw(24).dir, raw(24).resolve], [4, "a/b", 0, 0x12]);
+  assert.deepEqual([raw(25).kind, raw(25).flags, raw(25).n1, raw(25).n2], [30, 0x10, 4294967294n, 7n]); // SETIDS
+  assert.deepEqual([raw(26).kind, raw(26).flags, raw(26).n1, raw(26).n2], [30, 0, 0n, 0n]);
 });
 
 Deno.test("encodePlan() keeps pointers inside a buffer grown past its first 4096 bytes", () => {

@@ -200,7 +200,7 @@ Deno.test("completions bash: commands, flags, and values by kind (namespaces, no
       "nsbox exec --unsetenv ZZ_NSBOX_T",
     ], { PATH: `${fixture().bin}:/usr/bin:/bin`, ZZ_NSBOX_TEST: "1" });
   assert.deepEqual(cmds, [...COMMANDS.map((c) => c.name), "--help"]);
-  assert.deepEqual(flags!.sort(), ["--ro-bind", "--root", "--rootfs"]);
+  assert.deepEqual(flags!.sort(), ["--ro-bind", "--ro-bind-try", "--root", "--rootfs"]);
   assert.deepEqual(share, [...SHAREABLE_NAMESPACES]);
   assert.deepEqual(shareEq, ["ipc"]); // readline replaces what follows '='
   assert.deepEqual(shareList, ["net,ipc", "net,uts", "net,pid"]);
