@@ -167,6 +167,16 @@ export function builtinProfile(name: typeof BUILTIN_PROFILES[number], host: Prof
   };
 }
 
+/** An absolute path with `.`, `..` and `//` resolved lexically. */
+function lexical(path: string): string {
+  const parts: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "..") parts.pop();
+    else if (p !== "" && p !== ".") parts.push(p);
+  }
+  return "/" + parts.join("/");
+}
+
 /** `path` with `\` and `:` escaped for a --bind value. */
 function escapeColons(path: string): string {
   return path.replaceAll("\\", "\\\\").replaceAll(":", "\\:");
@@ -249,7 +259,7 @@ export function loadProfile(arg: string, host: ProfileHost): Profile {
     obj = builtinProfile(arg, host);
   } else {
     let file: string;
-    if (isFileArg(arg)) file = arg.startsWith("/") ? arg : `${host.cwd.replace(/\/$/, "")}/${arg}`;
+    if (isFileArg(arg)) file = lexical(arg.startsWith("/") ? arg : `${host.cwd}/${arg}`);
     else {
       const dir = profilesDir(host.env);
       if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(arg) || dir === null) {
