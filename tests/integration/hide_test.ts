@@ -54,12 +54,12 @@ Deno.test(
   async () => {
     await using t = await tree();
     const r = await sandboxSh(
-      `${LOOK(`/h/${t.name}/secret`, `/h/${t.name}/token`)}; ${
+      `${LOOK(`/tmp/h/${t.name}/secret`, `/tmp/h/${t.name}/token`)}; ${
         LOOK(`${t.path}/secret`, `${t.path}/token`)
-      }; cat /h/${t.name}/pub/readme`,
+      }; cat /tmp/h/${t.name}/pub/readme`,
       [
         "--bind",
-        `${HOME}:/h`,
+        `${HOME}:/tmp/h`,
         "--hide",
         `~/${t.name}/secret`,
         "--hide",
@@ -75,14 +75,17 @@ Deno.test(
   { name: "--hide: a hidden directory under a writable bind stays empty and read-only", ignore: NO_HOME },
   async () => {
     await using t = await tree();
-    const r = await sandboxSh(`${LOOK("/w/secret", "/w/token")}; echo ok > /w/pub/new && cat /w/pub/new`, [
-      "--bind",
-      `${t.path}:/w`,
-      "--hide",
-      `${t.path}/secret`,
-      "--hide",
-      `${t.path}/token`,
-    ]);
+    const r = await sandboxSh(
+      `${LOOK("/tmp/w/secret", "/tmp/w/token")}; echo ok > /tmp/w/pub/new && cat /tmp/w/pub/new`,
+      [
+        "--bind",
+        `${t.path}:/tmp/w`,
+        "--hide",
+        `${t.path}/secret`,
+        "--hide",
+        `${t.path}/token`,
+      ],
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, EMPTY + "ok\n");
     // the originals are untouched
