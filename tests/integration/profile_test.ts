@@ -91,7 +91,11 @@ Deno.test({
   ignore: NO_HOME,
 }, async () => {
   await using p = await project();
+  const show = await nsbox(["profile", "show", "build"], { cwd: p.path });
+  const own = /^--bind ([^:]+):/m.exec(show.stdout)![1]!;
+  await using _cleanup = { [Symbol.asyncDispose]: () => Deno.remove(own, { recursive: true }).catch(() => {}) };
   const r = await nsbox(["run", "--profile", "build", "--", "true"], { cwd: p.path });
+  assert.ok((await Deno.stat(own)).isDirectory, "the project's home is made");
   if (r.stderr.includes("--allow-host: not available yet")) {
     // until nsbox's egress proxy lands: refused outright, never run with the unfiltered network
     assert.equal(r.code, 125);
@@ -181,17 +185,20 @@ Deno.test({
 }, async () => {
   await using cfg = await configWith({});
   const dir = `${cfg.path}/nsbox/profiles`;
-  const script = `echo '{"bind": ["/"]}' > ${dir}/evil.json 2>/dev/null && echo wrote || echo refused; ls -A ${dir}`;
-  for (const flags of [["--bind", HOME], ["--bind", `${cfg.path}:/tmp/cfg`]]) {
+  for (
+    const [flags, base] of [[["--bind", HOME], cfg.path], [["--bind", `${cfg.path}:/tmp/cfg`], "/tmp/cfg"]] as const
+  ) {
+    // inside, nsbox/ is an empty read-only directory: profiles/ is not there, and nothing can be made in it
+    const script =
+      `echo '{"bind": ["/"]}' > ${base}/nsbox/profiles/evil.json 2>/dev/null && echo wrote || echo refused; ` +
+      `mkdir ${base}/nsbox/profiles 2>/dev/null && echo made || echo refused; ` +
+      `echo '{}' > ${base}/nsbox/evil.json 2>/dev/null && echo wrote || echo refused; ls -A ${base}/nsbox; echo end`;
     const r = await nsbox(["run", ...flags, "--", "sh", "-c", script], { env: { XDG_CONFIG_HOME: cfg.path } });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "refused\n");
-    const r2 = await nsbox(["run", ...flags, "--", "sh", "-c", "mkdir /tmp/cfg/nsbox/x 2>/dev/null || echo refused"], {
-      env: { XDG_CONFIG_HOME: cfg.path },
-    });
-    assert.equal(r2.stdout, "refused\n", r2.stderr);
+    assert.equal(r.stdout, "refused\nrefused\nrefused\nend\n", flags.join(" "));
   }
   assert.deepEqual([...Deno.readDirSync(dir)], []);
+  assert.deepEqual([...Deno.readDirSync(`${cfg.path}/nsbox`)].map((e) => e.name), ["profiles"]);
 });
 
 Deno.test("nsbox profile list, show, --help and a bad subcommand", async () => {
