@@ -41,6 +41,15 @@ export function cacheDir(env: DirsEnv): string | null {
   return xdg(env, "XDG_CACHE_HOME", ".cache");
 }
 
+/**
+ * Where `--profile build` keeps each project's own home (`CACHE/homes/HASH`), or null without a home.
+ * Binds from below it are the one exception to hiding the cache directory.
+ */
+export function projectHomesDir(env: DirsEnv): string | null {
+  const cache = cacheDir(env);
+  return cache === null ? null : `${cache}/homes`;
+}
+
 function xdg(env: DirsEnv, name: string, fallback: string): string | null {
   const set = env[name];
   if (set && set.startsWith("/")) return `${set.replace(/\/+$/, "")}/nsbox`;

@@ -13,7 +13,7 @@
 import { CAPABILITIES } from "../spec/capabilities.ts";
 import { NET_MODES, SHAREABLE_NAMESPACES } from "../spec/options.ts";
 import { SIGNALS } from "../linux.ts";
-import { type CommandDef, COMMANDS, type FlagDef, type ValueKind } from "./flags.ts";
+import { BUILTIN_PROFILES, type CommandDef, COMMANDS, type FlagDef, type ValueKind } from "./flags.ts";
 
 /** The shells `nsbox completions` writes scripts for. */
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -49,6 +49,8 @@ export function valueChoices(kind: ValueKind | null): readonly string[] {
       return [...CAPABILITIES, "ALL"];
     case "seccomp":
       return ["default", "unconfined"];
+    case "profile":
+      return BUILTIN_PROFILES;
     default:
       return [];
   }
@@ -61,7 +63,7 @@ function isList(kind: ValueKind | null): boolean {
 
 /** Whether a value of `kind` is (or may be) a host path, and whether directories only. */
 function pathsOf(kind: ValueKind | null): "any" | "dir" | null {
-  return kind === "path" || kind === "seccomp" ? "any" : kind === "dir" ? "dir" : null;
+  return kind === "path" || kind === "seccomp" || kind === "profile" ? "any" : kind === "dir" ? "dir" : null;
 }
 
 /** Every spelling of a flag: `--name`, then `-n`. */

@@ -104,6 +104,7 @@ function isSpec(spec: unknown): spec is SandboxSpec {
     strOrNull(spec.hostname) && strOrNull(spec.rootfs) &&
     Array.isArray(mounts) && mounts.every((m) => isObj(m) && isStr(m.kind) && isStr(m.destination)) &&
     isStrArray(covered) &&
+    Array.isArray(spec.hidden) && spec.hidden.every((h) => isObj(h) && isStr(h.path)) &&
     (spec.init === "reaper" || spec.init === "none") &&
     ["foreground", "background", "none"].includes(spec.terminal as string) &&
     isObj(network) && isStr(network.mode) && Array.isArray(network.publish) &&

@@ -19,6 +19,7 @@ export type ValueKind =
   | "signal"
   | "capability"
   | "seccomp"
+  | "profile"
   | "env-name"
   | "env-assign"
   | "size"
@@ -90,6 +91,9 @@ export interface CommandDef {
   readonly interleaved?: boolean;
 }
 
+/** The built-in profiles of `--profile` (their names are reserved; src/cli/profile.ts has their contents). */
+export const BUILTIN_PROFILES = ["untrusted", "build"] as const;
+
 const HELP_FLAG: FlagDef = { name: "help", short: "h", group: "Output", help: "show this help and exit" };
 
 const ENV_FLAG: FlagDef = {
@@ -143,6 +147,14 @@ export const RUN: CommandDef = {
     "is not one. Mount options apply in the order given, after the default view.",
   flags: [
     {
+      name: "profile",
+      value: "NAME|FILE",
+      kind: "profile",
+      group: "Profile",
+      help: "start from a profile: built-in untrusted or build, NAME.json in ~/.config/nsbox/profiles, or a JSON " +
+        "FILE; the flags given here add to its lists and replace its other values (see nsbox profile show NAME)",
+    },
+    {
       name: "name",
       value: "NAME",
       group: "Lifecycle",
@@ -187,6 +199,15 @@ export const RUN: CommandDef = {
       repeatable: true,
       group: "Network",
       help: "forward host port HOSTPORT (on IP, default 127.0.0.1) to PORT inside; needs --net",
+    },
+    {
+      name: "allow-host",
+      value: "PATTERN",
+      kind: "text",
+      repeatable: true,
+      group: "Network",
+      help: "let the sandbox reach hosts matching PATTERN (name, *.suffix, address or CIDR, with :PORT) through " +
+        "nsbox's egress proxy, and nothing else (not available yet: refused)",
     },
     {
       name: "allow-host-loopback",
@@ -260,6 +281,15 @@ export const RUN: CommandDef = {
       ordered: true,
       group: "Filesystem",
       help: "mount an empty tmpfs at DST (default size: a quarter of RAM; mode 0755)",
+    },
+    {
+      name: "hide",
+      value: "PATH",
+      kind: "path",
+      repeatable: true,
+      group: "Filesystem",
+      help: "make host path PATH (~ is your home) appear empty inside, under the root and under every bind " +
+        "that shows it; a missing PATH is ignored; a bind from inside it is refused",
     },
     { name: "rootfs", value: "DIR", group: "Filesystem", help: "use host directory DIR as / (read-only)" },
     {
@@ -568,6 +598,24 @@ export const COMPLETIONS: CommandDef = {
   ],
 };
 
+/** `nsbox profile`. */
+export const PROFILE: CommandDef = {
+  name: "profile",
+  operands: { choices: ["list", "show"] },
+  usage: "nsbox profile list | show NAME|FILE",
+  summary: "list profiles, or show what one does",
+  description: "`list` prints the built-in profiles and yours (NAME.json in $XDG_CONFIG_HOME/nsbox/profiles,\n" +
+    "default ~/.config/nsbox/profiles). `show NAME` prints the flags of nsbox run that do what\n" +
+    "`--profile NAME` does, here (built-in profiles depend on the current directory).",
+  flags: [HELP_FLAG],
+  interleaved: true,
+  exits: "Exit status: 0; 125 for an unknown or bad profile, a bad subcommand or flag.",
+  examples: [
+    ["nsbox profile list", "built-in and your profiles"],
+    ["nsbox profile show untrusted", "the flags --profile untrusted stands for, in this directory"],
+  ],
+};
+
 /** `nsbox doctor`. */
 export const DOCTOR: CommandDef = {
   name: "doctor",
@@ -590,4 +638,4 @@ export const DOCTOR: CommandDef = {
 };
 
 /** Every subcommand. */
-export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, DOCTOR, COMPLETIONS];
+export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, PROFILE, DOCTOR, COMPLETIONS];

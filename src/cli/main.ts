@@ -26,10 +26,14 @@ async function runCommand(args: readonly string[]): Promise<number> {
   const json = wantsJson(args);
   let result: RunResult | null = null;
   try {
-    const parsed = parseArgs(RUN, args);
+    let parsed = parseArgs(RUN, args);
     if (has(parsed, "help")) {
       console.log((await import("./help.ts")).commandHelp(RUN));
       return 0;
+    }
+    if (has(parsed, "profile")) {
+      const { applyProfile, realProfileHost } = await import("./profile.ts");
+      parsed = applyProfile(parsed, realProfileHost());
     }
     for (const note of compatNotes(parsed)) console.error(`nsbox: ${note}`);
     if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
@@ -122,6 +126,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return (await import("./lifecycle_commands.ts")).rmCommand(rest);
       case "__detached-exec": // hidden: what `nsbox exec --detach` starts
         return await (await import("./lifecycle_commands.ts")).detachedExecHelper(rest);
+      case "profile":
+        return (await import("./profile_command.ts")).profileCommand(rest);
       case "__detached-supervisor": // hidden: what `nsbox run --detach` starts
         return await (await import("./detached_supervisor.ts")).supervisorCommand(rest);
       case "version":

@@ -561,6 +561,23 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
   // nsbox's own directories (its records, configuration, caches), wherever
   // the root or a bind shows them: an empty read-only tmpfs over each.
   for (const path of spec.covered) ops.push(...emptyCover(path, `cannot cover ${path}`));
+  // --hide, wherever the root or a bind shows a hidden path, over everything else: a directory gets an
+  // empty read-only tmpfs, a file an empty read-only file (one, written to the staging root).
+  if (spec.hidden.some((h) => h.type === "file")) {
+    ops.push({
+      kind: "writeFile",
+      path: "/hidden",
+      data: "",
+      mode: 0o444,
+      what: "cannot write the empty file for --hide",
+    });
+  }
+  for (const h of spec.hidden) {
+    const what = `cannot hide ${h.path}`;
+    ops.push(
+      ...(h.type === "directory" ? emptyCover(h.path, what) : bind(null, "/hidden", h.path, READ_ONLY, what, true)),
+    );
+  }
   ops.push(
     { kind: "closeSlot", slot: ROOT_SLOT, what: "cannot close the new root" },
     { kind: "closeSlot", slot: OLD_SLOT, what: "cannot close the host's root" },

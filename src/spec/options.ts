@@ -75,6 +75,11 @@ export interface RunOptions {
   readonly rootfs?: string;
   /** `--bind`, `--ro-bind`, `--tmpfs`, in order. */
   readonly mounts?: readonly MountOption[];
+  /**
+   * `--hide`: host paths (`~` is the caller's HOME; relative ones from the current directory) that appear
+   * empty inside wherever the root or a bind would show them; ones that do not exist are ignored.
+   */
+  readonly hide?: readonly string[];
   /** `--chdir`: working directory inside (must exist). */
   readonly chdir?: string;
   /** `--clearenv`: start from an empty environment. */
@@ -96,6 +101,11 @@ export interface RunOptions {
   readonly net?: NetMode;
   /** `--publish`: host ports forwarded into the sandbox (needs `net`). */
   readonly publish?: readonly PublishOption[];
+  /**
+   * `--allow-host`: host patterns the sandbox may reach through nsbox's egress proxy (filtered egress).
+   * Not available yet: any pattern is refused (125) rather than run with unfiltered network.
+   */
+  readonly allowHosts?: readonly string[];
   /** `--allow-host-loopback`: let the sandbox reach the host's loopback services. */
   readonly allowHostLoopback?: boolean;
   /** `--cap-add`: capabilities to give the command (names, with or without CAP_). */

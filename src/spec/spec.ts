@@ -115,6 +115,14 @@ export type MountPointSpec =
   | { readonly path: string; readonly how: "create"; readonly parent: string; readonly names: readonly string[] }
   | { readonly path: string; readonly how: "mimic"; readonly mimic: MimicSpec };
 
+/** A place inside covered because it shows a `--hide` path. */
+export interface HiddenPath {
+  /** Normalised absolute path inside. */
+  readonly path: string;
+  /** What the hidden host path is: a directory is covered by an empty directory, anything else by an empty file. */
+  readonly type: "directory" | "file";
+}
+
 /** One sandbox, validated. */
 export interface SandboxSpec {
   /** Command and arguments; `command[0]` is looked up in the sandbox's PATH. */
@@ -141,6 +149,11 @@ export interface SandboxSpec {
    * (records, configuration, caches): each gets an empty read-only tmpfs.
    */
   readonly covered: readonly string[];
+  /**
+   * `--hide`: paths inside where the root or a bind would show a hidden host path, after every mount: a
+   * directory gets an empty read-only tmpfs, a file an empty read-only file.
+   */
+  readonly hidden: readonly HiddenPath[];
   /** "reaper": nsbox's init is PID 1; "none": the command is PID 1. */
   readonly init: "reaper" | "none";
   /** nsbox's terminal when it started; decides the command's session and process group. */

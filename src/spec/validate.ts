@@ -17,8 +17,17 @@ import {
   SHAREABLE_NAMESPACES,
   type ShareableNamespace,
 } from "./options.ts";
-import type { LimitsSpec, MountPointSpec, MountSpec, NetworkSpec, SandboxSpec, SubIdRange } from "./spec.ts";
+import type {
+  HiddenPath,
+  LimitsSpec,
+  MountPointSpec,
+  MountSpec,
+  NetworkSpec,
+  SandboxSpec,
+  SubIdRange,
+} from "./spec.ts";
 import { MountTree } from "./mount_points.ts";
+import { projectHomesDir } from "../dirs.ts";
 import { formatPublish, type PublishSpec } from "./publish.ts";
 
 /** The hostname a sandbox gets unless told otherwise. */
@@ -127,6 +136,10 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
   }
 
   const network = validateNetwork(options, share, rootfsOf(options, host), host, problems);
+  if ((options.allowHosts ?? []).length > 0) {
+    // Until the egress proxy exists: refused, never run with the unfiltered network it asks to restrict.
+    problems.push("--allow-host: not available yet (nsbox's egress proxy); use --net for unfiltered network.");
+  }
   if (network.mode === "host" && !share.includes("net")) share.push("net");
 
   // hostname
@@ -256,7 +269,8 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     }
   }
 
-  const covered = coveredPaths(host.privateDirs, rootfs, mounts, problems);
+  const covered = coveredPaths(host.privateDirs, rootfs, mounts, problems, () => projectHomesRoot(host));
+  const hidden = hiddenPaths(hideTargets(options.hide ?? [], host, share, problems), rootfs, mounts, problems);
 
   // working directory
   let cwd: SandboxSpec["cwd"] = { path: host.cwd, required: false };
@@ -320,6 +334,7 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
     mounts,
     mountPoints,
     covered,
+    hidden,
     init: options.asPid1 ? "none" : "reaper",
     terminal: host.terminal,
     closedStdio: host.closedStdio,
@@ -488,6 +503,7 @@ export function coveredPaths(
   rootfs: string | null,
   mounts: readonly MountSpec[],
   problems: string[],
+  projectHomes: () => string | null = () => null,
 ): string[] {
   const covered: string[] = [];
   const add = (p: string) => {
@@ -507,6 +523,9 @@ export function coveredPaths(
     for (const m of mounts) {
       if (m.kind !== "bind") continue;
       if (within(m.source, dir)) {
+        // A project's own home (`--profile build`) lies in the cache directory and shows nothing else of it.
+        const homes = projectHomes();
+        if (homes !== null && m.source.startsWith(homes + "/")) continue;
         const flag = m.readOnly ? "--ro-bind" : "--bind";
         problems.push(
           `${flag}: ${quote(m.source)} is inside nsbox's own directory ${dir} (records, configuration, caches).`,
@@ -515,6 +534,104 @@ export function coveredPaths(
     }
   }
   return covered;
+}
+
+/** The canonical directory of the per-project homes (`--profile build`), when it exists. */
+function projectHomesRoot(host: HostFacts): string | null {
+  const dir = projectHomesDir(host.env);
+  if (dir === null) return null;
+  const info = host.inspect(dir);
+  return info.kind === "directory" ? info.realPath : null;
+}
+
+/** A `--hide` path as the host has it: canonical, and whether it is a directory. */
+export interface HideTarget {
+  readonly source: string;
+  readonly type: "directory" | "file";
+}
+
+/**
+ * The `--hide` paths that exist, canonical (`~` expanded from HOME, relative paths from the current
+ * directory); missing ones are ignored. Adds problems: `/`, `~` without HOME, and `--share pid` (the
+ * host's /proc would show them through /proc/PID/root of the caller's other processes).
+ */
+export function hideTargets(
+  paths: readonly string[],
+  host: HostFacts,
+  share: readonly ShareableNamespace[],
+  problems: string[],
+): HideTarget[] {
+  const targets: HideTarget[] = [];
+  const home = host.env.HOME;
+  for (const raw of paths) {
+    let path = raw;
+    if (raw === "~" || raw.startsWith("~/")) {
+      if (!home || !home.startsWith("/")) {
+        problems.push(`--hide: cannot expand ${quote(raw)}: HOME is not an absolute path.`);
+        continue;
+      }
+      path = home.replace(/\/+$/, "") + raw.slice(1);
+    }
+    if (path === "" || path.includes("\0")) {
+      problems.push(`--hide: expected a path, got ${quote(raw)}.`);
+      continue;
+    }
+    const info = host.inspect(lexicalAbsolute(host.cwd, path));
+    if (info.kind === "missing") continue; // nothing there: nothing to hide
+    if (info.realPath === "/") {
+      problems.push(`--hide: cannot hide / (${quote(raw)}): use --rootfs for another root.`);
+      continue;
+    }
+    if (!targets.some((t) => t.source === info.realPath)) targets.push({ source: info.realPath, type: info.kind });
+  }
+  if (targets.length > 0 && share.includes("pid")) {
+    problems.push(
+      "--hide: cannot be used with --share pid (the host's /proc shows your other processes' view of the hidden paths).",
+    );
+  }
+  return targets;
+}
+
+/**
+ * Where the sandbox's root or binds would show a hidden host path: the paths inside to cover, after every
+ * mount. A bind or `--rootfs` from inside a hidden path is refused: it would show what must stay hidden.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const binds = [{ kind: "bind", source: "/home/u", destination: "/h", readOnly: false, sourceType: "directory" }] as const;
+ * assert.deepEqual(hiddenPaths([{ source: "/home/u/.ssh", type: "directory" }], null, binds, []), [
+ *   { path: "/home/u/.ssh", type: "directory" },
+ *   { path: "/h/.ssh", type: "directory" },
+ * ]);
+ * ```
+ */
+export function hiddenPaths(
+  targets: readonly HideTarget[],
+  rootfs: string | null,
+  mounts: readonly MountSpec[],
+  problems: string[],
+): HiddenPath[] {
+  const hidden: HiddenPath[] = [];
+  const add = (path: string, type: HiddenPath["type"]) => {
+    if (!hidden.some((h) => h.path === path)) hidden.push({ path, type });
+  };
+  for (const { source: h, type } of targets) {
+    const shown = (source: string, destination: string) => {
+      if (within(h, source)) add(destination.replace(/\/$/, "") + h.slice(source === "/" ? 0 : source.length), type);
+    };
+    if (rootfs === null) add(h, type);
+    else if (within(rootfs, h)) problems.push(`--rootfs: ${quote(rootfs)} is inside the hidden path ${h} (--hide).`);
+    else shown(rootfs, "/");
+    for (const m of mounts) {
+      if (m.kind !== "bind") continue;
+      if (within(m.source, h)) {
+        const flag = m.readOnly ? "--ro-bind" : "--bind";
+        problems.push(`${flag}: ${quote(m.source)} is inside the hidden path ${h} (--hide).`);
+      } else shown(m.source, m.destination);
+    }
+  }
+  return hidden;
 }
 
 /** Where pasta and slirp4netns answer DNS inside the sandbox. */

@@ -122,6 +122,7 @@ Deno.test("completions: value kinds come from the table, or from the placeholder
   assert.deepEqual(valueChoices("net-mode"), ["pasta", "slirp4netns", "host"]);
   assert.equal(valueChoices("signal").length, Object.keys(SIGNALS).length);
   assert.deepEqual(valueChoices("size"), []);
+  assert.deepEqual(valueChoices("profile"), ["untrusted", "build"]);
 });
 
 Deno.test("completions: every command and every spelling of every flag is in the bash, zsh and fish scripts", () => {

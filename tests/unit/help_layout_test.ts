@@ -11,7 +11,17 @@ import { COMMANDS } from "../../src/cli/flags.ts";
 const WIDTH = 100;
 
 Deno.test("COMMANDS gives every command a usage, a summary, a description and examples", () => {
-  assert.deepEqual(COMMANDS.map((c) => c.name), ["run", "ps", "exec", "kill", "logs", "rm", "doctor", "completions"]);
+  assert.deepEqual(COMMANDS.map((c) => c.name), [
+    "run",
+    "ps",
+    "exec",
+    "kill",
+    "logs",
+    "rm",
+    "profile",
+    "doctor",
+    "completions",
+  ]);
   for (const cmd of COMMANDS) {
     assert.ok(cmd.usage.startsWith(`nsbox ${cmd.name}`), cmd.name);
     assert.ok(cmd.summary.length > 0 && cmd.description.length > 0, cmd.name);

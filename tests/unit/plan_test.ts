@@ -739,3 +739,4 @@ Deno.test("buildPlan() installs the seccomp filter after no_new_privs, unless un
   assert.ok(filter > indexOf(ops, (op) => op.kind === "prctl" && op.option === PR.SET_NO_NEW_PRIVS, "nnp"));
   assert.equal(plan(["--seccomp=unconfined", "sh"]).ops.some((op) => op.kind === "seccomp"), false);
 });
+golden("hide", ["--bind", "/home/user:/h", "--hide", "~/src", "--hide", "/home/user/notes.txt", "sh"]);
