@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 5
+#define NSBOX_ABI_VERSION 6
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -96,6 +96,11 @@ enum nsbox_op_kind {
   /* move_mount(slot n1, "", T, "", F_EMPTY_PATH | T_EMPTY_PATH) where T is
    * openat2(dir, b, {O_PATH, resolve}); slot n1 is closed, also on failure */
   NSBOX_OP_MOVE_MOUNT = 29,
+  /* s = socket(family of sockaddr a, SOCK_STREAM | SOCK_CLOEXEC, 0);
+   * setsockopt(s, SOL_SOCKET, SO_REUSEADDR, 1); bind(s, a, n1 bytes);
+   * listen(s, n3); send s over the unix socket n2 (one byte, SCM_RIGHTS);
+   * close(s). Made in the child's network namespace, used outside it. */
+  NSBOX_OP_LISTEN_SEND = 30,
 };
 
 /* Op flags. MKDIR, MKFILE and SYMLINK with `dir` set resolve b's parent
@@ -247,7 +252,8 @@ struct nsbox_msg {
  * code, signal (its name), oom, wall_ms, stats, cpu (both cpu times known),
  * cpu_user_ms, cpu_system_ms, memory_peak, pids_peak, oom_kills, ended (ISO
  * 8601 time), mac (the exit record's HMAC, hex), signum (the signal a stop
- * hint is about, by name), timed_out (--timeout expired). */
+ * hint is about, by name), timed_out (--timeout expired), egress (text read
+ * by NSBOX_SV_READ_EGRESS, inserted as is). */
 enum nsbox_sv_op_kind {
   /* Kill what the sandbox left when it shares nsbox's PID namespace: with
    * a = a cgroup directory (b: a second one, or 0), cgroup.kill each and
@@ -278,7 +284,15 @@ enum nsbox_sv_op_kind {
   NSBOX_SV_RESULT = 10,
   /* Remove file a (in the record directory when relative). */
   NSBOX_SV_REMOVE_FILE = 11,
+  /* pread descriptor fd (a memfd a helper wrote) from offset 0, up to `arg`
+   * bytes (at most NSBOX_SV_MAX_EGRESS), and close it: the text becomes the
+   * template value `egress`, inserted as is, when it is not empty, fits, and
+   * ends with a newline (which is dropped; a helper killed halfway wrote
+   * none); otherwise `egress` stays unknown (null). */
+  NSBOX_SV_READ_EGRESS = 12,
 };
+
+#define NSBOX_SV_MAX_EGRESS (1024 * 1024)
 
 struct nsbox_sv_op {
   int32_t kind; /* enum nsbox_sv_op_kind */
