@@ -189,6 +189,15 @@ export const RUN: CommandDef = {
       help: "forward host port HOSTPORT (on IP, default 127.0.0.1) to PORT inside; needs --net",
     },
     {
+      name: "allow-host",
+      value: "PATTERN",
+      repeatable: true,
+      group: "Network",
+      help: "filtered egress: only through nsbox's proxy (127.0.0.1:3128 inside, HTTP_PROXY and friends set), " +
+        "to hosts matching PATTERN: a name, *.SUFFIX, an IP or CIDR, each with an optional :PORT; * for " +
+        "everything (still reported). No route out otherwise, no DNS inside",
+    },
+    {
       name: "allow-host-loopback",
       group: "Network",
       help: "let a --net sandbox reach the host's loopback services (through the gateway address)",

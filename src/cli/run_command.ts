@@ -283,6 +283,7 @@ export function runOptionsFromArgs(parsed: Parsed, host?: HostFacts): RunOptions
     net: value(parsed, "net") as RunOptions["net"],
     publish,
     allowHostLoopback: has(parsed, "allow-host-loopback"),
+    allowHosts: values(parsed, "allow-host"),
     capAdd: values(parsed, "cap-add").flatMap((s) => s.split(",")),
     capDrop: values(parsed, "cap-drop").flatMap((s) => s.split(",")),
     seccomp: value(parsed, "seccomp") as RunOptions["seccomp"],

@@ -369,10 +369,11 @@ export function sockaddr(address: string, port: number): Uint8Array {
 function ipv6Bytes(address: string): Uint8Array {
   const halves = address.split("::");
   if (halves.length > 2) throw new Error(`not an IPv6 address: ${address}`);
-  const groups = (s: string) => s === "" ? [] : s.split(":").map((g) => {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) throw new Error(`not an IPv6 address: ${address}`);
-    return parseInt(g, 16);
-  });
+  const groups = (s: string) =>
+    s === "" ? [] : s.split(":").map((g) => {
+      if (!/^[0-9a-f]{1,4}$/i.test(g)) throw new Error(`not an IPv6 address: ${address}`);
+      return parseInt(g, 16);
+    });
   const head = groups(halves[0]!), tail = halves.length === 2 ? groups(halves[1]!) : [];
   const fill = 8 - head.length - tail.length;
   if (fill < 0 || (halves.length === 1 && fill !== 0)) throw new Error(`not an IPv6 address: ${address}`);

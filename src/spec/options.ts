@@ -82,6 +82,11 @@ export interface RunOptions {
   readonly net?: NetMode;
   /** `--publish`: host ports forwarded into the sandbox (needs `net`). */
   readonly publish?: readonly PublishOption[];
+  /**
+   * `--allow-host`: filtered egress, only through nsbox's proxy, to destinations matching these patterns (a host
+   * name, `*.SUFFIX`, an IP address or CIDR range, `*`; each with an optional `:PORT`).
+   */
+  readonly allowHosts?: readonly string[];
   /** `--allow-host-loopback`: let the sandbox reach the host's loopback services. */
   readonly allowHostLoopback?: boolean;
   /** `--cap-add`: capabilities to give the command (names, with or without CAP_). */
