@@ -251,6 +251,24 @@ export function specialAddress(address: readonly number[], own: readonly (readon
   return null;
 }
 
+/** One destination in the report. */
+export interface EgressEntry {
+  readonly host: string;
+  readonly port: number;
+  readonly connections: number;
+  /** Allowed: bytes sent to it and received from it. */
+  readonly bytes_out?: number;
+  readonly bytes_in?: number;
+  /** Refused: why. */
+  readonly reason?: string;
+}
+
+/** The proxy's report: the `egress` field of `--json`, `RunResult.egress`. */
+export interface EgressReport {
+  readonly allowed: readonly EgressEntry[];
+  readonly refused: readonly EgressEntry[];
+}
+
 /** The environment variables that point a sandbox's programs at the proxy. */
 export function proxyEnv(port: number): Record<string, string> {
   const url = `http://127.0.0.1:${port}`;
