@@ -105,7 +105,7 @@ export interface EgressHandle {
   stop(): Promise<void>;
   /** How the native supervisor stops it and reads its report (before the end report is rendered). */
   teardown(): SupervisorOp[];
-  /** The report the proxy wrote (once it was stopped), or null. */
+  /** The report the proxy wrote (once it was stopped), or null; once (its descriptor is then closed). */
   readReport(): EgressReport | null;
 }
 
@@ -134,7 +134,10 @@ export async function startEgress(net: NetworkSpec, listenFd: number): Promise<E
   const d = daemon;
   let open = true;
   // nsbox's own copy for readReport(): the one handed to the supervisor is closed once it has run
-  const own = libc.fcntl(reportFd, F_DUPFD_CLOEXEC, 3);
+  let own = libc.fcntl(reportFd, F_DUPFD_CLOEXEC, 3);
+  const closeOwn = () => {
+    if (own >= 0) libc.close(own), own = -1;
+  };
   return {
     pid: d.pid,
     pidfd: d.pidfd,
@@ -142,7 +145,7 @@ export async function startEgress(net: NetworkSpec, listenFd: number): Promise<E
     async stop() {
       await d.stop(STOP_GRACE_MS);
       if (open) libc.close(reportFd), open = false;
-      if (own >= 0) libc.close(own);
+      closeOwn();
     },
     teardown: () => [
       { kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS },
@@ -155,6 +158,8 @@ export async function startEgress(net: NetworkSpec, listenFd: number): Promise<E
         return text.length <= REPORT_CAP && text.endsWith("\n") ? JSON.parse(text) as EgressReport : null;
       } catch {
         return null;
+      } finally {
+        closeOwn();
       }
     },
   };

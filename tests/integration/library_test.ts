@@ -68,7 +68,7 @@ Deno.test({
     const { lines, stderr } = await embed([
       { command: ["true"] },
       {
-        command: ["sh", "-c", "curl -s -o /dev/null -w '%{http_code}' http://blocked.example/x; exit 4"],
+        command: ["sh", "-c", "curl -s -o /dev/null http://blocked.example/x; exit 4"],
         allowHosts: ["allowed.example"],
       },
     ]);
