@@ -20,6 +20,14 @@ export const LIBC_SYMBOLS = {
     result: "isize",
     nonblocking: true,
   },
+  /** int socketpair(int domain, int type, int protocol, int sv[2]) */
+  socketpair: { parameters: ["i32", /* int */ "i32", /* int */ "i32", /* int */ "buffer" /* int[2] */], result: "i32" },
+  /** ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags), on a worker thread */
+  recvmsg: {
+    parameters: ["i32", /* int */ "buffer", /* struct msghdr * */ "i32" /* int */],
+    result: "isize",
+    nonblocking: true,
+  },
   /** int fcntl(int fd, int cmd, int arg): the commands nsbox uses take an int (F_ADD_SEALS) */
   fcntl: { parameters: ["i32", /* int */ "i32", /* int */ "i32" /* int */], result: "i32" },
   /** int fchmod(int fd, mode_t mode) */

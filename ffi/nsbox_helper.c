@@ -161,6 +161,43 @@ static int link_up(const char *name) {
   return r;
 }
 
+static int listen_send(const struct nsbox_op *op) {
+  const struct sockaddr *addr = (const struct sockaddr *)(uintptr_t)op->a;
+  int s = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  int one = 1;
+  int r = setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (r == 0) r = bind(s, addr, (socklen_t)op->n1);
+  if (r == 0) r = listen(s, (int)op->n3);
+  if (r == 0) {
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    union {
+      struct cmsghdr align;
+      char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &s, sizeof(int));
+    ssize_t n;
+    do n = sendmsg((int)op->n2, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    r = n == 1 ? 0 : -1;
+  }
+  int e = errno;
+  close(s);
+  errno = e;
+  return r;
+}
+
 /* Writes `text` to /proc/PID/NAME (PID 0: /proc/self/NAME). */
 static int write_proc(pid_t pid, const char *name, const char *text) {
   char path[64] = "/proc/";
@@ -468,6 +505,8 @@ static int run_op(const struct nsbox_op *op) {
     return do_write_file(op);
   case NSBOX_OP_LINK_UP:
     return link_up(PTR(op->a));
+  case NSBOX_OP_LISTEN_SEND:
+    return listen_send(op);
   case NSBOX_OP_UNSHARE:
     return unshare((int)op->n1);
   case NSBOX_OP_NEST_USERNS:

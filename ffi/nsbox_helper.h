@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 7
+#define NSBOX_ABI_VERSION 8
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -100,6 +100,11 @@ enum nsbox_op_kind {
    * then setresuid(n1) keeping the permitted capabilities (PR_SET_KEEPCAPS) and
    * making them effective again, so that the ops after it still can drop them */
   NSBOX_OP_SETIDS = 30,
+  /* s = socket(family of sockaddr a, SOCK_STREAM | SOCK_CLOEXEC, 0);
+   * setsockopt(s, SOL_SOCKET, SO_REUSEADDR, 1); bind(s, a, n1 bytes);
+   * listen(s, n3); send s over the unix socket n2 (one byte, SCM_RIGHTS);
+   * close(s). Made in the child's network namespace, used outside it. */
+  NSBOX_OP_LISTEN_SEND = 31,
 };
 
 /* Op flags. MKDIR, MKFILE and SYMLINK with `dir` set resolve b's parent
@@ -260,7 +265,8 @@ struct nsbox_msg {
  * code, signal (its name), oom, wall_ms, stats, cpu (both cpu times known),
  * cpu_user_ms, cpu_system_ms, memory_peak, pids_peak, oom_kills, ended (ISO
  * 8601 time), mac (the exit record's HMAC, hex), signum (the signal a stop
- * hint is about, by name), timed_out (--timeout expired). */
+ * hint is about, by name), timed_out (--timeout expired), egress (text read
+ * by NSBOX_SV_READ_EGRESS, inserted as is). */
 enum nsbox_sv_op_kind {
   /* Kill what the sandbox left when it shares nsbox's PID namespace: with
    * a = a cgroup directory (b: a second one, or 0), cgroup.kill each and
@@ -291,7 +297,15 @@ enum nsbox_sv_op_kind {
   NSBOX_SV_RESULT = 10,
   /* Remove file a (in the record directory when relative). */
   NSBOX_SV_REMOVE_FILE = 11,
+  /* pread descriptor fd (a memfd a helper wrote) from offset 0, up to `arg`
+   * bytes (at most NSBOX_SV_MAX_EGRESS), and close it: the text becomes the
+   * template value `egress`, inserted as is, when it is not empty, fits, and
+   * ends with a newline (which is dropped; a helper killed halfway wrote
+   * none); otherwise `egress` stays unknown (null). */
+  NSBOX_SV_READ_EGRESS = 12,
 };
+
+#define NSBOX_SV_MAX_EGRESS (1024 * 1024)
 
 struct nsbox_sv_op {
   int32_t kind; /* enum nsbox_sv_op_kind */

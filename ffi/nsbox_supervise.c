@@ -130,6 +130,25 @@ static struct {
 
 static int64_t started_us;
 
+/* NSBOX_SV_READ_EGRESS: the egress proxy's report (NUL-terminated), or unknown. */
+static char egress_buf[NSBOX_SV_MAX_EGRESS + 1];
+static int egress_known;
+
+static void read_egress(int fd, int64_t cap) {
+  if (cap <= 0 || cap > NSBOX_SV_MAX_EGRESS) cap = NSBOX_SV_MAX_EGRESS;
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = pread(fd, egress_buf + got, (size_t)cap + 1 - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+    if (got > (size_t)cap) break;
+  }
+  close(fd);
+  egress_known = got > 1 && got <= (size_t)cap && egress_buf[got - 1] == '\n';
+  egress_buf[egress_known ? got - 1 : 0] = '\0';
+}
+
 static void read_cgroup_stats(void) {
   const char *dir = str(cfg->stats_path);
   if (!dir) return;
@@ -314,6 +333,9 @@ static struct value lookup(const char *name, size_t len) {
   } else if (IS("ended")) v.kind = V_STR, v.s = out.ended_at;
   else if (IS("mac")) v.kind = V_STR, v.s = out.mac;
   else if (IS("timed_out")) v.kind = V_BOOL, v.n = out.timed_out;
+  else if (IS("egress")) {
+    if (egress_known) v.kind = V_STR, v.s = egress_buf;
+  }
 #undef IS
   return v;
 }
@@ -1162,6 +1184,9 @@ static void run_ops(void) {
       break;
     case NSBOX_SV_TRIM_LOG:
       trim_log();
+      break;
+    case NSBOX_SV_READ_EGRESS:
+      read_egress(op->fd, op->arg);
       break;
     case NSBOX_SV_RESULT: {
       struct nsbox_sv_result r = {out.ended,       out.value,       out.step,          out.stats,

@@ -87,11 +87,14 @@ testhost_up() {
   ip netns exec "$th_ns" "$DENO" run -A --unstable-net --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
     dns-server 198.51.100.2 53 198.51.100.7 </dev/null >/dev/null 2>&1 &
   th_pid="$th_pid $!"
+  ip netns exec "$th_ns" "$DENO" run -A --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
+    http-server 198.51.100.2 80 </dev/null >/dev/null 2>&1 &
+  th_pid="$th_pid $!"
 }
 testhost=
 if testhost_up; then
   testhost=198.51.100.2
-  echo "test: test host $testhost (network namespace $th_ns) with TCP/UDP echo on port 7" >&2
+  echo "test: test host $testhost (network namespace $th_ns) with TCP/UDP echo on port 7, HTTP on port 80" >&2
 else
   testhost_down
   echo "test: could not create the network test host; tests that need it are skipped" >&2
@@ -124,21 +127,27 @@ cd "$tree"
 deno=$tree${DENO#"$NSBOX_ROOT"}
 # With the test host, the tests see a resolv.conf that names its DNS server
 # (in a mount namespace of their own: the host's file is untouched), so DNS
-# through pasta and slirp4netns is tested without leaving the machine.
+# through pasta and slirp4netns is tested without leaving the machine; and an
+# /etc/hosts with names for the egress proxy's tests (--allow-host), which
+# resolves names on the host's side: two for the test host, and names of a
+# loopback, a link-local and a private address.
 set -- runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" \
   PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin TERM="${TERM:-dumb}" DENO_DIR="$deno_dir" NO_COLOR=1 \
   CI="${CI:-}" NSBOX_TEST_HOST="$testhost" NSBOX_TEST_DNS="${testhost:+198.51.100.7}" \
   "$deno" test -A --no-check --quiet "$@"
 if [ -n "$testhost" ]; then
-  resolv=$(mktemp /tmp/nsbox-test-resolv.XXXXXX)
+  resolv=$(mktemp /tmp/nsbox-test-resolv.XXXXXX) hosts=$(mktemp /tmp/nsbox-test-hosts.XXXXXX)
   echo "nameserver $testhost" >"$resolv"
-  chmod 644 "$resolv"
+  { cat /etc/hosts; printf '%s\n' "$testhost allowed.nsbox.test denied.nsbox.test" \
+    "127.0.0.1 loopback.nsbox.test" "169.254.169.254 metadata.nsbox.test" "10.1.2.3 private.nsbox.test"; } >"$hosts"
+  chmod 644 "$resolv" "$hosts"
   rc=0
   # shellcheck disable=SC2016
   # (fd 9, the lock, is not passed on: a process a test leaves behind must not hold it)
-  unshare -m --propagation private sh -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' sh "$resolv" "$@" 9>&- ||
+  unshare -m --propagation private sh -c 'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts &&
+    shift 2 && exec "$@"' sh "$resolv" "$hosts" "$@" 9>&- ||
     rc=$?
-  rm -f "$resolv"
+  rm -f "$resolv" "$hosts"
   [ "$rc" = 0 ] || exit "$rc"
 else
   "$@" 9>&-

@@ -34,6 +34,7 @@ import {
   saveTerminal,
 } from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
+import type { EgressChannel, EgressHandle } from "./net/egress.ts";
 import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
 import { check, EXIT, NsboxError } from "./errors.ts";
 import type { Sweeper } from "./supervise/sweep.ts";
@@ -133,6 +134,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   const net = spec.network.mode === "pasta" || spec.network.mode === "slirp4netns"
     ? await import("./net/network.ts")
     : null;
+  const egressNet = spec.network.mode === "filtered" ? await import("./net/egress.ts") : null;
   // Only a sandbox in the host's PID namespace needs sweeping up after.
   const sweeping = spec.share.includes("pid") ? await import("./supervise/sweep.ts") : null;
   await ensureSupervisor();
@@ -144,6 +146,8 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   let network: NetworkHandle | null = null;
   let sweeper: Sweeper | null = null;
   let logPipe: LogPipe | null = null;
+  let channel: EgressChannel | null = null;
+  let egress: EgressHandle | null = null;
   let recordFd = -1;
   let recorded: Promise<void> | null = null;
   // Once the native supervisor has taken over, the clean-up below is its.
@@ -157,6 +161,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       logPipe = (await import("./supervise/log_pump.ts")).logPipe();
       plan = { ...plan, ops: [...logPipe.ops, ...plan.ops] }; // first: the error steps count them
     }
+    if (egressNet) plan = (channel = egressNet.egressChannel(plan)).plan;
     const child = await spawnChild(plan, {
       beforeRelease: async (pid) => {
         if (route && spec.limits) {
@@ -184,11 +189,17 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       },
     });
     (logPipe as LogPipe | null)?.closeWriteEnd();
+    if (channel) {
+      // The proxy's socket comes once the child has made it (or nothing, when it failed before: awaitStart says why).
+      const listenFd = await (channel as EgressChannel).receive();
+      if (listenFd !== null) egress = await egressNet!.startEgress(spec.network, listenFd);
+    }
     stopForwarding = deps.supervisor === "exec"
       ? await forwardSignalsNatively(child, plan.forwardSignals)
       : forwardSignals(child, FORWARDED_SIGNALS);
     const cg = cgroup as SandboxCgroup | null;
     const net_ = network as NetworkHandle | null, sw = sweeper as Sweeper | null;
+    const eg = egress as EgressHandle | null;
     const detached = deps.detached ?? false;
     // While the child sets itself up (a few ms nsbox would only wait): the record, and the supervisor's
     // config. The command's pid inside is known in advance with a PID namespace of its own (nsbox-init's first
@@ -211,12 +222,20 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     const ops: SupervisorOp[] = [
       ...(sw ? [sw.teardown(cg)] : []),
       ...(deps.log ? [{ kind: "finishLog", graceMs: 2000 } as const] : []),
+      // the proxy writes its report when stopped: before the end report, which includes it
+      ...(eg?.teardown() ?? []),
       ...(report && (report.json || !detached)
         ? [
           {
             kind: "report",
             fd: 2,
-            template: endTemplate({ ...report, limits: spec.limits, source, timeoutMs: spec.timeout?.ms }),
+            template: endTemplate({
+              ...report,
+              limits: spec.limits,
+              source,
+              timeoutMs: spec.timeout?.ms,
+              egress: eg !== null,
+            }),
           } as const,
         ]
         : []),
@@ -256,7 +275,11 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       child,
       logRd: (logPipe as LogPipe | null)?.readEnd ?? null,
       recordFd: recordFd >= 0 ? recordFd : null,
-      opFds: [...(sw ? [sw.fd] : []), ...(net_ ? [net_.pidfd, ...net_.holds] : [])],
+      opFds: [
+        ...(sw ? [sw.fd] : []),
+        ...(net_ ? [net_.pidfd, ...net_.holds] : []),
+        ...(eg ? [eg.pidfd, eg.reportFd] : []),
+      ],
     };
     const prepared = deps.supervisor === "exec" ? await prepareExec(handing, supervisorPlan) : null;
 
@@ -300,9 +323,10 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       const r = await childSupervisor(
         handing,
         { ...supervisorPlan, commandNsPid: start.nsPid, elapsedUs },
-        net_ ? [net_.pidfd] : [],
+        [...(net_ ? [net_.pidfd] : []), ...(eg ? [eg.pidfd] : [])],
       );
-      return resultOf(plan, r, spec.limits);
+      const result = resultOf(plan, r, spec.limits);
+      return eg ? { ...result, egress: eg.readReport() } : result;
     } finally {
       stopForwarding();
       sw?.close();
@@ -318,6 +342,8 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       await (sweeper as Sweeper | null)?.sweep(cgroup); // nothing left behind, on any way out
       (sweeper as Sweeper | null)?.close();
       await (network as NetworkHandle | null)?.stop();
+      await (egress as EgressHandle | null)?.stop();
+      (channel as EgressChannel | null)?.close();
       await (cgroup as SandboxCgroup | null)?.destroy();
       if (!deps.detached) dir.remove();
     }

@@ -61,7 +61,7 @@ export function writeHandoff(handoff: Handoff): number {
 }
 
 /** The text of the sealed memfd `fd` (then closed), or null when `fd` is not one. */
-function readSealed(fd: number): string | null {
+export function readSealed(fd: number): string | null {
   const libc = getLibc();
   const seals = libc.fcntl(fd, F_GET_SEALS, 0); // fails on anything but a memfd (or a sealable shmem file)
   if (seals < 0 || (seals & SEALED) !== SEALED) return null;

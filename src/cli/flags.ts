@@ -206,8 +206,9 @@ export const RUN: CommandDef = {
       kind: "text",
       repeatable: true,
       group: "Network",
-      help: "let the sandbox reach hosts matching PATTERN (name, *.suffix, address or CIDR, with :PORT) through " +
-        "nsbox's egress proxy, and nothing else (not available yet: refused)",
+      help: "filtered egress: only through nsbox's proxy (127.0.0.1:3128 inside, HTTP_PROXY and friends set), " +
+        "to hosts matching PATTERN: a name, *.SUFFIX, an IP or CIDR, each with an optional :PORT; * for " +
+        "everything (still reported). No route out otherwise, no DNS inside",
     },
     {
       name: "allow-host-loopback",

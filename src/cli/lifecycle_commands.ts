@@ -12,7 +12,7 @@ import { SUPERVISOR_COMMAND, writeHandoff } from "./detached_supervisor.ts";
 import { validate } from "../spec/validate.ts";
 import { killSandbox, listSandboxes, parseSignal, printLogs, psTable, removeSandboxes } from "../state/lifecycle.ts";
 import { generateName, isAlive, Store } from "../state/store.ts";
-import { type Daemon, startDaemon } from "../spawn/daemon.ts";
+import { type Daemon, nsboxCommand, startDaemon } from "../spawn/daemon.ts";
 import { waitPidfd } from "../spawn/wait.ts";
 import { EXEC, KILL, LOGS, PS, RM } from "./flags.ts";
 import { commandHelp } from "./help.ts";
@@ -137,7 +137,7 @@ async function detachedExec(parsed: Parsed, args: readonly string[]): Promise<nu
   let helper: Daemon;
   try {
     try {
-      helper = await startDaemon([...selfCommand(), DETACHED_EXEC_COMMAND, "3", ...args], {
+      helper = await startDaemon([...nsboxCommand(), DETACHED_EXEC_COMMAND, "3", ...args], {
         detach: true,
         passFds: [[wr, 3]],
       });
@@ -215,15 +215,6 @@ export function rmCommand(args: readonly string[]): number {
   return 0;
 }
 
-/** The command line that starts this nsbox again (a compiled binary, or `deno run ... main.ts`). */
-function selfCommand(): string[] {
-  const exe = Deno.execPath();
-  const base = exe.split("/").pop() ?? "";
-  if (!/^deno/.test(base)) return [exe];
-  const main = new URL("../../main.ts", import.meta.url).pathname;
-  return [exe, "run", "-A", "--unstable-raw-imports", "--quiet", main];
-}
-
 /**
  * `nsbox run --detach`: checks the options, claims the name, and starts a
  * supervisor (this program again, in a session of its own, stdout and stderr
@@ -246,7 +237,7 @@ export async function detachRun(parsed: Parsed): Promise<number> {
     const fd = writeHandoff({ spec, name: dir.name, log: { path: dir.logFile, cap }, json: has(parsed, "json") });
     let daemon;
     try {
-      daemon = await startDaemon([...selfCommand(), SUPERVISOR_COMMAND, "3"], {
+      daemon = await startDaemon([...nsboxCommand(), SUPERVISOR_COMMAND, "3"], {
         detach: true,
         logFile: dir.logFile,
         passFds: [[fd, 3]],

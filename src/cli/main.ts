@@ -130,6 +130,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return (await import("./profile_command.ts")).profileCommand(rest);
       case "__detached-supervisor": // hidden: what `nsbox run --detach` starts
         return await (await import("./detached_supervisor.ts")).supervisorCommand(rest);
+      case "__egress-proxy": // hidden: the egress proxy of a sandbox with --allow-host
+        return await (await import("./egress_proxy_command.ts")).egressProxyCommand(rest);
       case "version":
       case "--version":
         return await versionCommand(rest);

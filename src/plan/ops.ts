@@ -124,6 +124,19 @@ export type SetupOp =
   }
   | { readonly kind: "cloexecFrom"; readonly fd: number; readonly what: string }
   | { readonly kind: "linkUp"; readonly name: string; readonly what: string }
+  | {
+    /**
+     * A listening TCP socket on `address`:`port` (an IPv4 or IPv6 literal), made in the child's network namespace
+     * and sent over the unix socket `via` (SCM_RIGHTS), then closed in the child.
+     */
+    readonly kind: "listenSend";
+    readonly address: string;
+    readonly port: number;
+    readonly backlog: number;
+    /** The child's descriptor of the unix socket (filled in by the caller that made it; -1 in a pure plan). */
+    readonly via: number;
+    readonly what: string;
+  }
   | { readonly kind: "unshare"; readonly flags: number; readonly what: string }
   | {
     readonly kind: "nestUserns";

@@ -534,7 +534,10 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
       {
         kind: "writeFile",
         path: "/resolv.conf",
-        data: `# written by nsbox: DNS through ${spec.network.mode}\nnameserver ${nameserver}\n`,
+        data: spec.network.mode === "filtered"
+          ? "# written by nsbox: no DNS inside (--allow-host): programs reach hosts by name through the proxy\n" +
+            `# in HTTP_PROXY, HTTPS_PROXY and ALL_PROXY; a lookup here is refused at once\nnameserver ${nameserver}\n`
+          : `# written by nsbox: DNS through ${spec.network.mode}\nnameserver ${nameserver}\n`,
         mode: 0o644,
         what: "cannot write the sandbox's resolv.conf",
       },
@@ -665,6 +668,19 @@ export function buildPlan(spec: SandboxSpec): ChildPlan {
     ...filesystemOps(spec),
   ];
   if (!shared.has("net")) ops.push({ kind: "linkUp", name: "lo", what: "cannot bring up the loopback interface" });
+  if (spec.network.egress) {
+    // The egress proxy's socket, made here (in the sandbox's network namespace) and passed out to nsbox, which
+    // fills in `via`: the one way out of a sandbox without a route.
+    const { port } = spec.network.egress;
+    ops.push({
+      kind: "listenSend",
+      address: "127.0.0.1",
+      port,
+      backlog: 128,
+      via: -1,
+      what: `cannot listen on 127.0.0.1:${port} for the egress proxy`,
+    });
+  }
   ops.push(
     { kind: "umount", path: OLD, flags: MNT_DETACH, what: "cannot detach the host's root" },
     { kind: "chdir", path: NEW, fallback: null, what: "cannot enter the new root" },

@@ -10,6 +10,7 @@ import { signalName } from "../linux.ts";
 import { STEP } from "../spawn/abi.ts";
 import type { Outcome } from "../supervise/supervise.ts";
 import type { LimitsSpec } from "../spec/spec.ts";
+import type { EgressReport } from "../spec/egress.ts";
 import { formatDuration, formatSize } from "../spec/units.ts";
 
 /** What the sandbox used, read when the command ended. */
@@ -43,6 +44,11 @@ export interface RunResult {
   readonly stats: RunStats | null;
   /** The limits the sandbox ran with, or null. */
   readonly limits: LimitsSpec | null;
+  /**
+   * With `allowHosts` (`--allow-host`): what the egress proxy allowed and refused, with counts and bytes (null
+   * when it wrote no report); absent otherwise.
+   */
+  readonly egress?: EgressReport | null;
 }
 
 const EPERM = 1, ENOENT = 2, EISDIR = 21;
@@ -144,7 +150,7 @@ export function statsTemplate(limits: LimitsSpec | null, source: StatsSource): s
 }
 
 /** The `--json` report's template (one line of JSON). */
-export function jsonTemplate(limits: LimitsSpec | null, source: StatsSource): string {
+export function jsonTemplate(limits: LimitsSpec | null, source: StatsSource, egress = false): string {
   const limitsJson = limits && {
     memory_max_bytes: limits.memoryMax,
     swap_max_bytes: limits.swapMax,
@@ -156,7 +162,8 @@ export function jsonTemplate(limits: LimitsSpec | null, source: StatsSource): st
     '"timed_out":{timed_out:bool},"wall_ms":{wall_ms},' +
     `"stats":{?stats}{{"source":${JSON.stringify(source)},"cpu_user_ms":{cpu_user_ms},` +
     '"cpu_system_ms":{cpu_system_ms},"memory_peak_bytes":{memory_peak},"pids_peak":{pids_peak},' +
-    `"oom_kills":{oom_kills}}{/}{!stats}null{/},"limits":${lit(JSON.stringify(limitsJson))}}`;
+    `"oom_kills":{oom_kills}}{/}{!stats}null{/},"limits":${lit(JSON.stringify(limitsJson))}` +
+    (egress ? ',"egress":{egress}}' : "}");
 }
 
 /** What `nsbox run` and `exec` print on stderr once the command ended (the OOM line, `--stats`, or `--json`). */
@@ -168,9 +175,11 @@ export function endTemplate(
     source: StatsSource;
     /** `--timeout`, milliseconds, when given. */
     timeoutMs?: number | null;
+    /** `--allow-host`: the JSON report has the proxy's report (`egress`). */
+    egress?: boolean;
   },
 ): string {
-  if (opts.json) return `${jsonTemplate(opts.limits, opts.source)}\n`;
+  if (opts.json) return `${jsonTemplate(opts.limits, opts.source, opts.egress)}\n`;
   return (opts.timeoutMs ? `{?timed_out}nsbox: ${timedOutTemplate(opts.timeoutMs)}\n{/}` : "") +
     `{?oom}nsbox: ${oomTemplate(opts.limits)}\n{/}` +
     (opts.stats ? `nsbox: ${statsTemplate(opts.limits, opts.source)}\n` : "");
@@ -224,6 +233,8 @@ function lookup(name: string, r: RunResult, extra: Readonly<Record<string, strin
       return int(s?.pidsPeak);
     case "oom_kills":
       return int(s?.oomKills);
+    case "egress":
+      return r.egress ? { kind: "str", s: JSON.stringify(r.egress) } : { kind: "none" };
   }
   return name in extra ? { kind: "str", s: extra[name]! } : { kind: "none" };
 }
@@ -339,5 +350,5 @@ export function jsonReport(result: RunResult | null, error: NsboxError | null): 
     };
   }
   const r = result!;
-  return JSON.parse(renderTemplate(jsonTemplate(r.limits, r.stats?.source ?? "none"), r));
+  return JSON.parse(renderTemplate(jsonTemplate(r.limits, r.stats?.source ?? "none", r.egress !== undefined), r));
 }

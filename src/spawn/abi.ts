@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -43,6 +43,7 @@ export const OP = {
   FSMOUNT: 28,
   MOVE_MOUNT: 29,
   SETIDS: 30,
+  LISTEN_SEND: 31,
 } as const;
 
 const OPF_IGNORE_EXISTS = 0x1;
@@ -275,6 +276,15 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
       kind = OP.LINK_UP;
       str(A, op.name);
       break;
+    case "listenSend": {
+      kind = OP.LISTEN_SEND;
+      const addr = sockaddr(op.address, op.port);
+      const at_ = a.alloc(addr.length);
+      addr.forEach((b, i) => a.u8(at_ + i, b));
+      a.ptr(at + A, at_);
+      a.u64(at + N1, BigInt(addr.length)), a.u64(at + N2, BigInt(op.via)), a.u64(at + N3, BigInt(op.backlog));
+      break;
+    }
     case "unshare":
       kind = OP.UNSHARE;
       a.u64(at + N1, BigInt(op.flags));
@@ -359,6 +369,50 @@ function encodeOp(a: Arena, at: number, op: SetupOp) {
   a.u32(at + 4, flags);
 }
 
+/**
+ * `struct sockaddr_in` (16 bytes) or `struct sockaddr_in6` (28 bytes) for an IPv4 or IPv6 literal and a port.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual([...sockaddr("127.0.0.1", 3128)], [2, 0, 0x0c, 0x38, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+ * assert.equal(sockaddr("::1", 3128).length, 28);
+ * ```
+ */
+export function sockaddr(address: string, port: number): Uint8Array {
+  const v4 = address.match(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/);
+  if (v4) {
+    const b = new Uint8Array(16);
+    b[0] = 2; // AF_INET, little-endian u16
+    b[2] = port >> 8, b[3] = port & 0xff;
+    for (let i = 0; i < 4; i++) b[4 + i] = Number(v4[i + 1]);
+    return b;
+  }
+  const b = new Uint8Array(28);
+  b[0] = 10; // AF_INET6
+  b[2] = port >> 8, b[3] = port & 0xff;
+  b.set(ipv6Bytes(address), 8);
+  return b;
+}
+
+/** The 16 bytes of an IPv6 literal (`::` shortening allowed, no IPv4 tail); throws on anything else. */
+function ipv6Bytes(address: string): Uint8Array {
+  const halves = address.split("::");
+  if (halves.length > 2) throw new Error(`not an IPv6 address: ${address}`);
+  const groups = (s: string) =>
+    s === "" ? [] : s.split(":").map((g) => {
+      if (!/^[0-9a-f]{1,4}$/i.test(g)) throw new Error(`not an IPv6 address: ${address}`);
+      return parseInt(g, 16);
+    });
+  const head = groups(halves[0]!), tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const fill = 8 - head.length - tail.length;
+  if (fill < 0 || (halves.length === 1 && fill !== 0)) throw new Error(`not an IPv6 address: ${address}`);
+  const all = [...head, ...new Array(fill).fill(0), ...tail];
+  const b = new Uint8Array(16);
+  all.forEach((g, i) => (b[2 * i] = g >> 8, b[2 * i + 1] = g & 0xff));
+  return b;
+}
+
 function stringArray(a: Arena, items: readonly string[]): number {
   const at = a.alloc((items.length + 1) * 8);
   items.forEach((s, i) => a.ptr(at + i * 8, a.string(s)));
@@ -418,7 +472,8 @@ export function encodePlan(plan: ChildPlan, cgroupFd = -1): Uint8Array<ArrayBuff
 /**
  * The descriptors of the caller's that `plan`'s ops use (they must survive
  * the exec of the static nsbox-init that replays them): the sources of dup2,
- * the descriptors closed, joined (setns) or asked for their parent namespace.
+ * the descriptors closed, joined (setns) or asked for their parent namespace,
+ * the unix socket a listening socket is sent through.
  * Standard ones (0-2) always survive.
  */
 export function callerFds(plan: ChildPlan): number[] {
@@ -426,6 +481,7 @@ export function callerFds(plan: ChildPlan): number[] {
   for (const op of plan.ops) {
     if (op.kind === "dup2") fds.add(op.from);
     else if (op.kind === "close" || op.kind === "setns" || op.kind === "nsParent") fds.add(op.fd);
+    else if (op.kind === "listenSend") fds.add(op.via);
   }
   return [...fds].filter((fd) => fd > 2).sort((x, y) => x - y);
 }
@@ -455,7 +511,12 @@ export type SupervisorOp =
   /** Write the outcome (`struct nsbox_sv_result`) to descriptor `fd`. */
   | { readonly kind: "result"; readonly fd: number }
   /** Remove the file `path` (relative: in the record directory). */
-  | { readonly kind: "removeFile"; readonly path: string };
+  | { readonly kind: "removeFile"; readonly path: string }
+  /** Read what a helper wrote into the memfd `fd` (up to `cap` bytes, ending in a newline): the template value `egress`. */
+  | { readonly kind: "readEgress"; readonly fd: number; readonly cap: number };
+
+/** NSBOX_SV_MAX_EGRESS: the most a readEgress op reads. */
+export const SV_MAX_EGRESS = 1024 * 1024;
 
 /** enum nsbox_sv_op_kind */
 export const SV_OP = {
@@ -470,6 +531,7 @@ export const SV_OP = {
   trimLog: 9,
   result: 10,
   removeFile: 11,
+  readEgress: 12,
 } as const satisfies Record<SupervisorOp["kind"], number>;
 
 /** NSBOX_TERMINAL_* */
@@ -578,6 +640,9 @@ export function encodeSupervisorConfig(c: SupervisorConfig): Uint8Array<ArrayBuf
         break;
       case "result":
         fd = op.fd;
+        break;
+      case "readEgress":
+        fd = op.fd, arg = op.cap;
         break;
     }
     a.i32(at, SV_OP[op.kind]);

@@ -42,6 +42,20 @@ export interface DaemonOptions {
   readonly exec?: string;
   /** "inherit": keep nsbox's stdin, stdout and stderr (default: /dev/null, or `logFile`). */
   readonly stdio?: "inherit";
+  /** A session of its own (out of the terminal's job control: no Ctrl-C, Ctrl-Z), still dying with nsbox. */
+  readonly ownSession?: boolean;
+}
+
+/**
+ * The command line that starts this nsbox again (a compiled binary, or `deno run ... main.ts`), for its hidden
+ * helper commands. This module and the bundle (dist/bundle/) are both two directories below the checkout.
+ */
+export function nsboxCommand(): string[] {
+  const exe = Deno.execPath();
+  const base = exe.split("/").pop() ?? "";
+  if (!/^deno/.test(base)) return [exe];
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  return [exe, "run", "-A", "--unstable-raw-imports", "--quiet", main];
 }
 
 /** Starts `argv` (looked up in nsbox's PATH) as a helper process. */
@@ -60,7 +74,7 @@ export async function startDaemon(argv: readonly string[], opts: DaemonOptions =
   for (const [from, to] of opts.passFds ?? []) {
     ops.push({ kind: "dup2", from, to, what: `cannot pass descriptor ${from}` });
   }
-  if (opts.detach) ops.push({ kind: "setsid", what: "cannot start a new session" });
+  if (opts.detach || opts.ownSession) ops.push({ kind: "setsid", what: "cannot start a new session" });
   const highest = Math.max(2, ...(opts.passFds ?? []).map(([, to]) => to));
   ops.push({ kind: "cloexecFrom", fd: highest + 1, what: "cannot close inherited file descriptors" });
   const plan: ChildPlan = {

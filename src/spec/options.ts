@@ -102,8 +102,8 @@ export interface RunOptions {
   /** `--publish`: host ports forwarded into the sandbox (needs `net`). */
   readonly publish?: readonly PublishOption[];
   /**
-   * `--allow-host`: host patterns the sandbox may reach through nsbox's egress proxy (filtered egress).
-   * Not available yet: any pattern is refused (125) rather than run with unfiltered network.
+   * `--allow-host`: filtered egress, only through nsbox's proxy, to destinations matching these patterns (a host
+   * name, `*.SUFFIX`, an IP address or CIDR range, `*`; each with an optional `:PORT`).
    */
   readonly allowHosts?: readonly string[];
   /** `--allow-host-loopback`: let the sandbox reach the host's loopback services. */

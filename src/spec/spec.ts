@@ -9,6 +9,7 @@ import type { ShareableNamespace } from "./options.ts";
 import type { SeccompArch } from "../linux.ts";
 import type { ResolvedProfile } from "./seccomp_profile.ts";
 import type { PublishSpec } from "./publish.ts";
+import type { EgressPattern } from "./egress.ts";
 
 /**
  * nsbox's terminal, as found on fds 0-2 when it starts:
@@ -172,8 +173,13 @@ export interface SandboxSpec {
 
 /** The sandbox's network. */
 export interface NetworkSpec {
-  /** "none": loopback only; "host": the host's namespace; "pasta"/"slirp4netns": a user-mode stack. */
-  readonly mode: "none" | "host" | "pasta" | "slirp4netns";
+  /**
+   * "none": loopback only; "host": the host's namespace; "pasta"/"slirp4netns": a user-mode stack; "filtered":
+   * loopback only, and nsbox's egress proxy (`egress`) listening on it.
+   */
+  readonly mode: "none" | "host" | "pasta" | "slirp4netns" | "filtered";
+  /** With "filtered": what the proxy admits, and its port inside (on 127.0.0.1 and ::1). */
+  readonly egress?: { readonly allow: readonly EgressPattern[]; readonly port: number } | null;
   readonly publish: readonly PublishSpec[];
   readonly allowHostLoopback: boolean;
   /** The nameserver written to the sandbox's resolv.conf, and where it is bound (inside), or null. */

@@ -29,6 +29,7 @@ import type {
 import { MountTree } from "./mount_points.ts";
 import { projectHomesDir } from "../dirs.ts";
 import { formatPublish, type PublishSpec } from "./publish.ts";
+import { EGRESS_PROXY_PORT, type EgressPattern, parseAllowHost, proxyEnv } from "./egress.ts";
 
 /** The hostname a sandbox gets unless told otherwise. */
 export const DEFAULT_HOSTNAME = "nsbox";
@@ -136,10 +137,6 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
   }
 
   const network = validateNetwork(options, share, rootfsOf(options, host), host, problems);
-  if ((options.allowHosts ?? []).length > 0) {
-    // Until the egress proxy exists: refused, never run with the unfiltered network it asks to restrict.
-    problems.push("--allow-host: not available yet (nsbox's egress proxy); use --net for unfiltered network.");
-  }
   if (network.mode === "host" && !share.includes("net")) share.push("net");
 
   // hostname
@@ -282,6 +279,8 @@ export function validate(options: RunOptions, host: HostFacts): SandboxSpec {
 
   // environment
   const env: Record<string, string> = options.clearEnv ? {} : { ...host.env };
+  // Filtered egress: the proxy's variables, before the caller's edits (which may change them).
+  if (network.egress) Object.assign(env, proxyEnv(network.egress.port));
   for (const edit of options.envEdits ?? []) {
     const flag = edit.kind === "set" ? "--setenv" : "--unsetenv";
     if (!ENV_NAME_RE.test(edit.name)) {
@@ -694,9 +693,31 @@ function validateNetwork(
       problems.push(`--publish: expected ports from 1 to 65535 and tcp or udp, got ${quote(formatPublish(spec))}.`);
     } else publish.push(spec);
   }
+  const egress = validateEgress(options, share, problems);
+  if (egress) {
+    if (asked !== "none" && (NET_MODES as readonly string[]).includes(asked)) {
+      problems.push(
+        `--allow-host: cannot be used with ${
+          asked === "auto" ? "--net" : `--net=${asked}`
+        }: filtered egress goes through nsbox's proxy alone (drop --net).`,
+      );
+    }
+    if (publish.length > 0) {
+      problems.push(
+        "--publish: cannot be used with --allow-host yet (a published port would need a route into the sandbox).",
+      );
+    }
+    if (options.allowHostLoopback) {
+      problems.push(
+        "--allow-host-loopback: cannot be used with --allow-host: name the address instead " +
+          "(e.g. --allow-host 127.0.0.1:8080).",
+      );
+    }
+    mode = "filtered";
+  }
   const userMode = mode === "pasta" || mode === "slirp4netns";
-  if (publish.length > 0 && !userMode) problems.push("--publish: needs --net (pasta or slirp4netns).");
-  if (options.allowHostLoopback && !userMode) {
+  if (publish.length > 0 && !userMode && !egress) problems.push("--publish: needs --net (pasta or slirp4netns).");
+  if (options.allowHostLoopback && !userMode && !egress) {
     problems.push("--allow-host-loopback: needs --net (pasta or slirp4netns).");
   }
   const hostResolv = mode === "host" && rootfs === null ? resolvTarget(null, host) : null;
@@ -705,8 +726,37 @@ function validateNetwork(
     publish,
     allowHostLoopback: options.allowHostLoopback ?? false,
     hostResolvConf: hostResolv !== null && hostResolv.startsWith("/run/") ? hostResolv : null,
-    dns: userMode ? { nameserver: NAMESERVERS[mode as "pasta"], target: resolvTarget(rootfs, host) } : null,
+    dns: userMode
+      ? { nameserver: NAMESERVERS[mode as "pasta"], target: resolvTarget(rootfs, host) }
+      // no resolver inside: names go to the proxy; a lookup gets "connection refused" at once
+      : egress
+      ? { nameserver: NO_NAMESERVER, target: resolvTarget(rootfs, host) }
+      : null,
+    egress,
   };
+}
+
+/** The nameserver a filtered sandbox's resolv.conf names: its own loopback, where nothing answers. */
+export const NO_NAMESERVER = "127.0.0.1";
+
+/** `--allow-host`: the parsed patterns and the proxy's port, or null without the flag. */
+function validateEgress(
+  options: RunOptions,
+  share: readonly ShareableNamespace[],
+  problems: string[],
+): NetworkSpec["egress"] {
+  const texts = options.allowHosts ?? [];
+  if (texts.length === 0) return null;
+  const allow: EgressPattern[] = [];
+  for (const t of texts) {
+    const p = parseAllowHost(t);
+    if (typeof p === "string") problems.push(p);
+    else allow.push(p);
+  }
+  if (share.includes("net")) {
+    problems.push("--allow-host: cannot be used with --share net (the host's network has routes out).");
+  }
+  return { allow, port: EGRESS_PROXY_PORT };
 }
 
 function validateLimits(l: RunOptions["limits"], problems: string[]): LimitsSpec | null {

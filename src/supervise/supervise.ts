@@ -129,6 +129,8 @@ function mapOps(ops: SupervisorConfig["ops"], map: (fd: number) => number): Supe
         return { ...op, usernsFd: map(op.usernsFd) };
       case "stopHelper":
         return { ...op, pidfd: map(op.pidfd) };
+      case "readEgress":
+        return { ...op, fd: map(op.fd) };
       default:
         return op;
     }

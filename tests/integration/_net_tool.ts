@@ -8,6 +8,7 @@
  *   _net_tool.ts udp HOST PORT TEXT           the same over UDP (2 s timeout)
  *   _net_tool.ts gateway                      print the IPv4 default gateway
  *   _net_tool.ts dns-server HOST PORT IP      answer every DNS query for an A record with IP
+ *   _net_tool.ts http-server HOST PORT        answer every HTTP request with "test host: METHOD PATH HOST-HEADER"
  *
  * Needs --unstable-net for UDP.
  *
@@ -104,6 +105,13 @@ switch (cmd) {
       const header = [q[0]!, q[1]!, 0x81, 0x80, 0, 1, 0, answer.length ? 1 : 0, 0, 0, 0, 0];
       await sock.send(new Uint8Array([...header, ...question, ...answer]), addr);
     }
+    break;
+  }
+  case "http-server": {
+    Deno.serve({ hostname: args[0]!, port: Number(args[1]), onListen() {} }, (req) => {
+      const url = new URL(req.url);
+      return new Response(`test host: ${req.method} ${url.pathname} ${req.headers.get("host")}\n`);
+    });
     break;
   }
   case "gateway": {

@@ -5,7 +5,7 @@
  * descriptors, no record).
  */
 import { assert } from "./_assert.ts";
-import { ROOT } from "./_harness.ts";
+import { hasProgram, ROOT } from "./_harness.ts";
 
 /** One line of the program's output: a run's result or error, or what it left at the end. */
 interface Line {
@@ -59,4 +59,27 @@ Deno.test("library: run() returns each command's result in one program, and leav
   assert.ok(net!.ok?.exitCode === 0 || /pasta/.test(net!.error ?? ""), JSON.stringify(net));
   assert.deepEqual(after!.children, [], "child processes left in the embedding program");
   assert.equal(after!.fdsGrew, 0, "descriptors left open in the embedding program");
+});
+
+Deno.test({
+  name: "library: allowHosts runs the egress proxy; RunResult.egress has its report; nothing is left behind",
+  ignore: !hasProgram("curl"),
+  fn: async () => {
+    const { lines, stderr } = await embed([
+      { command: ["true"] },
+      {
+        command: ["sh", "-c", "curl -s -o /dev/null http://blocked.example/x; exit 4"],
+        allowHosts: ["allowed.example"],
+      },
+    ]);
+    const [, filtered, after] = lines as Array<Line & { ok: { egress: unknown } }>;
+    assert.equal(filtered!.ok.exitCode, 4, stderr);
+    assert.deepEqual(filtered!.ok.egress, {
+      allowed: [],
+      refused: [{ host: "blocked.example", port: 80, connections: 1, reason: "not allowed by --allow-host" }],
+    });
+    assert.match(stderr, /^nsbox: blocked blocked\.example:80 \(not allowed by --allow-host\)$/m);
+    assert.deepEqual(after!.children, [], "child processes left in the embedding program");
+    assert.equal(after!.fdsGrew, 0, "descriptors left open in the embedding program");
+  },
 });

@@ -21,6 +21,7 @@ import {
   type SupervisorConfig,
   SV_CONFIG_SIZE,
   SV_MAX_CONFIG,
+  SV_MAX_EGRESS,
   SV_OP,
   SV_OP_SIZE,
   SV_RESULT_SIZE,
@@ -319,6 +320,16 @@ function expectedFields(op: SetupOp): RawOp {
       return { ...r, kind: OP.LINK_UP, a: op.name };
     case "unshare":
       return { ...r, kind: OP.UNSHARE, n1: BigInt(op.flags) };
+    case "listenSend":
+      // a: the sockaddr (checked by checkEncoding), n1: its length, n2: the unix socket, n3: the backlog
+      return {
+        ...r,
+        kind: OP.LISTEN_SEND,
+        a: "<sockaddr>",
+        n1: BigInt(op.address.includes(":") ? 28 : 16),
+        n2: BigInt(op.via),
+        n3: BigInt(op.backlog),
+      };
     case "nestUserns":
       return {
         ...r,
@@ -399,6 +410,32 @@ function readProgram(d: Decoded, at: number): Array<[number, number, number, num
   });
 }
 
+/** The address (IPv4 dotted, IPv6 in full lower-case groups) and port of a listenSend op's sockaddr (n1 bytes). */
+function readSockaddr(d: Decoded, at: number): [string, number] {
+  const o = OP_STRUCT.offsets as Record<string, number>;
+  const len = Number(d.u64(at + o.n1!));
+  const p = d.ptr(at + o.a!, 1);
+  assert.ok(p !== null && p + len <= d.buf.length, "sockaddr runs off the buffer");
+  const family = d.view.getUint16(p, true), port = d.view.getUint16(p + 2, false);
+  if (family === 2) {
+    assert.equal(len, 16);
+    return [Array.from({ length: 4 }, (_, i) => d.view.getUint8(p + 4 + i)).join("."), port];
+  }
+  assert.equal(family, 10);
+  assert.equal(len, 28);
+  const groups = Array.from({ length: 8 }, (_, i) => d.view.getUint16(p + 8 + 2 * i, false).toString(16));
+  return [groups.join(":"), port];
+}
+
+/** An IPv6 literal in full (8 groups, no leading zeros); an IPv4 one as is. */
+function expandAddress(a: string): string {
+  if (!a.includes(":")) return a;
+  const [head, tail] = a.split("::") as [string, string | undefined];
+  const h = head ? head.split(":") : [], t = tail ? tail.split(":") : [];
+  const all = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill("0"), ...t];
+  return all.map((g) => parseInt(g, 16).toString(16)).join(":");
+}
+
 /** The strings at a pointer field, one after the other until an empty one (NSBOX_OP_FSMOUNT's c), joined by NUL. */
 function stringList(d: Decoded, field: number): string | null {
   let off = d.ptr(field);
@@ -462,6 +499,11 @@ function checkEncoding(p: ChildPlan, cgroupFd?: number) {
       assert.deepEqual({ ...readOp(d, at, false), a: "<program>" }, expectedOp(op), `op ${i}: seccomp`);
       return;
     }
+    if (op.kind === "listenSend") {
+      assert.deepEqual(readSockaddr(d, at), [expandAddress(op.address), op.port], `op ${i}: sockaddr`);
+      assert.deepEqual({ ...readOp(d, at, false), a: "<sockaddr>" }, expectedOp(op), `op ${i}: listenSend`);
+      return;
+    }
     assert.deepEqual(readOp(d, at), expectedOp(op), `op ${i}: ${JSON.stringify(op)}`);
   });
   assert.equal(d.str(P.file!), p.exec.file);
@@ -517,6 +559,22 @@ Deno.test("encodePlan() encodes every op of representative plans as the header d
       ["--as-pid-1", "--clearenv", "sh"],
     ]
   ) checkEncoding(plan(args));
+});
+
+Deno.test("encodePlan() lays out listenSend's sockaddr_in and sockaddr_in6, the unix socket and the backlog", () => {
+  const p = plan(["sh"]);
+  const listen = (address: string, port: number, via: number): ChildPlan["ops"][number] => ({
+    kind: "listenSend",
+    address,
+    port,
+    backlog: 128,
+    via,
+    what: "x",
+  });
+  checkEncoding({
+    ...p,
+    ops: [listen("127.0.0.1", 3128, 9), listen("::1", 3128, 9), listen("fd00:ec2::254", 65535, 12), ...p.ops],
+  });
 });
 
 Deno.test("encodePlan() NULL-terminates argv and envp, also when empty", () => {
@@ -577,6 +635,8 @@ Deno.test("callerFds() lists the descriptors of the caller's that the ops use, a
     ],
   };
   assert.deepEqual(callerFds(p), [9, 12, 30]);
+  const listen: SetupOp = { kind: "listenSend", address: "127.0.0.1", port: 3128, backlog: 64, via: 17, what: "w" };
+  assert.deepEqual(callerFds({ ...p, ops: [listen] }), [17]);
 });
 
 Deno.test("encodePlan() lays out ops of 72 bytes with kind codes and flags", () => {
@@ -753,6 +813,7 @@ const CONFIG: SupervisorConfig = {
     { kind: "trimLog" },
     { kind: "result", fd: 14 },
     { kind: "removeFile", path: "state.json" },
+    { kind: "readEgress", fd: 15, cap: 4096 },
   ],
   timeout: { ms: 2500, killAfterMs: 10000 },
 };
@@ -763,6 +824,9 @@ Deno.test("the supervisor's structs in nsbox_helper.h have the sizes abi.ts writ
   assert.equal(SV_RESULT.size, SV_RESULT_SIZE);
   const max = CODE.match(/#define\s+NSBOX_SV_MAX_CONFIG\s+\((\d+)\s*\*\s*(\d+)\)/);
   assert.ok(max, "NSBOX_SV_MAX_CONFIG");
+  const egress = CODE.match(/#define\s+NSBOX_SV_MAX_EGRESS\s+\((\d+)\s*\*\s*(\d+)\)/);
+  assert.ok(egress, "NSBOX_SV_MAX_EGRESS");
+  assert.equal(SV_MAX_EGRESS, Number(egress[1]) * Number(egress[2]));
   assert.equal(SV_MAX_CONFIG, Number(max[1]) * Number(max[2]));
 });
 
@@ -825,6 +889,7 @@ Deno.test("encodeSupervisorConfig() writes each field at the header's offset, st
   assert.deepEqual(["a", "b", "c"].map((f) => cstr(v.getUint32(op(3, f), true))), ["exit.json", "B", "T"]);
   assert.equal(v.getUint32(op(8, "a"), true), 0); // trimLog: no string
   assert.equal(cstr(v.getUint32(op(10, "a"), true)), "state.json");
+  assert.deepEqual([v.getInt32(op(11, "fd"), true), v.getBigInt64(op(11, "arg"), true)], [15, 4096n]);
   assert.equal(bytes[bytes.length - 1], 0, "the config ends with a NUL (the supervisor relies on it)");
   assert.equal(v.getBigInt64(at("timeout_us"), true), 2_500_000n);
   assert.equal(v.getBigInt64(at("kill_after_us"), true), 10_000_000n);

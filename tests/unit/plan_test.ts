@@ -76,6 +76,7 @@ golden("rootfs_mounts", [
   "-j4",
 ]);
 golden("as_pid_1", ["--as-pid-1", "--clearenv", "--setenv", "A=1", "sh", "-c", "echo $$"]);
+golden("allow_host", ["--allow-host", "registry.npmjs.org", "--allow-host", "*.github.com:443", "sh"]);
 golden("limits", ["--mem", "100M", "--pids", "50", "--tmpfs", "/scratch", "sh"]);
 
 /** The index of the first op matching `pred`; fails when there is none. */
@@ -554,6 +555,25 @@ Deno.test("buildPlan() brings up lo only with a new network namespace", () => {
     { kind: "linkUp", name: "lo", what: "cannot bring up the loopback interface" },
   ]);
   assert.equal(plan(["--share", "net", "sh"]).ops.some((op) => op.kind === "linkUp"), false);
+});
+
+Deno.test("buildPlan() with --allow-host: the proxy's socket right after lo is up, a resolv.conf naming nothing", () => {
+  const ops = plan(["--allow-host", "example.com", "sh"]).ops;
+  const lo = ops.findIndex((op) => op.kind === "linkUp");
+  assert.deepEqual(ops[lo + 1], {
+    kind: "listenSend",
+    address: "127.0.0.1",
+    port: 3128,
+    backlog: 128,
+    via: -1,
+    what: "cannot listen on 127.0.0.1:3128 for the egress proxy",
+  });
+  assert.equal(ops.filter((op) => op.kind === "listenSend").length, 1);
+  // made before the command's user namespace and capabilities are dropped
+  assert.ok(lo + 1 < ops.findIndex((op) => op.kind === "nestUserns"));
+  const resolv = ops.find((op) => op.kind === "writeFile" && op.path === "/resolv.conf");
+  assert.ok(resolv?.kind === "writeFile" && /^nameserver 127\.0\.0\.1$/m.test(resolv.data), "resolv.conf");
+  assert.equal(plan(["sh"]).ops.some((op) => op.kind === "listenSend"), false);
 });
 
 Deno.test("buildPlan() gives the command exactly its capabilities", () => {
