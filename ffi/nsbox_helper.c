@@ -1092,9 +1092,12 @@ int main(int argc, char **argv) {
       parse_fd(argv[3], &sync_rd) < 0 || parse_fd(argv[4], &msg_fd) < 0) {
     _exit(NSBOX_EXIT_SETUP); /* not started by nsbox_spawn: no one to tell */
   }
-  /* The pipes to the parent must not reach the command. */
-  if (fcntl(msg_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(sync_rd, F_SETFD, FD_CLOEXEC) < 0) {
-    fail(msg_fd, NSBOX_STEP_SYNC, errno, NSBOX_EXIT_SETUP);
+  /* Every descriptor the caller passed (the pipes to it, and those the ops
+   * use, which the clone child let through the exec) is close-on-exec again,
+   * as it was in the caller: the ops use them (dup2 makes copies that are
+   * not), the command gets none of them. */
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+    for (int fd = 3; fd < 1024; fd++) (void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* before Linux 5.11 */
   }
   struct stat st;
   if (fstat(plan_fd, &st) < 0 || (size_t)st.st_size < sizeof(struct nsbox_plan)) {

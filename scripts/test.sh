@@ -67,6 +67,8 @@ done
 th_ns=nsbox-testhost th_pid=
 testhost_down() {
   [ -n "$th_pid" ] && kill $th_pid 2>/dev/null
+  # servers a killed run left in it (they hold nothing of ours: started without the lock's fd 9)
+  ip netns pids "$th_ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
   ip netns del "$th_ns" 2>/dev/null || true
   ip link del nsbox-th0 2>/dev/null || true
 }
@@ -82,13 +84,13 @@ testhost_up() {
     ip netns exec "$th_ns" ip link set lo up &&
     ip netns exec "$th_ns" ip route add default via 198.51.100.1 || return 1
   ip netns exec "$th_ns" "$DENO" run -A --unstable-net --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
-    echo-server 198.51.100.2 7 </dev/null >/dev/null 2>&1 &
+    echo-server 198.51.100.2 7 </dev/null >/dev/null 2>&1 9>&- &
   th_pid=$!
   ip netns exec "$th_ns" "$DENO" run -A --unstable-net --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
-    dns-server 198.51.100.2 53 198.51.100.7 </dev/null >/dev/null 2>&1 &
+    dns-server 198.51.100.2 53 198.51.100.7 </dev/null >/dev/null 2>&1 9>&- &
   th_pid="$th_pid $!"
   ip netns exec "$th_ns" "$DENO" run -A --quiet "$NSBOX_ROOT/tests/integration/_net_tool.ts" \
-    http-server 198.51.100.2 80 </dev/null >/dev/null 2>&1 &
+    http-server 198.51.100.2 80 </dev/null >/dev/null 2>&1 9>&- &
   th_pid="$th_pid $!"
 }
 testhost=
