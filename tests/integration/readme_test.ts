@@ -6,7 +6,7 @@
  * ./rootfs, ./configure, ...). A line exits 0 unless its comment says `(exit N)`; one whose comment
  * says `until Ctrl-C` must keep running (and answer on its `-p` port) until SIGINT; one that
  * `(needs X)` runs only where X is there: `internet` (the line's https URLs answer from the host),
- * `cgroup v2` (`nsbox run --mem 100M -- true` works here); any other need fails the test.
+ * `cgroup v2` (`nsbox run --mem 100M --cpus 0.5 --pids 200 -- true` works here); any other need fails the test.
  */
 import assert from "node:assert/strict";
 import { ROOT } from "./_harness.ts";
@@ -100,7 +100,7 @@ async function has(need: string, line: string, s: Scratch): Promise<boolean> {
   }
   if (need === "cgroup v2") {
     const c = await new Deno.Command("sh", {
-      args: ["-c", "nsbox run --mem 100M -- true"],
+      args: ["-c", "nsbox run --mem 100M --cpus 0.5 --pids 200 -- true"],
       env: s.env,
       stdout: "null",
       stderr: "null",
