@@ -1,7 +1,7 @@
 # Sourced by scripts/*: puts a Deno binary in $DENO (installing the pinned one
 # from the npm registry on first use) and builds the C helper when it is
 # missing or older than its sources. Needs: node/npm, cc.
-NSBOX_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NSBOX_ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 
 nsbox_find_deno() {
   for d in "$NSBOX_ROOT"/node_modules/@deno/linux-*/deno "$NSBOX_ROOT/node_modules/.bin/deno"; do

@@ -31,7 +31,7 @@ export async function getHelper(): Promise<Helper> {
       {
         hint: missing
           ? 'run Deno with --unstable-raw-imports (or "unstable": ["raw-imports"] in deno.json)'
-          : "run `deno task build`, or start nsbox through scripts/nsbox",
+          : "run `scripts/deno task build`, or start nsbox through scripts/nsbox",
         cause,
       },
     );
@@ -74,7 +74,7 @@ function openHelper(path: string): Helper {
   for (const [name, def] of Object.entries(HELPER_SYMBOLS)) {
     const pointer = lookupSymbol(handle, name);
     if (pointer === null) {
-      throw new NsboxError(`cannot load the C helper: it has no ${name}`, { hint: "run `deno task build`" });
+      throw new NsboxError(`cannot load the C helper: it has no ${name}`, { hint: "run `scripts/deno task build`" });
     }
     symbols[name] = bindPointer(pointer, def);
   }
@@ -106,7 +106,8 @@ export async function getStaticInit(): Promise<number> {
     bytes = (await import("../../ffi/build/nsbox-init", { with: { type: "bytes" } })).default;
   } catch (cause) {
     throw new NsboxError("the static nsbox-init is not built (ffi/build/nsbox-init)", {
-      hint: "run `deno task build` (it needs a static C library: libc6-dev), or start nsbox through scripts/nsbox",
+      hint:
+        "run `scripts/deno task build` (it needs a static C library: libc6-dev), or start nsbox through scripts/nsbox",
       cause,
     });
   }

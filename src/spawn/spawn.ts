@@ -41,7 +41,7 @@ export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promi
   const built = helper.nsbox_abi_version();
   if (built !== ABI_VERSION) {
     throw new NsboxError(`the C helper speaks ABI ${built}, this nsbox ${ABI_VERSION}`, {
-      hint: "run `deno task build`",
+      hint: "run `scripts/deno task build`",
     });
   }
   // The child execs the static nsbox-init at once, which maps the plan from a memfd and replays it: no copy of
