@@ -9,7 +9,9 @@
  *   command runs (foreground, `--net`, limits, detached), with bubblewrap's
  *   processes as a peer;
  * - TCP throughput with iperf3 through `--net=pasta` and `--net=slirp4netns`
- *   in both directions, against the host's loopback as the ceiling;
+ *   in both directions, against the host's loopback as the ceiling, and one
+ *   large HTTP download with curl through `--allow-host`'s egress proxy
+ *   against pasta and the host;
  * - the cost of nsbox's default seccomp filter on a syscall-heavy loop.
  *
  * Prints Markdown tables to stdout and (on a full run) writes
@@ -52,12 +54,14 @@ with hyperfine, plus their peak RSS (part "startup"); reads the resident memory
 sandbox runs \`sleep\`, in the foreground, with --net, with --mem and detached,
 next to bubblewrap's (part "memory"); measures TCP throughput with iperf3
 over the host's loopback and through --net=pasta and --net=slirp4netns, both
-directions (part "net"); times a syscall-heavy dd with nsbox's default seccomp
+directions, and the MB/s of one HTTP download (curl) through --allow-host's
+egress proxy, through pasta and on the host (part "net"); times a syscall-heavy dd with nsbox's default seccomp
 filter, with --seccomp=unconfined and bare (part "seccomp"). Prints Markdown
 tables and writes docs/benchmarks.md.
 
   --quick       smoke test: start-up 1 round of 5 runs, 1 warm-up, 2 RSS
-                samples; memory 2 sandboxes per mode; iperf3 tests of 2 s;
+                samples; memory 2 sandboxes per mode; iperf3 tests of 2 s,
+                downloads of 20 MB (not 200) twice (not 5 times);
                 seccomp with smaller counts and 3 runs; writes no file unless
                 --out
   --runs N      start-up: hyperfine --runs per round (default 30)
@@ -119,7 +123,12 @@ function parseOptions(args: string[]): Options {
     rounds: rounds ?? (quick ? 1 : 4),
     warmup: quick ? 1 : 3,
     rssRuns: quick ? 2 : 15,
-    net: { seconds: quick ? 2 : 5, repeats: 3, interval: 0.5 },
+    net: {
+      seconds: quick ? 2 : 5,
+      repeats: 3,
+      interval: 0.5,
+      download: quick ? { bytes: 20_000_000, repeats: 2 } : { bytes: 200_000_000, repeats: 5 },
+    },
     seccomp: quick
       ? { counts: [500_000, 1_500_000], runs: 3, rounds: 1, warmup: 0 }
       : { counts: [2_000_000, 6_000_000], runs: 2, rounds: 6, warmup: 0 },

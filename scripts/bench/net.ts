@@ -15,6 +15,7 @@
  * @module
  */
 import { capture, commandLine, gist, type PartContext, Proc, sleep, which } from "./exec.ts";
+import { type DownloadConfig, type DownloadResult, measureDownload } from "./download.ts";
 
 /** How to measure. */
 export interface NetConfig {
@@ -24,6 +25,8 @@ export interface NetConfig {
   repeats: number;
   /** iperf3 `-i`: seconds per reported interval. */
   interval: number;
+  /** The HTTP download test (./download.ts): through the egress proxy, pasta, and on the host. */
+  download: DownloadConfig;
 }
 
 /** The networks measured. */
@@ -71,6 +74,8 @@ export interface NetResult {
   cases: NetCase[];
   /** Housekeeping: processes that had to be stopped, the final check that none is left. */
   notes: string[];
+  /** The HTTP download test, when it ran (it needs curl, not iperf3). */
+  download?: DownloadResult;
 }
 
 /** The port the iperf3 server listens on inside a sandbox (its own network namespace: no clash). */
@@ -341,6 +346,7 @@ export async function measureNet(config: NetConfig, ctx: PartContext): Promise<N
   const result: NetResult = { config, skipped: null, skippedModes: [], gateways: {}, cases: [], notes: [] };
   if (!which("iperf3")) {
     result.skipped = "iperf3 is not installed (apt-get install iperf3; `deno task bench` does that when run as root)";
+    result.download = await measureDownload(config.download, ctx);
     return result;
   }
   const modes: NetPath[] = [];
@@ -390,5 +396,6 @@ export async function measureNet(config: NetConfig, ctx: PartContext): Promise<N
       : `after the network tests none of the ${trackedProcs.length} processes started (iperf3 servers and clients, ` +
         `nsbox) nor the ${trackedHelpers.length} pasta/slirp4netns helpers nsbox started for them was still running`,
   );
+  result.download = await measureDownload(config.download, ctx);
   return result;
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { NetCase, NetPath, NetResult } from "./net.ts";
+import { type DownloadCase, type DownloadPath, type DownloadResult, mbPerSecond } from "./download.ts";
 import { median } from "./stats.ts";
 
 /** A stalled interval: below this fraction of the test's median interval throughput. */
@@ -92,8 +93,64 @@ function stallCell(s: CaseStats | null): string {
   return s ? `${s.stalls}/${s.intervals.length}` : "–";
 }
 
+/** What a download contender is, in words. */
+const DOWNLOAD_NAMES: Record<DownloadPath, string> = {
+  host: "host, no sandbox",
+  pasta: "`--net=pasta --allow-host-loopback`, via the gateway",
+  proxy: "`--allow-host 127.0.0.1:PORT`, egress proxy, HTTP forward",
+  "proxy-connect": "`--allow-host 127.0.0.1:PORT`, egress proxy, `CONNECT` tunnel",
+};
+
+/** Median, min and max MB/s of a download contender's runs, or null when it has none. */
+export function downloadStats(c: DownloadCase | undefined): { median: number; min: number; max: number } | null {
+  if (!c?.runs.length) return null;
+  const mbs = c.runs.map(mbPerSecond);
+  return { median: median(mbs), min: Math.min(...mbs), max: Math.max(...mbs) };
+}
+
+/** The download table (MB/s, × host, × pasta), as Markdown. */
+export function downloadTable(d: DownloadResult): string {
+  if (d.skipped) return `HTTP download skipped: ${d.skipped}`;
+  const stats = (id: DownloadPath) => downloadStats(d.cases.find((c) => c.id === id));
+  const host = stats("host"), pasta = stats("pasta");
+  const rows = [
+    `HTTP download of ${d.config.bytes / 1e6} MB of zeros from a server on the host's 127.0.0.1 with curl, ` +
+    `${d.config.repeats} runs each; MB/s = 10^6 bytes per second of curl's transfer time (the sandbox's start ` +
+    `is not in it).`,
+    "",
+    "| path | connection | median MB/s | min … max | × host | × pasta |",
+    "| --- | --- | ---: | ---: | ---: | ---: |",
+  ];
+  for (const c of d.cases) {
+    const s = downloadStats(c);
+    rows.push(
+      s
+        ? `| ${c.id} | ${DOWNLOAD_NAMES[c.id]} | ${g2(s.median)} | ${g2(s.min)} … ${g2(s.max)} | ` +
+          `${host ? ratio(s.median, host.median) : "–"} | ${pasta ? ratio(s.median, pasta.median) : "–"} |`
+        : `| ${c.id} | ${DOWNLOAD_NAMES[c.id]} | failed | – | – | – |`,
+    );
+  }
+  for (const m of d.skippedPaths) rows.push(`| ${m.id} | ${DOWNLOAD_NAMES[m.id]} | skipped | – | – | – |`);
+  return rows.join("\n");
+}
+
+/** One sentence: the egress proxy against pasta, or "" when either is missing. */
+export function downloadVerdict(d: DownloadResult): string {
+  if (d.skipped) return "";
+  const stats = (id: DownloadPath) => downloadStats(d.cases.find((c) => c.id === id));
+  const pasta = stats("pasta"), proxy = stats("proxy"), tunnel = stats("proxy-connect");
+  if (!pasta || !proxy || !tunnel) return "No verdict on the egress proxy: it or pasta did not run.";
+  return `Egress proxy / pasta on one download: ${ratio(proxy.median, pasta.median)} as an HTTP forward proxy, ` +
+    `${ratio(tunnel.median, pasta.median)} through a \`CONNECT\` tunnel.`;
+}
+
 /** The per-test table and the pasta-vs-slirp4netns table, as Markdown. */
 export function netTables(net: NetResult): string {
+  const download = net.download ? `\n\n${downloadTable(net.download)}\n\n${downloadVerdict(net.download)}` : "";
+  return iperfTables(net) + download;
+}
+
+function iperfTables(net: NetResult): string {
   if (net.skipped) return `Network throughput skipped: ${net.skipped}`;
   const iv = net.config.interval;
   const rows = [
@@ -293,7 +350,15 @@ function interpretation(net: NetResult, passt: string): string[] {
 /** The `## Network throughput` section of the page. */
 export function netSection(net: NetResult, passt: string): string[] {
   const lines: string[] = ["## Network throughput (iperf3)", ""];
-  if (net.skipped) return [...lines, `Skipped: ${net.skipped}`, ""];
+  if (net.skipped) {
+    return [
+      ...lines,
+      `Skipped: ${net.skipped}`,
+      "",
+      ...(net.download ? [downloadTable(net.download), "", downloadVerdict(net.download), ""] : []),
+      ...downloadSection(net.download),
+    ];
+  }
   lines.push(
     `TCP throughput between the host and a sandbox through nsbox's two user-mode network helpers, against the ` +
       `host's own loopback as the ceiling, in both directions and both ways of connecting: the sandbox connects ` +
@@ -347,6 +412,37 @@ export function netSection(net: NetResult, passt: string): string[] {
       "slirp4netns it binds 10.0.2.100, the sandbox's own address in its private network namespace, because " +
       "slirp4netns forwards published ports to that address and a loopback-bound server would never see them.",
     "",
+    ...downloadSection(net.download),
   );
   return lines;
+}
+
+/** How the HTTP download test ran: its commands and notes (its table is in the results). */
+function downloadSection(d: DownloadResult | undefined): string[] {
+  if (!d || d.skipped) return [];
+  const failures = d.cases.filter((c) => c.failures.length);
+  return [
+    "### HTTP download: egress proxy against pasta",
+    "",
+    "iperf3 cannot use a proxy, so `--allow-host`'s egress proxy is measured with one HTTP download per run: " +
+    "a server on the host's 127.0.0.1 (`" + d.server + "`, port PORT picked free) answers `GET /N` with N " +
+    "zeros, and curl fetches them on the host, through pasta (the gateway" +
+    (d.gateway ? ` ${d.gateway}` : "") + " is the host's loopback with `--allow-host-loopback`) and through the " +
+    "proxy, which reaches the host's loopback only because the address pattern `127.0.0.1:PORT` names it. curl " +
+    "gets `--noproxy ''` because nsbox's `NO_PROXY` keeps 127.0.0.1 direct (the sandbox's own loopback); a " +
+    "proxied run counts only if nsbox's `--json` report shows the body's bytes through the proxy. The runs " +
+    "are interleaved (every contender once, then again).",
+    "",
+    "```sh",
+    ...d.cases.map((c) => `${c.command}   # ${c.id}`),
+    "```",
+    "",
+    ...failures.map((c) =>
+      `- ${c.id}: ${c.failures.length} failed attempt(s) (retried; ${c.runs.length} runs succeeded): ` +
+      c.failures.map((f) => f.replaceAll("|", "\\|")).join("; ")
+    ),
+    ...d.skippedPaths.map((m) => `- ${m.id} skipped: ${m.reason}`),
+    ...d.notes.map((n) => `- ${n}`),
+    "",
+  ];
 }
