@@ -44,7 +44,7 @@ export function isProxyHandoff(h: unknown): h is ProxyHandoff {
 }
 
 /** Runs the proxy; returns only when the descriptor holds no handoff (125). */
-export function egressProxyCommand(args: readonly string[]): Promise<number> {
+export async function egressProxyCommand(args: readonly string[]): Promise<number> {
   const arg = args.length === 1 ? args[0]! : "";
   const text = /^\d{1,9}$/.test(arg) ? readSealed(Number(arg)) : null;
   let handoff: unknown = null;
@@ -61,7 +61,7 @@ export function egressProxyCommand(args: readonly string[]): Promise<number> {
   }
   const { reportFd } = handoff;
   const libc = getLibc();
-  runProxy(handoff, (report) => {
+  await runProxy(handoff, (report) => {
     const bytes = new TextEncoder().encode(report);
     for (let off = 0; off < bytes.length;) {
       const chunk = bytes.subarray(off);

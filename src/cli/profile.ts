@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256, toHex } from "../state/hmac.ts";
 import { UsageError } from "../errors.ts";
 import { configDir, projectHomesDir } from "../dirs.ts";
 import { BUILTIN_PROFILES, type FlagDef, RUN } from "./flags.ts";
@@ -126,7 +126,8 @@ function isFileArg(arg: string): boolean {
 export function projectHome(env: Readonly<Record<string, string | undefined>>, cwd: string): string | null {
   const homes = projectHomesDir(env);
   if (homes === null) return null;
-  const hash = createHash("sha256").update(cwd).digest("hex").slice(0, 32);
+  // not node:crypto: importing it costs every nsbox start (this module is on the `run` path) many milliseconds
+  const hash = toHex(sha256(new TextEncoder().encode(cwd))).slice(0, 32);
   return `${homes}/${hash}`;
 }
 

@@ -20,9 +20,14 @@
  *
  * @module
  */
-import net from "node:net";
-import dns from "node:dns";
-import os from "node:os";
+import type { Socket } from "node:net";
+
+// node:net, node:dns and node:os are loaded when the proxy starts, not when this module is: a bundle hoists static
+// imports of built-in modules to its top, and loading them costs every nsbox start several milliseconds.
+let net: typeof import("node:net") | undefined;
+async function nodeNet(): Promise<typeof import("node:net")> {
+  return net ??= await import("node:net");
+}
 import {
   admit,
   type Destination,
@@ -55,7 +60,8 @@ export interface ProxyDeps {
 }
 
 /** The real resolver (getaddrinfo through node:dns) and the host's interface addresses. */
-export function realDeps(): ProxyDeps {
+export async function realDeps(): Promise<ProxyDeps> {
+  const os = await import("node:os"), dns = await import("node:dns");
   const own = Object.values(os.networkInterfaces()).flat().map((i) => i && parseIp(i.address.replace(/%.*/, "")))
     .filter((a): a is number[] => a !== null && a !== undefined);
   return {
@@ -197,7 +203,7 @@ class Intake {
   #buf = Buffer.alloc(0);
   #closed = false;
   #wake: (() => void) | null = null;
-  readonly #socket: net.Socket;
+  readonly #socket: Socket;
   readonly #onData = (d: Buffer) => {
     this.#buf = Buffer.concat([this.#buf, d]);
     if (this.#buf.length > MAX_HEAD) this.#socket.pause();
@@ -208,7 +214,7 @@ class Intake {
     this.#wake?.();
   };
 
-  constructor(socket: net.Socket) {
+  constructor(socket: Socket) {
     this.#socket = socket;
     socket.on("data", this.#onData);
     socket.on("end", this.#onEnd);
@@ -261,12 +267,13 @@ class Intake {
 }
 
 /** Connects to the first of `addresses` that answers. */
-async function connectTo(addresses: readonly (readonly number[])[], port: number): Promise<net.Socket> {
+async function connectTo(addresses: readonly (readonly number[])[], port: number): Promise<Socket> {
   let last: unknown = null;
   for (const a of addresses) {
     try {
-      return await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ host: formatIp(a), port, allowHalfOpen: true });
+      const { connect } = await nodeNet();
+      return await new Promise<Socket>((resolve, reject) => {
+        const s = connect({ host: formatIp(a), port, allowHalfOpen: true });
         const timer = setTimeout(() => s.destroy(new Error("connection timed out")), CONNECT_TIMEOUT_MS);
         s.once("connect", () => {
           clearTimeout(timer);
@@ -286,7 +293,7 @@ async function connectTo(addresses: readonly (readonly number[])[], port: number
 }
 
 /** Relays between the client and the upstream until both sides are done; counts the bytes. */
-function relay(egress: Egress, d: Destination, client: net.Socket, upstream: net.Socket, rest: Buffer) {
+function relay(egress: Egress, d: Destination, client: Socket, upstream: Socket, rest: Buffer) {
   const tally = egress.allowed(d);
   const live = { key: tally.key, socket: upstream };
   egress.live.add(live);
@@ -309,13 +316,13 @@ function relay(egress: Egress, d: Destination, client: net.Socket, upstream: net
 
 const HOP_BY_HOP = /^(proxy-connection|proxy-authorization|connection|keep-alive|te|trailer|upgrade):/i;
 
-function httpReply(client: net.Socket, status: string, body: string) {
+function httpReply(client: Socket, status: string, body: string) {
   client.end(
     `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
-async function serveHttp(egress: Egress, client: net.Socket, intake: Intake) {
+async function serveHttp(egress: Egress, client: Socket, intake: Intake) {
   const head = await intake.head();
   if (head === null) return void client.destroy();
   const [requestLine = "", ...headers] = head.slice(0, -4).split("\r\n");
@@ -351,7 +358,7 @@ async function serveHttp(egress: Egress, client: net.Socket, intake: Intake) {
   if (!verdict.ok) {
     return httpReply(client, "403 Forbidden", `nsbox: blocked ${formatDestination(d)} (${verdict.reason})\n`);
   }
-  let upstream: net.Socket;
+  let upstream: Socket;
   try {
     upstream = await connectTo(verdict.addresses, d.port);
   } catch (e) {
@@ -369,13 +376,13 @@ function message(e: unknown): string {
   return code ?? (e instanceof Error ? e.message : String(e));
 }
 
-function socksReply(client: net.Socket, code: number, end: boolean) {
+function socksReply(client: Socket, code: number, end: boolean) {
   const reply = Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]);
   if (end) client.end(reply);
   else client.write(reply);
 }
 
-async function serveSocks(egress: Egress, client: net.Socket, intake: Intake) {
+async function serveSocks(egress: Egress, client: Socket, intake: Intake) {
   const greeting = await intake.bytes(2);
   const methods = greeting && await intake.bytes(greeting[1]!);
   if (!methods) return void client.destroy();
@@ -403,7 +410,7 @@ async function serveSocks(egress: Egress, client: net.Socket, intake: Intake) {
   if (!d || port === 0) return socksReply(client, SOCKS.BAD_ADDRESS, true);
   const verdict = await egress.decide(d);
   if (!verdict.ok) return socksReply(client, verdict.socks, true);
-  let upstream: net.Socket;
+  let upstream: Socket;
   try {
     upstream = await connectTo(verdict.addresses, d.port);
   } catch (e) {
@@ -415,7 +422,7 @@ async function serveSocks(egress: Egress, client: net.Socket, intake: Intake) {
 }
 
 /** Serves one client connection. */
-export async function serveClient(egress: Egress, client: net.Socket): Promise<void> {
+export async function serveClient(egress: Egress, client: Socket): Promise<void> {
   client.on("error", () => client.destroy());
   const timer = setTimeout(() => client.destroy(), HEAD_TIMEOUT_MS);
   try {
@@ -435,7 +442,13 @@ export async function serveClient(egress: Egress, client: net.Socket): Promise<v
  * Runs the proxy on `config.listenFd` until SIGTERM; then writes the report
  * (one JSON line) with `writeReport` and exits 0.
  */
-export function runProxy(config: ProxyConfig, writeReport: (text: string) => void, deps = realDeps()): void {
+export async function runProxy(
+  config: ProxyConfig,
+  writeReport: (text: string) => void,
+  deps?: ProxyDeps,
+): Promise<void> {
+  const { createServer } = await nodeNet();
+  deps ??= await realDeps();
   const egress = new Egress(config.allow, deps);
   // Out of the terminal's job control (it has a session of its own): Ctrl-C reaches the sandbox, not the proxy.
   for (const sig of ["SIGINT", "SIGQUIT", "SIGHUP"] as const) Deno.addSignalListener(sig, () => {});
@@ -446,9 +459,9 @@ export function runProxy(config: ProxyConfig, writeReport: (text: string) => voi
       Deno.exit(0);
     }
   });
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     void serveClient(egress, client);
   });
-  server.on("error", (e) => deps.warn(`nsbox: egress proxy: ${message(e)}`));
+  server.on("error", (e) => deps!.warn(`nsbox: egress proxy: ${message(e)}`));
   server.listen({ fd: config.listenFd });
 }
