@@ -540,7 +540,7 @@ export class Store {
         // an ended detached sandbox: its log and exit status stay until `nsbox rm`, as docker keeps a container
         throw new NsboxError(`${flag}: a sandbox named '${name}' exists (ended); nsbox rm ${name} first`);
       }
-      dir.remove();
+      this.#removeStale(dir, s.kind === "ok" ? s.value : null);
     }
     throw new NsboxError(`${flag}: cannot claim the name '${name}'`);
   }
