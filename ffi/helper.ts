@@ -39,6 +39,8 @@ export const HELPER_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** int32_t nsbox_fault_injection(void): 1 in the test build only (NSBOX_FAULTS), where NSBOX_FAULT is honoured */
+  nsbox_fault_injection: { parameters: [], result: "i32" },
   /** uint32_t nsbox_abi_version(void) */
   nsbox_abi_version: { parameters: [], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -71,6 +71,16 @@ struct nsbox_mount_attr {
 
 uint32_t nsbox_abi_version(void) { return NSBOX_ABI_VERSION; }
 
+/* 1 in the test build (scripts/test.sh builds with NSBOX_FAULTS=1): only then does nsbox honour NSBOX_FAULT,
+ * which makes it kill itself at a named step of its start-up or teardown (src/spawn/fault.ts). */
+int32_t nsbox_fault_injection(void) {
+#ifdef NSBOX_FAULTS
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 /* ---------------------------------------------------------------- reporting */
 
 static void send_msg(int fd, int32_t kind, int32_t step, int32_t err, int32_t value) {

@@ -407,5 +407,7 @@ NSBOX_EXPORT int nsbox_spawn(const struct nsbox_plan *plan, int32_t exe_fd, int3
 
 /* The ABI version this library was built with. */
 NSBOX_EXPORT uint32_t nsbox_abi_version(void);
+/* 1 when built with NSBOX_FAULTS (the test build): only then is NSBOX_FAULT honoured. */
+NSBOX_EXPORT int32_t nsbox_fault_injection(void);
 
 #endif

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h> /* getenv (the test build's fault injection) */
 #include <stdio.h> /* rename, renameat: no stdio streams are used */
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1201,6 +1202,38 @@ static void run_ops(void) {
   }
 }
 
+/* ---------------------------------------------------------------- fault injection */
+
+/* The test build only (NSBOX_FAULTS): NSBOX_FAULT=STEP[:SIGNAL] makes the supervisor die at STEP of the
+ * signal (default KILL). Its signals are blocked (read through a signalfd while the command runs), so the
+ * signal is delivered with its default action, as the death being simulated. */
+static void fault(const char *step) {
+#ifdef NSBOX_FAULTS
+  const char *f = getenv("NSBOX_FAULT");
+  size_t n = strlen(step);
+  if (!f || strncmp(f, step, n) != 0 || (f[n] != '\0' && f[n] != ':')) return;
+  static const struct { const char *name; int sig; } sigs[] = {
+      {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP}, {"QUIT", SIGQUIT}};
+  int sig = SIGKILL;
+  if (f[n] == ':') {
+    const char *name = f + n + 1;
+    if (strncmp(name, "SIG", 3) == 0) name += 3;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+      if (strcmp(name, sigs[i].name) == 0) sig = sigs[i].sig;
+    }
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  signal(sig, SIG_DFL);
+  (void)kill(getpid(), sig);
+  (void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+  for (;;) pause();
+#else
+  (void)step;
+#endif
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int load_config(const char *arg) {
@@ -1241,6 +1274,7 @@ int nsbox_supervise_main(int argc, char **argv) {
     (void)fcntl(log_rd, F_SETFL, O_NONBLOCK);
   }
   supervise();
+  fault("after-exit");
   run_ops();
   return out.exit_code;
 }

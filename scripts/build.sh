@@ -13,6 +13,10 @@ set -eu
 cd "$(dirname "$0")/.."
 mkdir -p ffi/build
 flags="-std=gnu11 -Wall -Wextra -Werror"
+# The test build (scripts/test.sh: NSBOX_FAULTS=1) compiles in the fault-injection seam: only then does nsbox
+# honour NSBOX_FAULT=STEP[:SIGNAL] (src/spawn/fault.ts). ffi/build/.fault-injection marks such a build, so that
+# a release (scripts/compile.sh) rebuilds without it.
+if [ "${NSBOX_FAULTS:-}" = 1 ]; then flags="$flags -DNSBOX_FAULTS"; fi
 ${CC:-cc} $flags -O2 -fPIC -shared -fvisibility=hidden -o ffi/build/libnsbox_helper.so.tmp ffi/nsbox_helper.c
 if command -v musl-gcc >/dev/null 2>&1 && [ -z "${NSBOX_INIT_LIBC:-}" ] || [ "${NSBOX_INIT_LIBC:-}" = musl ]; then
   multiarch=$(${CC:-cc} -dumpmachine)
@@ -23,6 +27,7 @@ else
 fi
 mv ffi/build/libnsbox_helper.so.tmp ffi/build/libnsbox_helper.so
 mv ffi/build/nsbox-init.tmp ffi/build/nsbox-init
+if [ "${NSBOX_FAULTS:-}" = 1 ]; then : >ffi/build/.fault-injection; else rm -f ffi/build/.fault-injection; fi
 # The bundled entry (dist/bundle/nsbox.js, see scripts/bundle.ts): main.ts starts it while it is current, the
 # source modules otherwise, so a failure here only costs start-up time.
 DENO=${DENO:-$(ls node_modules/@deno/linux-*/deno 2>/dev/null | head -n 1)}

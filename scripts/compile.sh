@@ -7,6 +7,8 @@ set -eu
 . "$(dirname "$0")/lib/env.sh"
 cd "$NSBOX_ROOT"
 mkdir -p dist
+# Never a test build (scripts/test.sh's, with the fault-injection seam) in a release.
+if [ -e ffi/build/.fault-injection ]; then NSBOX_FAULTS= sh scripts/build.sh; fi
 # main.ts imports src/cli/main.ts through a computed specifier (it may start the bundle instead): named here.
 "$DENO" compile -A --unstable-raw-imports --include src/cli/main.ts --output dist/nsbox main.ts
 echo "built dist/nsbox"

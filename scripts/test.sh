@@ -9,6 +9,8 @@ set -eu
 . "$(dirname "$0")/lib/env.sh"
 cd "$NSBOX_ROOT"
 sh scripts/build_probe.sh
+# The test build: the C helper and supervisor with the fault-injection seam (NSBOX_FAULT, tests/integration/faults_test.ts).
+[ -e ffi/build/.fault-injection ] || NSBOX_FAULTS=1 sh scripts/build.sh >&2
 
 default_selection=0
 if [ "$#" -eq 0 ]; then

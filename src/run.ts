@@ -35,13 +35,22 @@ import {
 } from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import type { EgressChannel, EgressHandle } from "./net/egress.ts";
-import { generateName, namespaceIds, processStart, type SandboxDir, type SandboxState, Store } from "./state/store.ts";
+import {
+  generateName,
+  namespaceIds,
+  processStart,
+  type RecordedHelper,
+  type SandboxDir,
+  type SandboxState,
+  Store,
+} from "./state/store.ts";
 import { check, EXIT, NsboxError } from "./errors.ts";
 import type { Sweeper } from "./supervise/sweep.ts";
 import type { LogPipe } from "./supervise/log_pump.ts";
 import type { SupervisorOp, SupervisorResult } from "./spawn/abi.ts";
 import { signalNames, SIGNALS } from "./linux.ts";
 import { waitPidfd } from "./spawn/wait.ts";
+import { faultPoint } from "./spawn/fault.ts";
 
 const O_RDONLY = 0, O_DIRECTORY = 0o200000, O_CLOEXEC = 0o2000000;
 
@@ -140,6 +149,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   await ensureSupervisor();
   const store = deps.store ?? new Store();
   const dir = deps.claimed ?? store.reserve(deps.name ?? generateName());
+  if (deps.claimed) dir.claimOwnership(); // this process sets it up now (its parent may go)
   const name = dir.name;
   let state: SandboxState | null = null;
   let cgroup: SandboxCgroup | null = null;
@@ -167,9 +177,11 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
         if (route && spec.limits) {
           cgroup = cgroups!.placeInCgroup(route, name, pid, spec.limits, spec.command.join(" "));
         }
+        await faultPoint("after-cgroup");
         // Without a PID namespace nothing dies with PID 1: hold the sandbox to sweep up after it.
         if (sweeping) sweeper = sweeping.holdSandbox(pid);
-        network = net ? await net.startNetwork(spec.network, pid) : null;
+        network = net ? await net.startNetwork(spec.network, pid, dir.path) : null;
+        await faultPoint("after-net");
         const cg = cgroup as SandboxCgroup | null;
         state = {
           version: 1,
@@ -185,6 +197,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
           detached: deps.detached ?? false,
           started: new Date().toISOString(),
           spec,
+          helpers: recordedHelpers([(network as NetworkHandle | null)?.pid]),
         };
       },
     });
@@ -200,6 +213,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     const cg = cgroup as SandboxCgroup | null;
     const net_ = network as NetworkHandle | null, sw = sweeper as Sweeper | null;
     const eg = egress as EgressHandle | null;
+    if (state && eg) state = { ...(state as SandboxState), helpers: recordedHelpers([net_?.pid, eg.pid]) };
     const detached = deps.detached ?? false;
     // While the child sets itself up (a few ms nsbox would only wait): the record, and the supervisor's
     // config. The command's pid inside is known in advance with a PID namespace of its own (nsbox-init's first
@@ -305,6 +319,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       recorded = dir.write(state = { ...(state as SandboxState), commandNsPid: start.nsPid });
     }
     await recorded;
+    await faultPoint("after-start");
     const elapsedUs = (performance.now() - started) * 1000;
     if (prepared) {
       handed = true; // if the exec fails, the error below says so and the sandbox is cleaned up here
@@ -349,6 +364,23 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     }
     if (recordFd >= 0 && !handed) getLibc().close(recordFd);
   }
+}
+
+/** The helper processes `pids` as a record lists them (pid, start time, name), for a stale-record clean-up. */
+function recordedHelpers(pids: ReadonlyArray<number | undefined>): RecordedHelper[] {
+  const out: RecordedHelper[] = [];
+  for (const pid of pids) {
+    if (pid === undefined) continue;
+    const start = processStart(pid);
+    let comm = "";
+    try {
+      comm = Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
+    } catch {
+      continue; // gone already
+    }
+    if (start !== null) out.push({ pid, start, comm });
+  }
+  return out;
 }
 
 /**

@@ -579,6 +579,26 @@ export const RM: CommandDef = {
   examples: [["nsbox rm web", "its log is gone too"]],
 };
 
+/** `nsbox gc`. */
+export const GC: CommandDef = {
+  name: "gc",
+  usage: "nsbox gc [--json]",
+  summary: "clean up after sandboxes whose nsbox was killed",
+  description: "Removes the records of sandboxes that are gone (their nsbox and PID 1 were killed, e.g. with\n" +
+    "SIGKILL), and first ends what such a sandbox left running: a network helper, or the processes of a\n" +
+    "--share pid sandbox. Only records that pass authentication are acted on, and only processes checked\n" +
+    "on their own terms (start time, name, namespaces); never a pid a record merely names. Every other\n" +
+    "nsbox command does the same on the way; gc does it explicitly and says what it did.",
+  flags: [JSON_FLAG, HELP_FLAG],
+  interleaved: true,
+  exits: "Exit status: 0 (also when there was nothing to clean up); 125 for nsbox's own errors (a bad flag,\n" +
+    "an unusable record directory).",
+  examples: [
+    ["nsbox gc", "one line per record removed and per process ended"],
+    ["nsbox gc --json", "the same as JSON: [{name, ended: [...]}]"],
+  ],
+};
+
 /** `nsbox completions`. */
 export const COMPLETIONS: CommandDef = {
   name: "completions",
@@ -639,4 +659,4 @@ export const DOCTOR: CommandDef = {
 };
 
 /** Every subcommand. */
-export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, PROFILE, DOCTOR, COMPLETIONS];
+export const COMMANDS: readonly CommandDef[] = [RUN, PS, EXEC, KILL, LOGS, RM, GC, PROFILE, DOCTOR, COMPLETIONS];

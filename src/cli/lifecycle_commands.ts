@@ -10,11 +10,19 @@ import { type HostFacts, realHost } from "../spec/host.ts";
 import { getLibc } from "../../ffi/libc.ts";
 import { SUPERVISOR_COMMAND, writeHandoff } from "./detached_supervisor.ts";
 import { validate } from "../spec/validate.ts";
-import { killSandbox, listSandboxes, parseSignal, printLogs, psTable, removeSandboxes } from "../state/lifecycle.ts";
+import {
+  collectGarbage,
+  killSandbox,
+  listSandboxes,
+  parseSignal,
+  printLogs,
+  psTable,
+  removeSandboxes,
+} from "../state/lifecycle.ts";
 import { generateName, isAlive, Store } from "../state/store.ts";
 import { type Daemon, nsboxCommand, startDaemon } from "../spawn/daemon.ts";
 import { waitPidfd } from "../spawn/wait.ts";
-import { EXEC, KILL, LOGS, PS, RM } from "./flags.ts";
+import { EXEC, GC, KILL, LOGS, PS, RM } from "./flags.ts";
 import { commandHelp } from "./help.ts";
 import { has, parseArgs, type Parsed, value } from "./parse.ts";
 import { envEditsFromArgs, logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
@@ -212,6 +220,22 @@ export function rmCommand(args: readonly string[]): number {
   const all = has(parsed, "all");
   if (!all && parsed.operands.length === 0) throw new UsageError(["rm: expected sandbox names, or --all."]);
   removeSandboxes(all ? "all" : parsed.operands);
+  return 0;
+}
+
+/** `nsbox gc`: what the stale-record clean-up removed and ended, one line each (or JSON). */
+export function gcCommand(args: readonly string[]): number {
+  const parsed = parseArgs(GC, args);
+  if (help(GC, parsed)) return 0;
+  if (parsed.operands.length) throw new UsageError([`gc: takes no arguments, got '${parsed.operands[0]}'.`]);
+  const collected = collectGarbage();
+  if (has(parsed, "json")) console.log(JSON.stringify(collected, null, 2));
+  else {
+    for (const c of collected) {
+      for (const e of c.ended) console.log(`ended ${e}, left by '${c.name}'`);
+      console.log(`removed the stale record of '${c.name}'`);
+    }
+  }
   return 0;
 }
 

@@ -124,6 +124,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return await (await import("./lifecycle_commands.ts")).logsCommand(rest);
       case "rm":
         return (await import("./lifecycle_commands.ts")).rmCommand(rest);
+      case "gc":
+        return (await import("./lifecycle_commands.ts")).gcCommand(rest);
       case "__detached-exec": // hidden: what `nsbox exec --detach` starts
         return await (await import("./lifecycle_commands.ts")).detachedExecHelper(rest);
       case "profile":

@@ -112,9 +112,20 @@ function checkPortsFree(publish: readonly PublishSpec[]) {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function startPasta(net: NetworkSpec, pid: number): Promise<NetworkHandle> {
+/**
+ * A new file for a helper's use in `workDir` (the sandbox's record directory: removed with it, whenever nsbox
+ * dies), or in /tmp without one.
+ */
+function helperFile(workDir: string | undefined, name: string, suffix: string): string {
+  if (!workDir) return Deno.makeTempFileSync({ prefix: `nsbox-${name}-`, suffix });
+  const path = `${workDir}/${name}${suffix}`;
+  Deno.writeTextFileSync(path, "", { mode: 0o600, createNew: true });
+  return path;
+}
+
+async function startPasta(net: NetworkSpec, pid: number, workDir?: string): Promise<NetworkHandle> {
   checkPortsFree(net.publish);
-  const logFile = Deno.makeTempFileSync({ prefix: "nsbox-pasta-", suffix: ".log" });
+  const logFile = helperFile(workDir, "pasta", ".log");
   let daemon: Daemon | undefined;
   try {
     daemon = await startDaemon(pastaArgs(net, pid, logFile));
@@ -153,7 +164,7 @@ function tailNote(logFile: string): string {
   return tail ? `: ${tail}` : "";
 }
 
-async function startSlirp(net: NetworkSpec, pid: number): Promise<NetworkHandle> {
+async function startSlirp(net: NetworkSpec, pid: number, workDir?: string): Promise<NetworkHandle> {
   checkPortsFree(net.publish);
   const libc = getLibc();
   const pipes = new Int32Array(4);
@@ -165,7 +176,13 @@ async function startSlirp(net: NetworkSpec, pid: number): Promise<NetworkHandle>
     throw new NsboxError("cannot create pipes for slirp4netns");
   }
   const [readyR, readyW, exitR, exitW] = pipes as unknown as [number, number, number, number];
-  const dir = net.publish.length > 0 ? Deno.makeTempDirSync({ prefix: "nsbox-slirp-" }) : null;
+  // The API socket's path must fit a sockaddr_un (108 bytes): in the record's directory when it does.
+  const inWork = workDir !== undefined && `${workDir}/slirp/api.sock`.length < 100;
+  const dir = net.publish.length === 0
+    ? null
+    : inWork
+    ? (Deno.mkdirSync(`${workDir}/slirp`, { mode: 0o700 }), `${workDir}/slirp`)
+    : Deno.makeTempDirSync({ prefix: "nsbox-slirp-" });
   const api = dir ? `${dir}/api.sock` : null;
   let daemon: Daemon | undefined;
   const cleanup = () => libc.close(exitW);
@@ -224,9 +241,14 @@ async function slirpForward(api: string, p: PublishSpec) {
   }
 }
 
-/** Connects the sandbox whose first process is `pid`, or returns null when its network needs no helper. */
-export function startNetwork(net: NetworkSpec, pid: number): Promise<NetworkHandle | null> {
-  if (net.mode === "pasta") return startPasta(net, pid);
-  if (net.mode === "slirp4netns") return startSlirp(net, pid);
+/**
+ * Connects the sandbox whose first process is `pid`, or returns null when its network needs no helper. The
+ * helper's files (pasta's log, slirp4netns's API socket) are made in `workDir` (the sandbox's record
+ * directory, so that a killed nsbox leaves none behind in /tmp), else in /tmp; either way they are removed as
+ * soon as the helper is up.
+ */
+export function startNetwork(net: NetworkSpec, pid: number, workDir?: string): Promise<NetworkHandle | null> {
+  if (net.mode === "pasta") return startPasta(net, pid, workDir);
+  if (net.mode === "slirp4netns") return startSlirp(net, pid, workDir);
   return Promise.resolve(null);
 }

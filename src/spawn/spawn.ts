@@ -13,6 +13,7 @@ import type { ChildPlan } from "../plan/ops.ts";
 import { ABI_VERSION, callerFds, encodePlan, RESULT_SIZE } from "./abi.ts";
 import { userNamespaceHint, writeIdMaps } from "./idmap_writer.ts";
 import { waitPidfd } from "./wait.ts";
+import { faultPoint } from "./fault.ts";
 
 /** The sandbox's first process, created and released. */
 export interface Child {
@@ -76,8 +77,11 @@ export async function spawnChild(plan: ChildPlan, hooks: SpawnHooks = {}): Promi
   const [pid, pidfd, syncFd, msgFd] = result as unknown as [number, number, number, number];
 
   try {
+    await faultPoint("after-clone");
     writeIdMaps(pid, plan.idMaps);
+    await faultPoint("after-maps");
     await hooks.beforeRelease?.(pid);
+    await faultPoint("before-release");
   } catch (e) {
     // Closing the sync pipe unread makes the child exit; reap it.
     libc.close(syncFd);

@@ -100,6 +100,24 @@ export function psTable(rows: readonly SandboxInfo[], all = false): string {
     .join("\n");
 }
 
+/** What {@linkcode collectGarbage} did about one stale record. */
+export interface Collected {
+  /** The sandbox's name (its record is removed). */
+  readonly name: string;
+  /** What it had left running and was ended, e.g. "pasta (pid 12)". */
+  readonly ended: readonly string[];
+}
+
+/**
+ * `nsbox gc`: removes the records of sandboxes that are gone, after ending what each left running (only
+ * authenticated records, only processes checked on their own terms: src/state/leftovers.ts). It is the
+ * clean-up every reader of the store does on the way ({@linkcode Store.list}), made explicit.
+ */
+export function collectGarbage(store = new Store()): Collected[] {
+  store.list({ includeEnded: true });
+  return store.collected.map((c) => ({ name: c.name, ended: [...c.ended] }));
+}
+
 /** A signal by name ("TERM", "SIGTERM") or number; null if unknown. */
 export function parseSignal(text: string): number | null {
   if (/^\d+$/.test(text)) {

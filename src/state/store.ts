@@ -22,6 +22,7 @@ import { NsboxError } from "../errors.ts";
 import type { SandboxSpec } from "../spec/spec.ts";
 import { NAME_RE } from "../spec/options.ts";
 import { nsInode } from "../procfs.ts";
+import { endLeftovers } from "./leftovers.ts";
 
 export { NAME_RE };
 import { constantTimeEqual, hmacSha256, toHex } from "./hmac.ts";
@@ -49,6 +50,21 @@ export interface SandboxState {
   /** ISO 8601. */
   readonly started: string;
   readonly spec: SandboxSpec;
+  /**
+   * The helper processes nsbox started for it (the network helper, the egress proxy): what a stale-record
+   * clean-up ends if one outlived nsbox, once it has checked the process is that very one (start time, name).
+   * Absent in records of older versions.
+   */
+  readonly helpers?: readonly RecordedHelper[];
+}
+
+/** A helper process of a sandbox, as recorded. */
+export interface RecordedHelper {
+  readonly pid: number;
+  /** Its start time (clock ticks since boot, as {@linkcode processStart}). */
+  readonly start: number;
+  /** Its name (/proc/PID/comm), e.g. "pasta". */
+  readonly comm: string;
 }
 
 /** The directory that holds the caller's sandboxes (created 0700 on first use). */
@@ -106,9 +122,38 @@ export function processStart(pid: number): number | null {
   }
 }
 
-/** Whether the recorded PID 1 is still that very process. */
+/** Whether process `pid` has ended but was not reaped yet (a zombie); false when it is gone or running. */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the recorded PID 1 is still that very process, and has not ended (a zombie not yet reaped has). */
 export function isAlive(s: Pick<SandboxState, "pid" | "pidStart">): boolean {
-  return processStart(s.pid) === s.pidStart;
+  return processStart(s.pid) === s.pidStart && !isZombie(s.pid);
+}
+
+const OWNER_FILE = ".owner";
+
+/**
+ * A claimed directory's owner, `PID START` in `.owner`: the nsbox setting the sandbox up, until its record
+ * is written. Whether it still runs is all that is read from it (it is never signalled): a reservation whose
+ * owner is gone is removed at once, not after 30 s.
+ */
+function ownerGone(path: string): boolean | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`${path}/${OWNER_FILE}`);
+  } catch {
+    return null; // none (an older nsbox's reservation, or not written yet)
+  }
+  const m = /^(\d+) (\d+)\n?$/.exec(text);
+  if (!m) return null;
+  return processStart(Number(m[1])) !== Number(m[2]) || isZombie(Number(m[1]));
 }
 
 /**
@@ -277,6 +322,20 @@ export class SandboxDir {
 
   get logFile(): string {
     return `${this.path}/log`;
+  }
+
+  /**
+   * Marks this process as the one setting the sandbox up (see `ownerGone`): a reservation whose owner died
+   * before the record was written is then removed by the next reader at once.
+   */
+  claimOwnership() {
+    const tmp = `${this.path}/.${OWNER_FILE}.${Deno.pid}.tmp`;
+    try {
+      Deno.writeTextFileSync(tmp, `${Deno.pid} ${processStart(Deno.pid) ?? 0}\n`, { mode: 0o600 });
+      Deno.renameSync(tmp, `${this.path}/${OWNER_FILE}`);
+    } catch {
+      // without it the reservation is removed 30 s after it was made, as before
+    }
   }
 
   /** Reads and authenticates `file` (kind `kind`). */
@@ -461,6 +520,7 @@ export class Store {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         Deno.mkdirSync(dir.path, { mode: 0o700 });
+        dir.claimOwnership();
         return dir;
       } catch (e) {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
@@ -472,7 +532,7 @@ export class Store {
           hint: `nsbox rm ${name} removes it`,
         });
       }
-      const reserving = s.kind === "missing" && x.kind === "missing" && ageMs(dir.path) < 30_000;
+      const reserving = s.kind === "missing" && x.kind === "missing" && reservationLive(dir.path);
       if ((s.kind === "ok" && (isAlive(s.value) || isSupervised(s.value))) || reserving) {
         throw new NsboxError(`${flag}: a sandbox named '${name}' is running already (see nsbox ps)`);
       }
@@ -480,7 +540,7 @@ export class Store {
         // an ended detached sandbox: its log and exit status stay until `nsbox rm`, as docker keeps a container
         throw new NsboxError(`${flag}: a sandbox named '${name}' exists (ended); nsbox rm ${name} first`);
       }
-      dir.remove();
+      this.#removeStale(dir, s.kind === "ok" ? s.value : null);
     }
     throw new NsboxError(`${flag}: cannot claim the name '${name}'`);
   }
@@ -510,14 +570,44 @@ export class Store {
       } else if (s.kind === "ok" && isAlive(s.value)) out.push({ dir, state: s.value, status: "running" });
       else if (s.kind === "ok") {
         // PID 1 is gone: ending while its nsbox still runs (left to it), else stale: its supervisor and
-        // PID 1 died without cleaning up. Clean-up only ever removes the record's own directory; it never
-        // signals, joins or writes anything the record names.
-        if (!isSupervised(s.value)) dir.remove();
+        // PID 1 died without cleaning up. What is left of it is ended (staleCleanup: only processes checked
+        // on their own terms, never a pid the record merely names), then its directory is removed.
+        if (!isSupervised(s.value)) this.#removeStale(dir, s.value);
       } else if (x.kind === "ok") {
         if (opts.includeEnded) out.push({ dir, state: null, status: "ended" });
-      } else if (ageMs(dir.path) > 30_000) dir.remove(); // a reservation that never started
+      } else if (!reservationLive(dir.path)) this.#removeStale(dir, null); // a reservation that never started
     }
     return out;
+  }
+
+  /** What the stale-record clean-up removed and ended since this store was made (for `nsbox gc`). */
+  readonly collected: Array<{ readonly name: string; readonly ended: readonly string[] }> = [];
+
+  /**
+   * Removes a stale record's directory, after ending what its sandbox left running (an authenticated
+   * record's only, each process checked on its own terms: src/state/leftovers.ts).
+   */
+  #removeStale(dir: SandboxDir, state: SandboxState | null) {
+    const ended = state ? endLeftovers(state, this.#liveUserNs(dir.name)) : [];
+    dir.remove();
+    this.collected.push({ name: dir.name, ended });
+  }
+
+  /** The user namespaces the records of running sandboxes other than `except` name. */
+  #liveUserNs(except: string): Set<number> {
+    const live = new Set<number>();
+    try {
+      for (const e of Deno.readDirSync(this.root)) {
+        if (!e.isDirectory || !NAME_RE.test(e.name) || e.name === except) continue;
+        const s = this.dir(e.name).readState();
+        if (s.kind === "ok" && s.value.namespaces.user !== undefined && (isAlive(s.value) || isSupervised(s.value))) {
+          live.add(s.value.namespaces.user);
+        }
+      }
+    } catch {
+      // no store: nothing runs
+    }
+    return live;
   }
 
   /** The running sandbox `name` (its record verified), or an error naming it. */
@@ -526,6 +616,12 @@ export class Store {
     if (!found?.state) throw new NsboxError(`no sandbox named '${name}' (see nsbox ps)`);
     return { dir: found.dir, state: found.state };
   }
+}
+
+/** Whether a directory without a record is still being set up: its owner runs (or, without one, it is recent). */
+function reservationLive(path: string): boolean {
+  const gone = ownerGone(path);
+  return gone === null ? ageMs(path) < 30_000 : !gone;
 }
 
 function ageMs(path: string): number {

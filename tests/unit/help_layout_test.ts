@@ -18,6 +18,7 @@ Deno.test("COMMANDS gives every command a usage, a summary, a description and ex
     "kill",
     "logs",
     "rm",
+    "gc",
     "profile",
     "doctor",
     "completions",

@@ -156,11 +156,41 @@ Deno.test("Store.reserve() takes over a name whose sandbox is gone", async () =>
     // its pid now belongs to another process
     await store.reserve("b").write(state("b", { pidStart: processStart(Deno.pid)! + 1 }));
     assert.equal(store.reserve("b").state(), null);
-    // a reservation that never started
+    // a reservation that never started, of an older nsbox (no owner recorded): after 30 s
     store.reserve("d");
+    Deno.removeSync(`${store.dir("d").path}/.owner`);
     age(store.dir("d").path, 120);
     assert.ok(store.reserve("d"));
+    // one whose owner is gone (killed before it wrote the record): at once
+    store.reserve("e");
+    Deno.writeTextFileSync(`${store.dir("e").path}/.owner`, `${DEAD_PID} 12345\n`);
+    assert.ok(store.reserve("e"));
   });
+});
+
+Deno.test("Store.reserve() records its owner; a reservation whose owner runs is held however old", async () => {
+  await withStore((store) => {
+    const dir = store.reserve("mine");
+    assert.equal(Deno.readTextFileSync(`${dir.path}/.owner`), `${Deno.pid} ${processStart(Deno.pid)}\n`);
+    age(dir.path, 120);
+    assert.throws(() => store.reserve("mine"), /a sandbox named 'mine' is running already/);
+    assert.deepEqual(store.list(), []);
+    assert.ok(exists(dir.path));
+  });
+});
+
+Deno.test("isAlive(): a PID 1 that ended but was not reaped yet (a zombie) is not alive", async () => {
+  const child = new Deno.Command("true", { stdout: "null" }).spawn();
+  const pid = child.pid;
+  const start = processStart(pid)!;
+  // not reaped until status is awaited: wait until it is a zombie
+  for (let i = 0; i < 500 && !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`)); i++) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.equal(processStart(pid), start, "still there, as a zombie");
+  assert.equal(isAlive({ pid, pidStart: start }), false);
+  await child.status;
+  assert.equal(isAlive({ pid: Deno.pid, pidStart: processStart(Deno.pid)! }), true);
 });
 
 Deno.test("SandboxDir.write() replaces state.json atomically and leaves no temporary file", async () => {
@@ -171,7 +201,7 @@ Deno.test("SandboxDir.write() replaces state.json atomically and leaves no tempo
     assert.deepEqual(dir.state(), s);
     await dir.write({ ...s, commandNsPid: 7 });
     assert.equal(dir.state()?.commandNsPid, 7);
-    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["state.json"]);
+    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name).sort(), [".owner", "state.json"]);
     assert.equal((Deno.statSync(`${dir.path}/state.json`).mode ?? 0) & 0o077, 0);
     assert.ok(Deno.readTextFileSync(`${dir.path}/state.json`).endsWith("}\n"));
   });
@@ -278,13 +308,17 @@ Deno.test("Store.list() keeps a fresh reservation, drops an old one and ignores 
   await withStore((store, root) => {
     store.reserve("fresh");
     store.reserve("old");
+    Deno.removeSync(`${root}/old/.owner`); // an older nsbox's: the age decides
     age(`${root}/old`, 120);
+    store.reserve("orphan");
+    Deno.writeTextFileSync(`${root}/orphan/.owner`, `${DEAD_PID} 12345\n`); // its nsbox is gone
     Deno.mkdirSync(`${root}/.hidden`);
     Deno.mkdirSync(`${root}/-dash`);
     Deno.writeTextFileSync(`${root}/file`, "x");
     assert.deepEqual(store.list({ includeEnded: true }), []);
     assert.ok(exists(`${root}/fresh`));
     assert.ok(!exists(`${root}/old`));
+    assert.ok(!exists(`${root}/orphan`));
     for (const e of [".hidden", "-dash", "file"]) assert.ok(exists(`${root}/${e}`), e);
   });
 });
@@ -413,7 +447,7 @@ Deno.test("records round-trip authenticated, 0600, with a 0600 key of 32 bytes",
     assert.equal(dir.exit()?.exitCode, 5);
     // another store on the same root (another nsbox) verifies them with the same key
     assert.equal(new Store(root).dir("good").exit()?.exitCode, 5);
-    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["exit.json"]);
+    assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name).sort(), [".owner", "exit.json"]);
   });
 });
 

@@ -1,0 +1,153 @@
+// The fault matrix: nsbox killed at every step of a foreground run (the test build's NSBOX_FAULT seam,
+// src/spawn/fault.ts), with and without --net, with --share pid, by SIGKILL and SIGTERM, leaves nothing: no
+// process of the sandbox, no network helper, no /tmp/nsbox-* file, no new mount on the host, and in the runtime
+// directory at most a record that the next `nsbox ps` removes as stale.
+import assert from "node:assert/strict";
+import { hasProgram, nsbox, nsboxCommand, waitUntil } from "./_harness.ts";
+
+const STEPS = [
+  "after-clone",
+  "after-maps",
+  "after-cgroup",
+  "after-net",
+  "before-release",
+  "after-start",
+  "after-exit",
+] as const;
+
+const NETS: ReadonlyArray<readonly string[]> = [
+  [],
+  ...(hasProgram("pasta") ? [["--net=pasta"]] : []),
+  ...(hasProgram("slirp4netns") ? [["--net=slirp4netns"]] : []),
+];
+
+// Other programs of the test user (benchmarks, other test runs) may run sandboxes meanwhile: these runs get a
+// runtime directory and a TMPDIR of their own, and their processes are told apart by a variable in their
+// environment (nsbox passes it on to the helpers it starts) or the marker in their command line.
+const RUNTIME = Deno.makeTempDirSync({ prefix: "nsbox-faults-rt-" });
+const TMPDIR = Deno.makeTempDirSync({ prefix: "nsbox-faults-tmp-" });
+const STORE = `${RUNTIME}/nsbox`;
+const ENV = { XDG_RUNTIME_DIR: RUNTIME, TMPDIR };
+
+function entries(dir: string): Set<string> {
+  try {
+    return new Set([...Deno.readDirSync(dir)].map((e) => e.name));
+  } catch {
+    return new Set();
+  }
+}
+
+/** Processes whose command line has `marker`, or whose environment has NSBOX_FAULT_CASE=`marker`. */
+function processesOf(marker: string): string[] {
+  const found: string[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      if (/\) Z /.test(stat)) continue;
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      let env = "";
+      try {
+        env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
+      } catch {
+        // not dumpable (nsbox-init, the supervisor): its command line tells
+      }
+      if (cmd.includes(marker) || env.split("\0").includes(`NSBOX_FAULT_CASE=${marker}`)) {
+        found.push(`${e.name} ${cmd.trim()}`);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+const mountinfo = () => Deno.readTextFileSync("/proc/self/mountinfo");
+/** What is in `now` and not in `before`; the records' key (made on first use) is not a record. */
+const added = (now: Set<string>, before: Set<string>) => [...now].filter((n) => !before.has(n) && n !== ".key");
+
+/**
+ * `nsbox run FLAGS -- sh -c SCRIPT` with NSBOX_FAULT set; resolves with how nsbox ended. Its output is not
+ * read: a process it leaves would hold a pipe open (that is what the checks after it look for).
+ */
+async function runWithFault(
+  fault: string,
+  marker: string,
+  flags: readonly string[],
+  script: string,
+): Promise<Deno.CommandStatus> {
+  const [cmd, args] = nsboxCommand(["run", ...flags, "--", "sh", "-c", script]);
+  const child = new Deno.Command(cmd, {
+    args,
+    env: { ...ENV, NSBOX_FAULT: fault, NSBOX_FAULT_CASE: marker },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // ended meanwhile
+    }
+  }, 20_000);
+  try {
+    return await child.status;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs the sandbox with the fault, then checks that nothing is left. */
+async function faultCase(step: string, signal: string, flags: readonly string[]) {
+  const marker = `nsbox-fault-${step}-${signal}-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const store = entries(STORE), mounts = mountinfo();
+  // A command that would outlive the test unless nsbox's death ends it; after-exit needs one that ends.
+  const script = step === "after-exit" ? `: ${marker}` : `sleep 30 & : ${marker}; sleep 30; wait`;
+  const r = await runWithFault(`${step}:${signal}`, marker, flags, script);
+  const what = `${step}:${signal} ${flags.join(" ")}`;
+  // nsbox died of the signal, or (a SIGTERM it forwards to the sandbox) ended with the command it ended
+  if (signal === "KILL") assert.equal(r.signal, "SIGKILL", `${what}: nsbox was killed (${r.code})`);
+  else assert.ok(r.signal === "SIGTERM" || r.code === 143, `${what}: ${r.code} ${r.signal}`);
+  // With a PID namespace the sandbox dies with its PID 1, the helpers with nsbox. Without one (--share pid)
+  // and without a cgroup, what the command left is ended by the next nsbox that finds its record stale.
+  if (!flags.includes("pid")) {
+    await waitUntil(() => processesOf(marker).length === 0, `${what}: nothing of it running`, 5000);
+  }
+  assert.deepEqual([...entries(TMPDIR)], [], `${what}: no temporary file left`);
+  assert.equal(mountinfo(), mounts, `${what}: no new mount on the host`);
+  const left = added(entries(STORE), store);
+  assert.ok(left.length <= 1, `${what}: at most one record left (${left})`);
+  const ps = await nsbox(["ps"], { env: ENV });
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.deepEqual(added(entries(STORE), store), [], `${what}: nsbox ps removed the stale record`);
+  await waitUntil(() => processesOf(marker).length === 0, `${what}: nothing of it running`, 5000)
+    .catch((e) => {
+      throw new Error(`${e.message}: ${processesOf(marker).join("; ")}`);
+    });
+}
+
+for (const step of STEPS) {
+  for (const flags of NETS) {
+    Deno.test(`faults: nsbox killed ${step} ${flags.join(" ") || "without --net"} leaves nothing`, async () => {
+      for (const signal of ["KILL", "TERM"]) await faultCase(step, signal, flags);
+    });
+  }
+  Deno.test(`faults: nsbox killed ${step} with --share pid leaves nothing`, async () => {
+    for (const signal of ["KILL", "TERM"]) await faultCase(step, signal, ["--share", "pid"]);
+  });
+}
+
+Deno.test("faults: NSBOX_FAULT names a step; an unknown one is ignored and the run is whole", async () => {
+  const r = await nsbox(["run", "--", "sh", "-c", "echo ran"], { env: { ...ENV, NSBOX_FAULT: "no-such-step" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "ran\n");
+});
+
+Deno.test({
+  name: "faults: (clean up the test's directories)",
+  fn() {
+    Deno.removeSync(RUNTIME, { recursive: true });
+    Deno.removeSync(TMPDIR, { recursive: true });
+  },
+});
