@@ -180,17 +180,27 @@ Deno.test("Store.reserve() records its owner; a reservation whose owner runs is 
 });
 
 Deno.test("isAlive(): a PID 1 that ended but was not reaped yet (a zombie) is not alive", async () => {
-  const child = new Deno.Command("true", { stdout: "null" }).spawn();
-  const pid = child.pid;
-  const start = processStart(pid)!;
-  // not reaped until status is awaited: wait until it is a zombie
-  for (let i = 0; i < 500 && !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`)); i++) {
-    await new Promise((r) => setTimeout(r, 2));
+  // `true` ends at once; its parent execs `sleep`, which never reaps it: a zombie for as long as sleep runs
+  // (a child of this process would do only while Deno's runtime has not reaped it, which it may do any time)
+  const parent = new Deno.Command("sh", { args: ["-c", "true & echo $!; exec sleep 5"], stdout: "piped" }).spawn();
+  try {
+    const reader = parent.stdout.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    const pid = Number(new TextDecoder().decode(value).trim());
+    let stat = "";
+    for (let i = 0; i < 500 && !/\) Z /.test(stat = Deno.readTextFileSync(`/proc/${pid}/stat`)); i++) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.match(stat, /\) Z /, "a zombie");
+    const start = processStart(pid)!;
+    assert.equal(isAlive({ pid, pidStart: start }), false);
+    assert.equal(isAlive({ pid: Deno.pid, pidStart: processStart(Deno.pid)! }), true);
+  } finally {
+    parent.kill("SIGKILL");
+    await parent.status;
+    await parent.stdout.cancel().catch(() => {});
   }
-  assert.equal(processStart(pid), start, "still there, as a zombie");
-  assert.equal(isAlive({ pid, pidStart: start }), false);
-  await child.status;
-  assert.equal(isAlive({ pid: Deno.pid, pidStart: processStart(Deno.pid)! }), true);
 });
 
 Deno.test("SandboxDir.write() replaces state.json atomically and leaves no temporary file", async () => {
