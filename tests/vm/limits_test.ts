@@ -44,7 +44,8 @@ function describeCgroups(paths: readonly string[]): string {
 async function assertNothingLeft(what: string) {
   // systemd collects an empty scope asynchronously: allow it a moment
   try {
-    await waitUntil(() => nsboxCgroups().length === 0, `no nsbox cgroup left ${what}`, 15_000);
+    // systemd collects an empty scope asynchronously, slowly in an emulated VM under load
+    await waitUntil(() => nsboxCgroups().length === 0, `no nsbox cgroup left ${what}`, 40_000);
   } catch (e) {
     throw new Error(`${(e as Error).message}: ${describeCgroups(nsboxCgroups())}`);
   }
