@@ -153,3 +153,14 @@ export function has(parsed: Parsed, name: string): boolean {
 export function typed(parsed: Parsed, name: string): string {
   return parsed.uses.findLast((u) => u.flag.name === name)?.typed ?? `--${name}`;
 }
+
+/** Why a file given on the command line could not be read, in a few words ("no such file", ...). */
+export function fileErrorReason(e: unknown): string {
+  return e instanceof Deno.errors.NotFound
+    ? "no such file"
+    : e instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : e instanceof Deno.errors.IsADirectory
+    ? "it is a directory"
+    : (e as Error).message.replace(/ \(os error \d+\)$/, "");
+}

@@ -12,7 +12,7 @@ import { sha256, toHex } from "../state/hmac.ts";
 import { UsageError } from "../errors.ts";
 import { configDir, projectHomesDir } from "../dirs.ts";
 import { BUILTIN_PROFILES, type FlagDef, RUN } from "./flags.ts";
-import type { FlagUse, Parsed } from "./parse.ts";
+import { fileErrorReason, type FlagUse, type Parsed } from "./parse.ts";
 import { runOptionsFromArgs } from "./run_command.ts";
 
 /** What profiles need of the host; {@linkcode realProfileHost} is the real one. */
@@ -350,14 +350,7 @@ export function userProfiles(host: ProfileHost): Array<[string, string]> {
 
 /** The real host. */
 export function realProfileHost(): ProfileHost {
-  const why = (e: unknown) =>
-    e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : e instanceof Deno.errors.IsADirectory
-      ? "it is a directory"
-      : (e as Error).message.replace(/ \(os error \d+\)$/, "");
+  const why = fileErrorReason;
   const realPath = (p: string) => {
     try {
       return Deno.realPathSync(p);

@@ -17,7 +17,7 @@ import { parsePublish } from "../spec/publish.ts";
 import { parseDecimal, parseDuration, parseSize, parseWhole } from "../spec/units.ts";
 import type { HostFacts } from "../spec/host.ts";
 import { validate } from "../spec/validate.ts";
-import { type FlagUse, has, type Parsed, typed, value, values } from "./parse.ts";
+import { fileErrorReason, type FlagUse, has, type Parsed, typed, value, values } from "./parse.ts";
 
 type Parser = (text: string) => number | null;
 const LIMIT_FLAGS: ReadonlyArray<[flag: string, key: string, parse: Parser, expected: string]> = [
@@ -133,14 +133,7 @@ function readEnvFile(path: string, problems: string[]): string | null {
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : e instanceof Deno.errors.IsADirectory
-      ? "it is a directory"
-      : (e as Error).message.replace(/ \(os error \d+\)$/, "");
-    problems.push(`--env-file: cannot read '${path}': ${why}.`);
+    problems.push(`--env-file: cannot read '${path}': ${fileErrorReason(e)}.`);
     return null;
   }
 }

@@ -117,6 +117,18 @@ function beneath(slot: number, xdev = true): At {
   };
 }
 
+/** A directory or an empty file `path` in the mimic being built (slot MIMIC_SLOT), made fresh. */
+function placeholder(path: string, dir: boolean, what: string): SetupOp {
+  return {
+    kind: dir ? "mkdir" : "mkfile",
+    path,
+    at: beneath(MIMIC_SLOT, false),
+    mode: dir ? 0o755 : 0o644,
+    ignoreExists: false,
+    what,
+  };
+}
+
 /**
  * A mimic (README: Mount points): a tmpfs over `m.path` holding its entries (directories and files bound back from
  * the directory underneath, held open before the tmpfs covers it; symlinks recreated with their targets; sockets,
@@ -152,28 +164,16 @@ function mimicOps(m: MimicSpec, forPath: string): SetupOp[] {
     const what = `cannot recreate ${name(e.name)} in the read-only copy of ${P}`;
     if (e.type === "symlink") {
       ops.push({ kind: "symlink", target: e.target, path: e.name, at: beneath(MIMIC_SLOT, false), what });
-    } else {
-      const dir = e.type === "directory";
-      ops.push({
-        kind: dir ? "mkdir" : "mkfile",
-        path: e.name,
-        at: beneath(MIMIC_SLOT, false),
-        mode: dir ? 0o755 : 0o644,
-        ignoreExists: false,
-        what,
-      });
-    }
+    } else ops.push(placeholder(e.name, e.type === "directory", what));
   }
   for (const c of m.create) {
-    const dir = c.type === "directory";
-    ops.push({
-      kind: dir ? "mkdir" : "mkfile",
-      path: c.path,
-      at: beneath(MIMIC_SLOT, false),
-      mode: dir ? 0o755 : 0o644,
-      ignoreExists: false,
-      what: `cannot create mount point ${name(c.path)} in the read-only copy of ${P}`,
-    });
+    ops.push(
+      placeholder(
+        c.path,
+        c.type === "directory",
+        `cannot create mount point ${name(c.path)} in the read-only copy of ${P}`,
+      ),
+    );
   }
   ops.push({ kind: "moveMount", from: TREE_SLOT, path: ".", at: beneath(LOWER_SLOT), what: made });
   for (const e of m.entries) {
