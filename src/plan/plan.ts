@@ -117,6 +117,16 @@ function beneath(slot: number, xdev = true): At {
   };
 }
 
+/** (Re)opens the new root (ROOT_SLOT): after it is bound, and after a mimic of `/` covered the old one. */
+const OPEN_NEW_ROOT: SetupOp = {
+  kind: "openSlot",
+  slot: ROOT_SLOT,
+  path: NEW,
+  at: null,
+  flags: O.PATH | O.DIRECTORY,
+  what: "cannot open the new root",
+};
+
 /** A directory or an empty file `path` in the mimic being built (slot MIMIC_SLOT), made fresh. */
 function placeholder(path: string, dir: boolean, what: string): SetupOp {
   return {
@@ -210,14 +220,7 @@ function mimicOps(m: MimicSpec, forPath: string): SetupOp[] {
   );
   if (P === "/") {
     // The root slot holds the root underneath the mimic: open the top again.
-    ops.push({
-      kind: "openSlot",
-      slot: ROOT_SLOT,
-      path: NEW,
-      at: null,
-      flags: O.PATH | O.DIRECTORY,
-      what: "cannot open the new root",
-    });
+    ops.push(OPEN_NEW_ROOT);
   }
   return ops;
 }
@@ -464,14 +467,7 @@ function filesystemOps(spec: SandboxSpec): SetupOp[] {
     ...bind(IN_OLD_ROOT, rel(root), "", READ_ONLY, `cannot bind ${root} as the root`).map((op) =>
       op.kind === "moveMount" ? { ...op, path: NEW, at: null } : op
     ),
-    {
-      kind: "openSlot",
-      slot: ROOT_SLOT,
-      path: NEW,
-      at: null,
-      flags: O.PATH | O.DIRECTORY,
-      what: "cannot open the new root",
-    },
+    OPEN_NEW_ROOT,
   );
 
   // Mount points: there already, or made inside the sandbox (README: Mount points).

@@ -265,3 +265,33 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * Runs the embedding program tests/integration/fixtures/library_program.ts with `cases` (RunOptions for mod.ts's
+ * run(), one after the other in one process); returns its exit status, its JSON lines and its stderr.
+ */
+export async function embedRuns(
+  cases: readonly Record<string, unknown>[],
+): Promise<{ code: number; lines: unknown[]; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${ROOT}/deno.json`,
+      `${ROOT}/tests/integration/fixtures/library_program.ts`,
+      JSON.stringify(cases),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const stdout = dec.decode(out.stdout).trim();
+  return {
+    code: out.code,
+    lines: stdout ? stdout.split("\n").map((l) => JSON.parse(l)) : [],
+    stderr: dec.decode(out.stderr),
+  };
+}

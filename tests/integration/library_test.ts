@@ -5,7 +5,7 @@
  * descriptors, no record).
  */
 import { assert } from "./_assert.ts";
-import { hasProgram, ROOT } from "./_harness.ts";
+import { embedRuns, hasProgram } from "./_harness.ts";
 
 /** One line of the program's output: a run's result or error, or what it left at the end. */
 interface Line {
@@ -16,27 +16,10 @@ interface Line {
   fdsGrew: number;
 }
 
-async function embed(
-  cases: readonly Record<string, unknown>[],
-): Promise<{ lines: unknown[]; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      `${ROOT}/deno.json`,
-      `${ROOT}/tests/integration/fixtures/library_program.ts`,
-      JSON.stringify(cases),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  const stderr = dec.decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
-  return { lines: dec.decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l)), stderr };
+async function embed(cases: readonly Record<string, unknown>[]): Promise<{ lines: unknown[]; stderr: string }> {
+  const { code, lines, stderr } = await embedRuns(cases);
+  assert.equal(code, 0, stderr);
+  return { lines, stderr };
 }
 
 Deno.test("library: run() returns each command's result in one program, and leaves no process, descriptor or record", async () => {

@@ -2,7 +2,16 @@
 // Delegate=yes) and through an already-delegated cgroup. Runs in the VM test
 // bed (scripts/vm/suite.sh) as `user`, in its systemd login session.
 import assert from "node:assert/strict";
-import { commOf, lines, nsbox, pidsMatching, sandboxSh, startNsbox, waitUntil } from "../integration/_harness.ts";
+import {
+  commOf,
+  embedRuns,
+  lines,
+  nsbox,
+  pidsMatching,
+  sandboxSh,
+  startNsbox,
+  waitUntil,
+} from "../integration/_harness.ts";
 
 const MiB = 1024 * 1024;
 
@@ -287,26 +296,13 @@ Deno.test("limits: while the command runs, nsbox's supervisor and PID 1 hold und
 });
 
 Deno.test("limits: the library's run() with limits reports the cgroup's figures and leaves nothing", async () => {
-  const root = new URL("../../", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      `${root}deno.json`,
-      `${root}tests/integration/fixtures/library_program.ts`,
-      JSON.stringify([
-        { command: ["sh", "-c", "exit 4"], limits: { memory: 100 * MiB } },
-        { command: ["sh", "-c", "exit 5"], limits: { memory: 100 * MiB, pids: 20 }, asPid1: true },
-      ]),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  assert.equal(out.code, 0, dec.decode(out.stderr));
-  const [four, five, after] = lines(dec.decode(out.stdout)).map((l) => JSON.parse(l));
+  const out = await embedRuns([
+    { command: ["sh", "-c", "exit 4"], limits: { memory: 100 * MiB } },
+    { command: ["sh", "-c", "exit 5"], limits: { memory: 100 * MiB, pids: 20 }, asPid1: true },
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  // deno-lint-ignore no-explicit-any
+  const [four, five, after] = out.lines as any[];
   assert.equal(four.ok.exitCode, 4, JSON.stringify(four));
   assert.equal(four.ok.stats.source, "cgroup");
   assert.ok(four.ok.stats.memoryPeak > 0, JSON.stringify(four.ok.stats));
