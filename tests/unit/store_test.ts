@@ -181,8 +181,10 @@ Deno.test("Store.reserve() records its owner; a reservation whose owner runs is 
 
 Deno.test("isAlive(): a PID 1 that ended but was not reaped yet (a zombie) is not alive", async () => {
   // `true` ends at once; its parent execs `sleep`, which never reaps it: a zombie for as long as sleep runs
-  // (a child of this process would do only while Deno's runtime has not reaped it, which it may do any time)
-  const parent = new Deno.Command("sh", { args: ["-c", "true & echo $!; exec sleep 5"], stdout: "piped" }).spawn();
+  // (a child of this process would do only while Deno's runtime has not reaped it, which it may do any time;
+  // a shell may reap its background job before its `exec`, so perl (Debian's essential perl-base) forks)
+  const script = '$| = 1; my $p = fork(); if (!$p) { exec "true" } print "$p\\n"; exec "sleep", "5"';
+  const parent = new Deno.Command("perl", { args: ["-e", script], stdout: "piped" }).spawn();
   try {
     const reader = parent.stdout.getReader();
     const { value } = await reader.read();
