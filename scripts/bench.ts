@@ -43,6 +43,7 @@ import {
   seccompVerdict,
   verdict,
 } from "./bench/report.ts";
+import { DENO_RUN_ARGS } from "../src/spawn/daemon.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--runs N] [--rounds N] [--only PARTS] [--out FILE | --no-write]
 
@@ -284,7 +285,7 @@ async function measureAsUser(opts: Options, deno: string): Promise<{ result: Mea
     }
     if (opts.parts.includes("memory")) {
       const start = Date.now();
-      const nsbox = [config.deno, "run", "-A", "--quiet", `${tree}/main.ts`];
+      const nsbox = [config.deno, ...DENO_RUN_ARGS, `${tree}/main.ts`];
       result.memory = await measureMemory(opts.memory, { nsbox, tree, launcher: asUser });
       result.memory.launcher = result.memory.launcher?.replaceAll(workDir, "$WORK") ?? null;
       // Memory ran after the user's parts; keep the timeline in the order things ran.

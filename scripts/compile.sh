@@ -10,5 +10,6 @@ mkdir -p dist
 # Never a test build (scripts/test.sh's, with the fault-injection seam) in a release.
 if [ -e ffi/build/.fault-injection ]; then NSBOX_FAULTS= sh scripts/build.sh; fi
 # main.ts imports src/cli/main.ts through a computed specifier (it may start the bundle instead): named here.
-"$DENO" compile -A --unstable-raw-imports --include src/cli/main.ts --output dist/nsbox main.ts
+# --v8-flags: src/spawn/daemon.ts's DENO_RUN_ARGS (tests/unit/deno_flags_test.ts keeps them in step).
+"$DENO" compile -A --unstable-raw-imports --v8-flags=--no-lazy --include src/cli/main.ts --output dist/nsbox main.ts
 echo "built dist/nsbox"

@@ -11,6 +11,7 @@ import { measureMemory, type MemoryConfig, type MemoryResult } from "./memory.ts
 import type { PartWindow } from "./monitor.ts";
 import { measureNet, type NetConfig, type NetResult } from "./net.ts";
 import { measureSeccomp, type SeccompConfig, type SeccompResult } from "./seccomp.ts";
+import { DENO_RUN_ARGS } from "../../src/spawn/daemon.ts";
 
 /** The parts of the benchmark. */
 export type Part = "startup" | "memory" | "net" | "seccomp";
@@ -143,7 +144,7 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
     {
       id: "nsbox",
       name: "nsbox",
-      variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "run", "--", "true"] }],
+      variants: [{ argv: [deno, ...DENO_RUN_ARGS, `${tree}/main.ts`, "run", "--", "true"] }],
       attempts: 6,
     },
     {
@@ -151,7 +152,7 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
       name: "nsbox, first-seen command line",
       variants: [{
         argv: viaSh(
-          [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "run"],
+          [deno, ...DENO_RUN_ARGS, `${tree}/main.ts`, "run"],
           `--setenv NSBOX_BENCH_TOKEN=${fresh} -- true ${fresh}`,
         ),
       }],
@@ -166,7 +167,7 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
     {
       id: "nsbox-help",
       name: "nsbox --help (no sandbox)",
-      variants: [{ argv: [deno, "run", "-A", "--quiet", `${tree}/main.ts`, "--help"] }],
+      variants: [{ argv: [deno, ...DENO_RUN_ARGS, `${tree}/main.ts`, "--help"] }],
       attempts: 6,
     },
     {
@@ -407,7 +408,7 @@ export async function measure(config: MeasureConfig): Promise<MeasureResult> {
     notes: [],
   };
   if (config.parts.includes("startup")) timeline.push({ part: "startup", start: started, end: Date.now() });
-  const nsbox = [config.deno, "run", "-A", "--quiet", `${config.tree}/main.ts`];
+  const nsbox = [config.deno, ...DENO_RUN_ARGS, `${config.tree}/main.ts`];
   if (config.parts.includes("memory")) {
     // Here only when not started as root (which samples memory itself, as root; see scripts/bench.ts).
     const start = Date.now();

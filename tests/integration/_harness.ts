@@ -5,6 +5,8 @@
  * @module
  */
 
+import { DENO_RUN_ARGS } from "../../src/spawn/daemon.ts";
+
 /** The checkout's root directory. */
 export const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, "");
 /** The static probe (tests/probe/probe.c), built by scripts/test.sh. */
@@ -35,7 +37,7 @@ export interface NsboxOptions {
 
 /** The command line that starts the CLI. */
 export function nsboxCommand(args: readonly string[]): [string, string[]] {
-  return [Deno.execPath(), ["run", "-A", "--quiet", `${ROOT}/main.ts`, ...args]];
+  return [Deno.execPath(), [...DENO_RUN_ARGS, `${ROOT}/main.ts`, ...args]];
 }
 
 /** Runs `nsbox ARGS...` to completion and collects its output. */
