@@ -22,6 +22,17 @@ export const LIBC_SYMBOLS = {
   },
   /** int socketpair(int domain, int type, int protocol, int sv[2]) */
   socketpair: { parameters: ["i32", /* int */ "i32", /* int */ "i32", /* int */ "buffer" /* int[2] */], result: "i32" },
+  /** int socket(int domain, int type, int protocol) */
+  socket: { parameters: ["i32", /* int */ "i32", /* int */ "i32" /* int */], result: "i32" },
+  /** int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen) */
+  setsockopt: {
+    parameters: ["i32", /* int */ "i32", /* int */ "i32", /* int */ "buffer", /* const void * */ "u32" /* socklen_t */],
+    result: "i32",
+  },
+  /** int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen) */
+  bind: { parameters: ["i32", /* int */ "buffer", /* const struct sockaddr * */ "u32" /* socklen_t */], result: "i32" },
+  /** int listen(int sockfd, int backlog) */
+  listen: { parameters: ["i32", /* int */ "i32" /* int */], result: "i32" },
   /** ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags), on a worker thread */
   recvmsg: {
     parameters: ["i32", /* int */ "buffer", /* struct msghdr * */ "i32" /* int */],

@@ -35,6 +35,7 @@ import {
 } from "../ffi/terminal.ts";
 import type { NetworkHandle } from "./net/network.ts";
 import type { EgressChannel, EgressHandle } from "./net/egress.ts";
+import type { RelayHandle } from "./net/publish.ts";
 import {
   generateName,
   namespaceIds,
@@ -144,6 +145,8 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     ? await import("./net/network.ts")
     : null;
   const egressNet = spec.network.mode === "filtered" ? await import("./net/egress.ts") : null;
+  // Ports published into a filtered sandbox go through nsbox's relay, not pasta.
+  const relayNet = egressNet && spec.network.publish.length > 0 ? await import("./net/publish.ts") : null;
   // Only a sandbox in the host's PID namespace needs sweeping up after.
   const sweeping = spec.share.includes("pid") ? await import("./supervise/sweep.ts") : null;
   await ensureSupervisor();
@@ -158,6 +161,8 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   let logPipe: LogPipe | null = null;
   let channel: EgressChannel | null = null;
   let egress: EgressHandle | null = null;
+  let published: number[] | null = null;
+  let relay: RelayHandle | null = null;
   let recordFd = -1;
   let recorded: Promise<void> | null = null;
   // Once the native supervisor has taken over, the clean-up below is its.
@@ -167,6 +172,8 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
   // Before the command can touch the terminal; restored when it ends.
   const savedTerminal = spec.terminal === "none" ? null : saveTerminal();
   try {
+    // The host's ports first: one that is taken is an error before anything is started.
+    if (relayNet) published = relayNet.listenPublished(spec.network.publish);
     if (deps.log) {
       logPipe = (await import("./supervise/log_pump.ts")).logPipe();
       plan = { ...plan, ops: [...logPipe.ops, ...plan.ops] }; // first: the error steps count them
@@ -205,15 +212,22 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     if (channel) {
       // The proxy's socket comes once the child has made it (or nothing, when it failed before: awaitStart says why).
       const listenFd = await (channel as EgressChannel).receive();
-      if (listenFd !== null) egress = await egressNet!.startEgress(spec.network, listenFd);
+      if (listenFd !== null) {
+        egress = await egressNet!.startEgress(spec.network, listenFd);
+        const fds = published;
+        published = null; // the relay's now (closed here whatever happens)
+        if (relayNet && fds) relay = await relayNet.startRelay(spec.network.publish, fds, child.pid);
+      }
     }
     stopForwarding = deps.supervisor === "exec"
       ? await forwardSignalsNatively(child, plan.forwardSignals)
       : forwardSignals(child, FORWARDED_SIGNALS);
     const cg = cgroup as SandboxCgroup | null;
     const net_ = network as NetworkHandle | null, sw = sweeper as Sweeper | null;
-    const eg = egress as EgressHandle | null;
-    if (state && eg) state = { ...(state as SandboxState), helpers: recordedHelpers([net_?.pid, eg.pid]) };
+    const eg = egress as EgressHandle | null, rl = relay as RelayHandle | null;
+    if (state && eg) {
+      state = { ...(state as SandboxState), helpers: recordedHelpers([net_?.pid, eg.pid, rl?.pid]) };
+    }
     const detached = deps.detached ?? false;
     // While the child sets itself up (a few ms nsbox would only wait): the record, and the supervisor's
     // config. The command's pid inside is known in advance with a PID namespace of its own (nsbox-init's first
@@ -261,6 +275,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
         ]
         : []),
       ...(net_?.teardown() ?? []),
+      ...(rl?.teardown() ?? []),
       ...(cg?.teardown() ?? []),
       ...(detached ? [] : [{ kind: "removeDir", path: dir.path } as const]),
     ];
@@ -293,6 +308,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
         ...(sw ? [sw.fd] : []),
         ...(net_ ? [net_.pidfd, ...net_.holds] : []),
         ...(eg ? [eg.pidfd, eg.reportFd] : []),
+        ...(rl ? [rl.pidfd] : []),
       ],
     };
     const prepared = deps.supervisor === "exec" ? await prepareExec(handing, supervisorPlan) : null;
@@ -338,7 +354,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       const r = await childSupervisor(
         handing,
         { ...supervisorPlan, commandNsPid: start.nsPid, elapsedUs },
-        [...(net_ ? [net_.pidfd] : []), ...(eg ? [eg.pidfd] : [])],
+        [...(net_ ? [net_.pidfd] : []), ...(eg ? [eg.pidfd] : []), ...(rl ? [rl.pidfd] : [])],
       );
       const result = resultOf(plan, r, spec.limits);
       return eg ? { ...result, egress: eg.readReport() } : result;
@@ -358,11 +374,13 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       (sweeper as Sweeper | null)?.close();
       await (network as NetworkHandle | null)?.stop();
       await (egress as EgressHandle | null)?.stop();
+      await (relay as RelayHandle | null)?.stop();
       (channel as EgressChannel | null)?.close();
       await (cgroup as SandboxCgroup | null)?.destroy();
       if (!deps.detached) dir.remove();
     }
     if (recordFd >= 0 && !handed) getLibc().close(recordFd);
+    for (const fd of (published as number[] | null) ?? []) getLibc().close(fd); // no relay took them
   }
 }
 

@@ -198,7 +198,8 @@ export const RUN: CommandDef = {
       value: "[IP:]HOSTPORT:PORT[/udp]",
       repeatable: true,
       group: "Network",
-      help: "forward host port HOSTPORT (on IP, default 127.0.0.1) to PORT inside; needs --net",
+      help: "forward host port HOSTPORT (on IP, default 127.0.0.1) to PORT inside; needs --net, or --allow-host " +
+        "(TCP only: through nsbox's relay, no route out)",
     },
     {
       name: "allow-host",

@@ -134,6 +134,8 @@ export async function main(args: readonly string[]): Promise<number> {
         return await (await import("./detached_supervisor.ts")).supervisorCommand(rest);
       case "__egress-proxy": // hidden: the egress proxy of a sandbox with --allow-host
         return await (await import("./egress_proxy_command.ts")).egressProxyCommand(rest);
+      case "__publish-relay": // hidden: the publish relay of a sandbox with --allow-host and --publish
+        return await (await import("./publish_relay_command.ts")).publishRelayCommand(rest);
       case "version":
       case "--version":
         return await versionCommand(rest);

@@ -13,6 +13,9 @@ import type { NetworkSpec } from "../spec/spec.ts";
 import { type Daemon, startDaemon } from "../spawn/daemon.ts";
 import { formatPublish, type PublishSpec } from "../spec/publish.ts";
 import type { SupervisorOp } from "../spawn/abi.ts";
+import { cannotListen } from "./publish.ts";
+
+const EACCES = 13, EADDRINUSE = 98, EADDRNOTAVAIL = 99;
 
 /** A running network helper. */
 export interface NetworkHandle {
@@ -88,24 +91,19 @@ function checkPortsFree(publish: readonly PublishSpec[]) {
     try {
       Deno.listen({ hostname: p.hostIp, port: p.hostPort }).close();
     } catch (e) {
-      let why: string, hint: string | undefined;
-      if (e instanceof Deno.errors.AddrInUse) why = "the port is already in use";
-      else if (e instanceof Deno.errors.PermissionDenied) {
-        let start = "1024";
-        try {
-          start = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start").trim();
-        } catch {
-          // the kernel's default
-        }
-        why = `ports below ${start} are privileged`;
-        hint =
-          `publish on a port from ${start} up (e.g. -p ${Math.max(8000, Number(start) || 0) + (p.hostPort % 1000)}` +
-          `:${p.port}), or lower the sysctl net.ipv4.ip_unprivileged_port_start (needs root)`;
-      } else if (e instanceof Deno.errors.AddrNotAvailable) why = `${p.hostIp} is not an address of this host`;
-      else why = e instanceof Error ? e.message.replace(/ \(os error \d+\)$/, "") : String(e);
-      throw new NsboxError(`--publish ${formatPublish(p)}: cannot listen on ${p.hostIp}:${p.hostPort}: ${why}`, {
-        hint,
-      });
+      // the same words as nsbox's own relay's (--allow-host)
+      throw cannotListen(
+        p,
+        e instanceof Deno.errors.AddrInUse
+          ? EADDRINUSE
+          : e instanceof Deno.errors.PermissionDenied
+          ? EACCES
+          : e instanceof Deno.errors.AddrNotAvailable
+          ? EADDRNOTAVAIL
+          : e instanceof Error
+          ? e.message.replace(/ \(os error \d+\)$/, "")
+          : String(e),
+      );
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Helper processes of a sandbox (pasta, slirp4netns): started through the C
+ * Helper processes of a sandbox (pasta, slirp4netns, the egress proxy, the publish relay): started through the C
  * helper like the sandbox itself — on the main thread, with PR_SET_PDEATHSIG
  * so that they die with nsbox even when it is SIGKILLed — with stdio on
  * /dev/null (or a log file) and chosen descriptors passed on.
@@ -44,6 +44,11 @@ export interface DaemonOptions {
   readonly stdio?: "inherit";
   /** A session of its own (out of the terminal's job control: no Ctrl-C, Ctrl-Z), still dying with nsbox. */
   readonly ownSession?: boolean;
+  /**
+   * Ops run first, before anything else (e.g. setns into a sandbox's namespaces, on descriptors of nsbox's above
+   * every `passFds` target: they are closed at the exec).
+   */
+  readonly join?: readonly SetupOp[];
 }
 
 /**
@@ -74,7 +79,7 @@ export function nsboxCommand(): string[] {
 /** Starts `argv` (looked up in nsbox's PATH) as a helper process. */
 export async function startDaemon(argv: readonly string[], opts: DaemonOptions = {}): Promise<Daemon> {
   const name = argv[0]!;
-  const ops: SetupOp[] = [];
+  const ops: SetupOp[] = [...opts.join ?? []];
   if (opts.stdio !== "inherit") {
     const out = opts.logFile ?? "/dev/null";
     const outFlags = opts.logFile ? O_WRONLY | O_CREAT | O_APPEND : O_RDWR;

@@ -702,9 +702,10 @@ function validateNetwork(
         }: filtered egress goes through nsbox's proxy alone (drop --net).`,
       );
     }
-    if (publish.length > 0) {
+    // published through nsbox's relay (src/net/publish.ts), which forwards TCP connections only
+    for (const p of publish.filter((p) => p.protocol === "udp")) {
       problems.push(
-        "--publish: cannot be used with --allow-host yet (a published port would need a route into the sandbox).",
+        `--publish ${formatPublish(p)}: UDP cannot be published with --allow-host (nsbox's relay forwards TCP only).`,
       );
     }
     if (options.allowHostLoopback) {

@@ -7,9 +7,11 @@
  * processes checked on their own terms — never on a pid the record merely
  * names:
  *
- * - a recorded helper (pasta, slirp4netns, the egress proxy) is ended when
- *   the process at its pid has the recorded start time and name, runs in
- *   nsbox's own user namespace, and was not reaped;
+ * - a recorded helper (pasta, slirp4netns, the egress proxy, the publish
+ *   relay) is ended when the process at its pid has the recorded start time
+ *   and name, runs in nsbox's own user namespace (the relay: in the
+ *   sandbox's recorded outer one, a child of nsbox's own), and was not
+ *   reaped;
  * - a process of the sandbox is ended when its user namespace is the
  *   recorded one (the sandbox's outer one, alive as long as a process is in
  *   it, so its inode is not reused meanwhile) or nested in it, that
@@ -45,11 +47,17 @@ function commOf(pid: number): string | null {
   }
 }
 
-/** Whether `pid` is the helper recorded, running, in nsbox's own user namespace. */
-function isHelper(pid: number, h: RecordedHelper): boolean {
+/**
+ * Whether `pid` is the helper recorded, running in nsbox's own user namespace, or in the sandbox's outer one
+ * (`outer`, a child of nsbox's own: the publish relay joins it).
+ */
+function isHelper(pid: number, h: RecordedHelper, outer: number | undefined): boolean {
   const st = statOf(pid);
-  return st !== null && st.start === h.start && st.state !== "Z" && commOf(pid) === h.comm &&
-    sameNs(nsId(`/proc/${pid}/ns/user`), nsId("/proc/self/ns/user"));
+  if (st === null || st.start !== h.start || st.state === "Z" || commOf(pid) !== h.comm) return false;
+  const own = nsId("/proc/self/ns/user");
+  if (sameNs(nsId(`/proc/${pid}/ns/user`), own)) return true;
+  const chain = userNsAncestry(pid, 2);
+  return outer !== undefined && chain[0]?.ino === outer && chain[0]?.dev === own?.dev && sameNs(chain[1] ?? null, own);
 }
 
 /** Whether `pid` belongs to the sandbox `state` records (see the module's comment). */
@@ -87,7 +95,7 @@ export function endLeftovers(state: SandboxState, liveUserNs: ReadonlySet<number
       libc.close(pidfd);
     }
   };
-  for (const h of state.helpers ?? []) kill(h.pid, () => isHelper(h.pid, h), h.comm);
+  for (const h of state.helpers ?? []) kill(h.pid, () => isHelper(h.pid, h, state.namespaces.user), h.comm);
   const outer = state.namespaces.user;
   if (outer === undefined || liveUserNs.has(outer)) return ended;
   const own = nsId("/proc/self/ns/user");

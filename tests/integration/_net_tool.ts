@@ -4,6 +4,8 @@
  *
  *   _net_tool.ts echo-server HOST PORT        TCP and UDP echo on HOST:PORT (until killed)
  *   _net_tool.ts serve-once PORT TEXT         accept one TCP connection on 0.0.0.0:PORT, send TEXT
+ *   _net_tool.ts upper-server HOST PORT       TCP on HOST:PORT (until killed): after a client's end of file,
+ *                                             send back what it sent in upper case, then close
  *   _net_tool.ts tcp HOST PORT TEXT           send TEXT, print the reply (exit 1: error name on stderr)
  *   _net_tool.ts udp HOST PORT TEXT           the same over UDP (2 s timeout)
  *   _net_tool.ts gateway                      print the IPv4 default gateway
@@ -65,6 +67,25 @@ switch (cmd) {
     await conn.write(enc.encode(args[1]!));
     conn.close();
     listener.close();
+    break;
+  }
+  case "upper-server": {
+    const listener = Deno.listen({ hostname: args[0]!, port: Number(args[1]) });
+    console.log("listening");
+    for await (const conn of listener) {
+      (async () => {
+        let got = "";
+        const text = new TextDecoder();
+        const buf = new Uint8Array(4096);
+        for (;;) { // until the client's end of file
+          const n = await conn.read(buf).catch(() => null);
+          if (!n) break;
+          got += text.decode(buf.subarray(0, n), { stream: true });
+        }
+        await conn.write(enc.encode(got.toUpperCase())).catch(() => {});
+        conn.close();
+      })();
+    }
     break;
   }
   case "tcp": {

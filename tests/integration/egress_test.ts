@@ -81,7 +81,7 @@ Deno.test("egress: bad --allow-host values and conflicting flags are one line ea
     "10.0.0.1/8",
     "--net",
     "--publish",
-    "8080:80",
+    "5353:53/udp",
     "--",
     "true",
   ]);
@@ -91,7 +91,8 @@ Deno.test("egress: bad --allow-host values and conflicting flags are one line ea
     ":PORT (IPv6 in brackets: [::1]:8080), got 'exa mple.com'.",
     "nsbox: --allow-host: 10.0.0.1/8 has bits set past its /8 prefix: expected 10.0.0.0/8, got '10.0.0.1/8'.",
     "nsbox: --allow-host: cannot be used with --net: filtered egress goes through nsbox's proxy alone (drop --net).",
-    "nsbox: --publish: cannot be used with --allow-host yet (a published port would need a route into the sandbox).",
+    "nsbox: --publish 127.0.0.1:5353:53/udp: UDP cannot be published with --allow-host (nsbox's relay forwards " +
+    "TCP only).",
   ]);
   for (const flags of [["--net=host"], ["--share", "net"]]) {
     const c = await nsbox(["run", "--allow-host", "example.com", ...flags, "--", "true"]);

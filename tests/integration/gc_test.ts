@@ -170,3 +170,40 @@ Deno.test("gc: --help, and a bad argument is refused with 125", async () => {
   assert.equal(flag.code, 125);
   assert.match(flag.stderr, /--nope/);
 });
+
+Deno.test("gc: a recorded helper in the sandbox's outer user namespace (the publish relay) is ended, in another not", async () => {
+  using rt = runtime();
+  const store = new Store(rt.store);
+  store.key.get(true);
+  // a process in a user namespace of its own, a child of ours: as the relay is in the sandbox's outer one
+  const relay = new Deno.Command("unshare", { args: ["--user", "sleep", "60"], stdout: "null", stderr: "null" })
+    .spawn();
+  try {
+    const ns = () => Deno.readLinkSync(`/proc/${relay.pid}/ns/user`);
+    await waitUntil(() => ns() !== Deno.readLinkSync("/proc/self/ns/user") && running(relay.pid), "unshare");
+    await waitUntil(() => Deno.readTextFileSync(`/proc/${relay.pid}/comm`).trim() === "sleep", "its exec");
+    const inode = Number(/\[(\d+)\]/.exec(ns())![1]);
+    const helper = { pid: relay.pid, start: processStart(relay.pid)!, comm: "sleep" };
+    const name = `gc-relay-other-${Deno.pid}`;
+    Deno.mkdirSync(`${rt.store}/${name}`, { mode: 0o700 });
+    // a record whose sandbox had another outer user namespace: not its helper
+    await store.dir(name).write({ ...staleState(name, [helper]), namespaces: { user: inode + 1 } });
+    const r = await nsbox(["gc", "--json"], { env: rt.env });
+    assert.deepEqual(JSON.parse(r.stdout), [{ name, ended: [] }], r.stderr);
+    assert.ok(running(relay.pid), "not signalled");
+
+    const name2 = `gc-relay-${Deno.pid}`;
+    Deno.mkdirSync(`${rt.store}/${name2}`, { mode: 0o700 });
+    await store.dir(name2).write({ ...staleState(name2, [helper]), namespaces: { user: inode } });
+    const r2 = await nsbox(["gc", "--json"], { env: rt.env });
+    assert.deepEqual(JSON.parse(r2.stdout), [{ name: name2, ended: [`sleep (pid ${relay.pid})`] }], r2.stderr);
+    assert.equal((await relay.status).signal, "SIGKILL");
+  } finally {
+    try {
+      relay.kill("SIGKILL");
+    } catch {
+      // ended
+    }
+    await relay.status;
+  }
+});

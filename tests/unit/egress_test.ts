@@ -217,9 +217,21 @@ Deno.test("validate(): --allow-host makes a filtered network with the proxy's va
   assert.deepEqual(problems(["--allow-host", "a.com", "--share", "net", "sh"]), [
     "--allow-host: cannot be used with --share net (the host's network has routes out).",
   ]);
-  assert.deepEqual(problems(["--allow-host", "a.com", "-p", "8080:80", "--allow-host-loopback", "sh"]), [
-    "--publish: cannot be used with --allow-host yet (a published port would need a route into the sandbox).",
+  assert.deepEqual(problems(["--allow-host", "a.com", "-p", "53:53/udp", "--allow-host-loopback", "sh"]), [
+    "--publish 127.0.0.1:53:53/udp: UDP cannot be published with --allow-host (nsbox's relay forwards TCP only).",
     "--allow-host-loopback: cannot be used with --allow-host: name the address instead (e.g. --allow-host " +
     "127.0.0.1:8080).",
+  ]);
+});
+
+Deno.test("validate: --allow-host with TCP --publish ports keeps them (published through nsbox's relay)", () => {
+  const s = validate(
+    runOptions(["--allow-host", "a.com", "-p", "8080:80", "-p", "[::1]:8443:443/tcp", "sh"]),
+    fakeHost(),
+  );
+  assert.equal(s.network.mode, "filtered");
+  assert.deepEqual(s.network.publish, [
+    { hostIp: "127.0.0.1", hostPort: 8080, port: 80, protocol: "tcp" },
+    { hostIp: "::1", hostPort: 8443, port: 443, protocol: "tcp" },
   ]);
 });
