@@ -226,7 +226,8 @@ const RANGES: ReadonlyArray<readonly [string, number, string]> = [
   ["fc00::", 7, "a unique local address"],
   ["ff00::", 8, "a multicast address"],
 ];
-const PARSED_RANGES = RANGES.map(([a, p, what]) => [parseIp(a)!, p, what] as const);
+// Parsed on first use, not when the module loads: every `nsbox run` loads this module, few use --allow-host.
+let parsedRanges: ReadonlyArray<readonly [number[], number, string]> | undefined;
 
 /**
  * What makes `address` one the proxy refuses unless a pattern names it: a
@@ -246,7 +247,8 @@ const PARSED_RANGES = RANGES.map(([a, p, what]) => [parseIp(a)!, p, what] as con
 export function specialAddress(address: readonly number[], own: readonly (readonly number[])[]): string | null {
   let a = address;
   if (a.length === 16 && a.slice(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff) a = a.slice(12);
-  for (const [net, prefix, what] of PARSED_RANGES) if (inPrefix(a, net, prefix)) return what;
+  parsedRanges ??= RANGES.map(([a, p, what]) => [parseIp(a)!, p, what] as const);
+  for (const [net, prefix, what] of parsedRanges) if (inPrefix(a, net, prefix)) return what;
   if (own.some((o) => inPrefix(a, o, o.length * 8))) return "an address of this host";
   return null;
 }
