@@ -206,6 +206,10 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
           spec,
           helpers: recordedHelpers([(network as NetworkHandle | null)?.pid]),
         };
+        // Without a PID namespace, what the command starts outlives nsbox and its PID 1 if nsbox is killed: the
+        // record must exist before the command can run, so that the next nsbox (the stale-record clean-up, `nsbox
+        // gc`) finds and ends it. It says the command has not run yet (commandNsPid null) until it has.
+        if (sweeping) await dir.write(state);
       },
     });
     (logPipe as LogPipe | null)?.closeWriteEnd();
@@ -329,6 +333,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       return result;
     }
     if (spec.init !== "none") cg?.adoptInit(child.pid);
+    await faultPoint("before-record");
     // The record says where the command is: `ps`, `kill` and `exec` find it.
     if (state && (recorded === null || start.nsPid !== predicted)) {
       await recorded?.catch(() => {});

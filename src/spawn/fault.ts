@@ -20,6 +20,7 @@ export const FAULT_STEPS = [
   "after-cgroup", // the child placed in its cgroup (or where that would be)
   "after-net", // the network helper started
   "before-release", // just before the child is released to run its set-up
+  "before-record", // the command runs; its record may not say so yet (with --share pid it exists already)
   "after-start", // the command runs, before the native supervisor takes over
   "after-exit", // in the native supervisor: the command ended, before the teardown
 ] as const;

@@ -11,6 +11,7 @@ const STEPS = [
   "after-cgroup",
   "after-net",
   "before-release",
+  "before-record",
   "after-start",
   "after-exit",
 ] as const;
