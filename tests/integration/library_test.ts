@@ -5,7 +5,7 @@
  * descriptors, no record).
  */
 import { assert } from "./_assert.ts";
-import { embedRuns, hasProgram } from "./_harness.ts";
+import { embedRuns, hasProgram, nsbox, ROOT, waitUntil } from "./_harness.ts";
 
 /** One line of the program's output: a run's result or error, or what it left at the end. */
 interface Line {
@@ -66,3 +66,95 @@ Deno.test({
     assert.equal(after!.fdsGrew, 0, "descriptors left open in the embedding program");
   },
 });
+
+/** Processes whose command line has `marker`; zombies do not count. */
+function processesWith(marker: string): string[] {
+  const found: string[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if (/\) Z /.test(Deno.readTextFileSync(`/proc/${e.name}/stat`))) continue;
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (cmd.includes(marker)) found.push(`${e.name} ${cmd.trim()}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** The native supervisors (`nsbox-supervise FD`, exec'd from a memfd) whose parent is `parent`. */
+function supervisorsOf(parent: number): number[] {
+  const found: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parent && Deno.readTextFileSync(`/proc/${e.name}/cmdline`).startsWith("nsbox-supervise")) {
+        found.push(Number(e.name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+for (const net of [null, ...(hasProgram("pasta") ? ["pasta"] : [])]) {
+  Deno.test(`library: the embedding program killed while run() supervises${net ? " (--net " + net + ")" : ""} leaves nothing`, async () => {
+    const runtime = Deno.makeTempDirSync({ prefix: "nsbox-library-rt-" });
+    const marker = `nsbox-library-killed-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    try {
+      const options = { command: ["sh", "-c", `sleep 30 & sleep 30; : ${marker}`], ...(net ? { net } : {}) };
+      const program = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          "--config",
+          `${ROOT}/deno.json`,
+          `${ROOT}/tests/integration/fixtures/library_killed.ts`,
+          JSON.stringify(options),
+        ],
+        env: { XDG_RUNTIME_DIR: runtime },
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let supervisors: number[] = [];
+      await waitUntil(() => processesWith(marker).length > 0, "the sandbox's command runs", 15_000);
+      await waitUntil(() => (supervisors = supervisorsOf(program.pid)).length === 1, "its supervisor runs", 5000);
+      program.kill("SIGKILL");
+      await program.status;
+      await waitUntil(() => processesWith(marker).length === 0, "nothing of the sandbox left", 5000).catch((e) => {
+        throw new Error(`${e.message}: ${processesWith(marker).join("; ")}`);
+      });
+      await waitUntil(() => supervisors.every((p) => !exists(`/proc/${p}`)), "the supervisor ended", 5000);
+      // pasta's command line names its files in the record's directory, under this test's runtime directory
+      await waitUntil(() => processesWith(runtime).length === 0, "no network helper left", 5000).catch((e) => {
+        throw new Error(`${e.message}: ${processesWith(runtime).join("; ")}`);
+      });
+      // The supervisor dies with the program (it cannot report to it): at most a record is left, which the next
+      // nsbox command finds stale and removes.
+      const store = `${runtime}/nsbox`;
+      const records = () =>
+        exists(store) ? [...Deno.readDirSync(store)].map((e) => e.name).filter((n) => n !== ".key") : [];
+      assert.ok(records().length <= 1, `at most one record left: ${records()}`);
+      const ps = await nsbox(["ps"], { env: { XDG_RUNTIME_DIR: runtime } });
+      assert.equal(ps.code, 0, ps.stderr);
+      assert.deepEqual(records(), [], "nsbox ps removed the stale record");
+    } finally {
+      Deno.removeSync(runtime, { recursive: true });
+    }
+  });
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
