@@ -235,7 +235,7 @@ Deno.test({
     assert.deepEqual(rows.map((x) => [x.name, x.status, x.notes]), [
       ["spill", "running", ["log: output dropped (No space left on device)"]],
     ]);
-    assert.match(table!, /^spill .*  log: output dropped \(No space left on device\)$/m);
+    assert.match(table!, /^spill .* {2}log: output dropped \(No space left on device\)$/m);
     assert.equal(end, "removed\n");
   },
 });
