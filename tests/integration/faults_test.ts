@@ -46,7 +46,10 @@ function entries(dir: string): Set<string> {
   }
 }
 
-/** Processes whose command line has `marker`, or whose environment has NSBOX_FAULT_CASE=`marker`. */
+/**
+ * Processes whose command line has `marker` or names this file's store, or whose environment has
+ * NSBOX_FAULT_CASE=`marker`.
+ */
 function processesOf(marker: string): string[] {
   const found: string[] = [];
   for (const e of Deno.readDirSync("/proc")) {
@@ -61,7 +64,10 @@ function processesOf(marker: string): string[] {
       } catch {
         // not dumpable (nsbox-init, the supervisor): its command line tells
       }
-      if (cmd.includes(marker) || env.split("\0").includes(`NSBOX_FAULT_CASE=${marker}`)) {
+      // pasta's environment cannot be read (it makes itself undumpable): its command line names its log file in
+      // the sandbox's record directory, under this file's runtime directory (cases run one after another).
+      const helperOfOurs = cmd.includes(`${STORE}/`);
+      if (cmd.includes(marker) || env.split("\0").includes(`NSBOX_FAULT_CASE=${marker}`) || helperOfOurs) {
         found.push(`${e.name} ${cmd.trim()}`);
       }
     } catch {
