@@ -46,14 +46,16 @@ static const char *str(uint32_t off) {
   return off == 0 || off >= cfg->size ? NULL : cfgbuf + off;
 }
 
-static void write_all(int fd, const char *p, size_t n) {
+/* 0, or why not all was written (a full disk or a closed stderr: the rest is dropped). */
+static int write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return; /* a full disk or a closed stderr: drop it */
+    if (w <= 0) return w < 0 ? errno : ENOSPC;
     p += w;
     n -= (size_t)w;
   }
+  return 0;
 }
 
 static int64_t now_us(clockid_t clock) {
@@ -560,8 +562,46 @@ static int log_rd = -1;
 static char io[65536]; /* what the pipe gave */
 static char rot[65536]; /* what a rotation copies */
 
+/* Output that cannot be written to the log (a full disk, an I/O error, a log that cannot be rotated because its
+ * directory was made read-only) is dropped, and the sandbox runs on. The first reason is noted in `<log>.status`,
+ * next to the log in the record directory (which no sandbox sees): made with "0\n" when the supervisor starts,
+ * overwritten in place (no new block needed) with the errno; `nsbox ps` shows it (src/state/lifecycle.ts). */
+static int status_fd = -1, dropped;
+
 static int open_log(void) {
   return open(str(cfg->log_path), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+static void open_status(void) {
+  char path[4096];
+  const char *log = str(cfg->log_path);
+  size_t l = strlen(log);
+  if (l + 8 > sizeof path) return;
+  memcpy(path, log, l);
+  memcpy(path + l, ".status", 8);
+  status_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (status_fd >= 0) write_all(status_fd, "0\n", 2);
+}
+
+static void note_dropped(int err) {
+  if (dropped || err == 0) return;
+  dropped = err;
+  char b[16];
+  int n = 0;
+  char tmp[12];
+  int k = 0;
+  for (int v = err; v > 0 && k < 10; v /= 10) tmp[k++] = (char)('0' + v % 10);
+  while (k > 0) b[n++] = tmp[--k];
+  b[n++] = '\n';
+  if (status_fd >= 0) (void)pwrite(status_fd, b, (size_t)n, 0);
+}
+
+/* Makes `next` the log (and fds 1 and 2, where nsbox's own messages go). */
+static void switch_log(int next) {
+  (void)dup2(next, 1);
+  (void)dup2(next, 2);
+  if (log_fd >= 0) close(log_fd);
+  log_fd = next;
 }
 
 static int64_t fd_size(int fd) {
@@ -586,50 +626,63 @@ static int64_t kept_from(int fd, int64_t size) {
   return half;
 }
 
-/* Replaces the log by its newest half; the new file becomes fds 1 and 2. */
-static void rotate_log(void) {
+/* Replaces the log by its newest half; the new file becomes fds 1 and 2. 0, or why it could not. */
+static int rotate_log(void) {
   const char *path = str(cfg->log_path);
   char tmp[4096];
   size_t plen = strlen(path);
-  if (plen + 5 > sizeof tmp) return;
+  if (plen + 5 > sizeof tmp) return ENAMETOOLONG;
   memcpy(tmp, path, plen);
   memcpy(tmp + plen, ".tmp", 5);
   int old = open(path, O_RDONLY | O_CLOEXEC);
-  if (old < 0) return;
+  if (old < 0) return errno;
   int64_t size = fd_size(old), from = kept_from(old, size);
   int t = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (t < 0) {
+    int e = errno;
     close(old);
-    return;
+    return e;
   }
-  for (int64_t off = from; off < size;) {
+  int err = 0;
+  for (int64_t off = from; off < size && !err;) {
     ssize_t n = pread(old, rot, sizeof rot, off);
     if (n <= 0) break;
-    write_all(t, rot, (size_t)n);
+    err = write_all(t, rot, (size_t)n);
     off += n;
   }
   close(t);
   close(old);
-  if (rename(tmp, path) < 0) {
+  if (err || rename(tmp, path) < 0) {
+    if (!err) err = errno;
     (void)unlink(tmp);
-    return;
+    return err;
   }
   int next = open_log();
-  if (next < 0) return;
-  (void)dup2(next, 1);
-  (void)dup2(next, 2);
-  if (log_fd >= 0) close(log_fd);
-  log_fd = next;
+  if (next < 0) return errno;
+  switch_log(next);
+  return 0;
+}
+
+/* A log removed (or never opened): a new one, so that output is not written into a file nobody can read. */
+static int reopen_log(void) {
+  struct stat st;
+  if (log_fd >= 0 && fstat(log_fd, &st) == 0 && st.st_nlink > 0) return 0;
+  int next = open_log();
+  if (next < 0) return errno;
+  switch_log(next);
+  return 0;
 }
 
 static void log_copy(size_t n) {
   int64_t cap = cfg->log_cap;
-  for (int i = 0; i < 4; i++) {
+  int err = reopen_log();
+  for (int i = 0; i < 4 && !err; i++) {
     int64_t size = fd_size(log_fd); /* nsbox's own messages count too */
     if (size <= 0 || size + (int64_t)n <= cap) break;
-    rotate_log();
+    err = rotate_log(); /* not rotated: dropped, or the log would outgrow its cap */
   }
-  write_all(log_fd, io, n);
+  if (!err) err = write_all(log_fd, io, n);
+  note_dropped(err);
 }
 
 /* Copies what the pipe holds now; 0 at end of file. */
@@ -661,7 +714,7 @@ static void finish_log(int64_t grace_ms) {
 
 static void trim_log(void) {
   if (log_fd < 0 || fd_size(log_fd) <= cfg->log_cap) return;
-  rotate_log();
+  (void)rotate_log();
 }
 
 /* ---------------------------------------------------------------- the terminal */
@@ -1145,9 +1198,10 @@ static void exit_record(const char *file, const char *body_t, const char *file_t
   memcpy(tmp + 1 + fl, ".tmp", 5);
   int fd = openat(cfg->record_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return;
-  write_all(fd, text, tlen);
+  int err = write_all(fd, text, tlen);
   close(fd);
-  if (renameat(cfg->record_fd, tmp, cfg->record_fd, file) < 0) (void)unlinkat(cfg->record_fd, tmp, 0);
+  /* a record cut short by a full disk is never renamed into place: the state record stays, found stale later */
+  if (err || renameat(cfg->record_fd, tmp, cfg->record_fd, file) < 0) (void)unlinkat(cfg->record_fd, tmp, 0);
 }
 
 static void run_ops(void) {
@@ -1271,6 +1325,7 @@ int nsbox_supervise_main(int argc, char **argv) {
   log_rd = cfg->log_rd;
   if (log_rd >= 0) {
     log_fd = open_log();
+    open_status();
     (void)fcntl(log_rd, F_SETFL, O_NONBLOCK);
   }
   supervise();

@@ -49,6 +49,7 @@ const ERRNO: Record<number, [string, string]> = {
   98: ["EADDRINUSE", "Address already in use"],
   110: ["ETIMEDOUT", "Connection timed out"],
   111: ["ECONNREFUSED", "Connection refused"],
+  122: ["EDQUOT", "Disk quota exceeded"],
 };
 
 /** The symbolic name of an errno value, e.g. `errnoName(2)` is `"ENOENT"`. */

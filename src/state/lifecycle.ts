@@ -33,6 +33,8 @@ export interface SandboxInfo {
   readonly supervisorPid: number | null;
   /** The host ports it publishes (or published). */
   readonly ports: readonly PublishSpec[];
+  /** What went wrong while it runs (or ran), e.g. "log: output dropped (No space left on device)"; usually none. */
+  readonly notes: readonly string[];
 }
 
 function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
@@ -52,6 +54,7 @@ function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
       signal: exit?.signal ?? null,
       supervisorPid: exit?.supervisorPid ?? null,
       ports: exit?.publish ?? [],
+      notes: notesOf(dir),
     };
   }
   return {
@@ -68,7 +71,13 @@ function info(dir: SandboxDir, state: SandboxState | null): SandboxInfo {
     signal: null,
     supervisorPid: state.supervisorPid,
     ports: state.spec.network.publish,
+    notes: notesOf(dir),
   };
+}
+
+function notesOf(dir: SandboxDir): string[] {
+  const log = dir.logNote();
+  return log === null ? [] : [log];
 }
 
 /** The caller's sandboxes (running; with `all`, detached ones that ended too). */
@@ -85,7 +94,18 @@ function uptime(s: number): string {
 
 /** `nsbox ps` as a table. */
 export function psTable(rows: readonly SandboxInfo[], all = false): string {
-  const head = ["NAME", "PID", "COMMAND", "UPTIME", "MEMORY", "NET", ...(all ? ["STATUS"] : [])];
+  // NOTES only when there is one to show (a detached sandbox's dropped output), as the last column.
+  const notes = rows.some((r) => r.notes.length > 0);
+  const head = [
+    "NAME",
+    "PID",
+    "COMMAND",
+    "UPTIME",
+    "MEMORY",
+    "NET",
+    ...(all ? ["STATUS"] : []),
+    ...(notes ? ["NOTES"] : []),
+  ];
   const body = rows.map((r) => [
     r.name,
     r.pid === null ? "-" : String(r.pid),
@@ -94,6 +114,7 @@ export function psTable(rows: readonly SandboxInfo[], all = false): string {
     r.memoryMax === null ? "-" : formatSize(r.memoryMax),
     r.net,
     ...(all ? [r.status] : []),
+    ...(notes ? [r.notes.join("; ") || "-"] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   return [head, ...body].map((cols) => cols.map((c, i) => i === cols.length - 1 ? c : c.padEnd(widths[i]!)).join("  "))

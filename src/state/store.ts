@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { NsboxError } from "../errors.ts";
+import { errnoMessage, NsboxError } from "../errors.ts";
 import type { SandboxSpec } from "../spec/spec.ts";
 import { NAME_RE } from "../spec/options.ts";
 import { nsInode } from "../procfs.ts";
@@ -88,9 +88,7 @@ export function stateRoot(): string {
     try {
       Deno.mkdirSync(dir, { mode: 0o700 });
     } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) {
-        throw new NsboxError(`cannot create ${dir}: ${(e as Error).message}`);
-      }
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw storeError(dir, e);
     }
     st = Deno.lstatSync(dir);
   }
@@ -109,6 +107,25 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
   } catch {
     return null;
   }
+}
+
+/** Why a file operation failed, in the system's words ("No space left on device"), without Deno's decoration. */
+export function ioReason(e: unknown): string {
+  const m = /^(.*?) \(os error \d+\)/.exec((e as Error)?.message ?? "");
+  return m ? m[1]! : e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * The error for a store that cannot be written (a full disk, a read-only or foreign runtime directory): one line
+ * naming the directory and the system's reason, with a hint. `nsbox run` meets it before it starts anything
+ * ({@linkcode Store.reserve} writes first).
+ */
+export function storeError(dir: string, e: unknown): NsboxError {
+  return new NsboxError(`cannot write nsbox's records in ${dir}: ${ioReason(e)}`, {
+    hint: `free some space there or make it writable, or set XDG_RUNTIME_DIR to a writable directory of your own ` +
+      `(nsbox records its sandboxes in $XDG_RUNTIME_DIR/nsbox)`,
+    cause: e,
+  });
 }
 
 /** The start time of process `pid` (field 22 of /proc/PID/stat), or null when it is gone. */
@@ -229,11 +246,21 @@ export class RecordKey {
     let key = this.#load();
     if (key === null && create) {
       const tmp = `${this.path}.${Deno.pid}.${generateName()}.tmp`;
-      Deno.writeFileSync(tmp, crypto.getRandomValues(new Uint8Array(KEY_BYTES)), { mode: 0o600, createNew: true });
+      try {
+        Deno.writeFileSync(tmp, crypto.getRandomValues(new Uint8Array(KEY_BYTES)), { mode: 0o600, createNew: true });
+      } catch (e) {
+        try {
+          Deno.removeSync(tmp); // a part written before the disk was full
+        } catch {
+          // never made
+        }
+        throw storeError(this.path.slice(0, -KEY_FILE.length - 1), e);
+      }
       try {
         Deno.linkSync(tmp, this.path);
       } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e; // another nsbox made it first: use theirs
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw storeError(this.path.slice(0, -KEY_FILE.length - 1), e);
+        // another nsbox made it first: use theirs
       } finally {
         Deno.removeSync(tmp);
       }
@@ -325,16 +352,44 @@ export class SandboxDir {
   }
 
   /**
-   * Marks this process as the one setting the sandbox up (see `ownerGone`): a reservation whose owner died
-   * before the record was written is then removed by the next reader at once.
+   * Where the native supervisor notes that output of a detached sandbox was dropped (ffi/nsbox_supervise.c):
+   * `0` while none was, else the errno of the first write that failed (a full disk, an I/O error, a log that could
+   * not be rotated). In the record directory, which no sandbox sees.
    */
-  claimOwnership() {
+  get logStatusFile(): string {
+    return `${this.logFile}.status`;
+  }
+
+  /**
+   * What `nsbox ps` says about the log: "log: output dropped (REASON)" once output could not be written, else
+   * null. Shown, never acted on: only a number is read from the file, and its words are nsbox's.
+   */
+  logNote(): string | null {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(this.logStatusFile);
+    } catch {
+      return null; // not detached, or an older supervisor
+    }
+    const m = /^(\d{1,4})\n$/.exec(text);
+    return m && Number(m[1]) > 0 ? `log: output dropped (${errnoMessage(Number(m[1]))})` : null;
+  }
+
+  /**
+   * Marks this process as the one setting the sandbox up (see `ownerGone`): a reservation whose owner died
+   * before the record was written is then removed by the next reader at once. `strict`: a failed write is an
+   * error ({@linkcode storeError}; the reservation's first write, which tells that the store cannot be written
+   * before anything is started); otherwise it is ignored (the reservation is then removed 30 s after it was made).
+   */
+  claimOwnership(strict = false) {
     const tmp = `${this.path}/.${OWNER_FILE}.${Deno.pid}.tmp`;
     try {
       Deno.writeTextFileSync(tmp, `${Deno.pid} ${processStart(Deno.pid) ?? 0}\n`, { mode: 0o600 });
       Deno.renameSync(tmp, `${this.path}/${OWNER_FILE}`);
-    } catch {
-      // without it the reservation is removed 30 s after it was made, as before
+    } catch (e) {
+      if (!strict) return;
+      this.remove();
+      throw storeError(this.path.slice(0, -this.name.length - 1), e);
     }
   }
 
@@ -374,13 +429,22 @@ export class SandboxDir {
       const tmp = `${this.path}/.${file}.${Deno.pid}.tmp`;
       // createNew: never through a planted symlink; the mode is the new file's
       try {
-        Deno.writeTextFileSync(tmp, text, { mode: 0o600, createNew: true });
+        try {
+          Deno.writeTextFileSync(tmp, text, { mode: 0o600, createNew: true });
+        } catch (e) {
+          if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+          Deno.removeSync(tmp); // a leftover of a killed nsbox of the same pid
+          Deno.writeTextFileSync(tmp, text, { mode: 0o600, createNew: true });
+        }
+        Deno.renameSync(tmp, `${this.path}/${file}`);
       } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-        Deno.removeSync(tmp); // a leftover of a killed nsbox of the same pid
-        Deno.writeTextFileSync(tmp, text, { mode: 0o600, createNew: true });
+        try {
+          Deno.removeSync(tmp); // what a full disk let be written: never renamed into place
+        } catch {
+          // not made
+        }
+        throw storeError(this.path.slice(0, -this.name.length - 1), e);
       }
-      Deno.renameSync(tmp, `${this.path}/${file}`);
     });
     this.#queue = done.catch(() => {});
     return done;
@@ -518,12 +582,17 @@ export class Store {
     const dir = this.dir(name);
     this.key.get(true); // made before anything is recorded under it
     for (let attempt = 0; attempt < 2; attempt++) {
+      let made = false;
       try {
         Deno.mkdirSync(dir.path, { mode: 0o700 });
-        dir.claimOwnership();
-        return dir;
+        made = true;
       } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw storeError(this.root, e);
+      }
+      if (made) {
+        // The first write into the store: a full disk or a read-only store is found here, before anything runs.
+        dir.claimOwnership(true);
+        return dir;
       }
       const s = dir.readState(), x = dir.readExit();
       if (s.kind === "bad" || x.kind === "bad") {

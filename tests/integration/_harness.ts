@@ -181,8 +181,11 @@ function track(child: Deno.ChildProcess, pipedStdin: boolean): Running {
   };
 }
 
-/** Starts `nsbox ARGS...` without waiting for it (stdin: /dev/null unless `stdin` is "piped"). */
-export function startNsbox(args: readonly string[], opts: { stdin?: "piped" | "null"; cwd?: string } = {}): Running {
+/** Starts `nsbox ARGS...` without waiting for it (stdin: /dev/null unless `stdin` is "piped"; `env`: variables added). */
+export function startNsbox(
+  args: readonly string[],
+  opts: { stdin?: "piped" | "null"; cwd?: string; env?: Record<string, string> } = {},
+): Running {
   const [cmd, full] = nsboxCommand(args);
   const child = new Deno.Command(cmd, {
     args: full,
@@ -190,6 +193,7 @@ export function startNsbox(args: readonly string[], opts: { stdin?: "piped" | "n
     stdout: "piped",
     stderr: "piped",
     cwd: opts.cwd,
+    env: opts.env,
   }).spawn();
   return track(child, opts.stdin === "piped");
 }

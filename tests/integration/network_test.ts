@@ -3,14 +3,14 @@
 // namespace scripts/test.sh makes as root, 198.51.100.2 with TCP/UDP echo on
 // port 7) are ignored without it.
 import assert from "node:assert/strict";
-import { hasProgram, lines, nsbox, pidsMatching, ROOT, startNsbox } from "./_harness.ts";
+import { hasProgram, lines, nsbox, ROOT, startNsbox } from "./_harness.ts";
 
 const TOOL = `${ROOT}/tests/integration/_net_tool.ts`;
 const TEST_HOST = Deno.env.get("NSBOX_TEST_HOST") || null;
 const HELPERS = ["pasta", "slirp4netns"].filter(hasProgram) as Array<"pasta" | "slirp4netns">;
 
 /** nsbox run FLAGS -- deno run _net_tool.ts ARGS (Deno inside the sandbox, caching under its /tmp). */
-function tool(flags: readonly string[], args: readonly string[]) {
+function tool(flags: readonly string[], args: readonly string[], env?: Record<string, string>) {
   return nsbox([
     "run",
     "--setenv",
@@ -24,20 +24,60 @@ function tool(flags: readonly string[], args: readonly string[]) {
     "--quiet",
     TOOL,
     ...args,
-  ], { timeoutMs: 60_000 });
+  ], { timeoutMs: 60_000, env });
 }
 
-function assertNoHelperLeft() {
-  for (const h of ["pasta", "passt", "slirp4netns"]) {
-    const left = pidsMatching(h).filter((pid) => {
-      try {
-        return Deno.readTextFileSync(`/proc/${pid}/comm`).trim().startsWith(h);
-      } catch {
-        return false;
+const HELPER_NAMES = ["pasta", "passt", "slirp4netns"];
+
+/**
+ * What marks one test's nsbox runs and the network helpers they start, so that helpers of other programs of the
+ * test user (other tests running meanwhile, benchmarks) are not counted: a runtime directory of the test's own
+ * (pasta's log file is made in the sandbox's record directory there, so pasta's command line names it) and
+ * NSBOX_NET_TEST_MARK in nsbox's environment, which nsbox hands on to the helpers it starts (slirp4netns's
+ * environment has it; pasta's cannot be read, pasta makes itself undumpable).
+ */
+function marked(): Disposable & { env: Record<string, string>; helpers(): string[] } {
+  const runtime = Deno.makeTempDirSync({ prefix: "nsbox-net-rt-" });
+  const id = `${Deno.pid}-${crypto.randomUUID()}`;
+  return {
+    env: { XDG_RUNTIME_DIR: runtime, NSBOX_NET_TEST_MARK: id },
+    /**
+     * The network helpers of this test's runs still running, "PID COMM": the test user's processes whose name
+     * (comm: pasta runs as passt.avx2, its command line still says pasta) is a helper's, with the mark.
+     */
+    helpers() {
+      const found: string[] = [];
+      for (const e of Deno.readDirSync("/proc")) {
+        if (!/^\d+$/.test(e.name)) continue;
+        try {
+          if (Deno.statSync(`/proc/${e.name}`).uid !== Deno.uid()) continue;
+          const comm = Deno.readTextFileSync(`/proc/${e.name}/comm`).trim();
+          if (!HELPER_NAMES.some((h) => comm.startsWith(h))) continue;
+          if (/\) Z /.test(Deno.readTextFileSync(`/proc/${e.name}/stat`))) continue;
+          const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+          let env = "";
+          try {
+            env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
+          } catch {
+            // not dumpable (pasta): its command line tells
+          }
+          if (cmd.includes(`${runtime}/`) || env.split("\0").includes(`NSBOX_NET_TEST_MARK=${id}`)) {
+            found.push(`${e.name} ${comm}`);
+          }
+        } catch {
+          // gone meanwhile
+        }
       }
-    });
-    assert.deepEqual(left, [], `no ${h} process left`);
-  }
+      return found;
+    },
+    [Symbol.dispose]() {
+      Deno.removeSync(runtime, { recursive: true });
+    },
+  };
+}
+
+function assertNoHelperLeft(mark: ReturnType<typeof marked>) {
+  assert.deepEqual(mark.helpers(), [], "no network helper of this test's runs left");
 }
 
 /** A TCP server on the host's loopback answering "host-loopback"; closed at the end of the scope. */
@@ -110,20 +150,24 @@ for (const helper of HELPERS) {
     name: `net: --net=${helper} reaches the test host over TCP and UDP`,
     ignore: !TEST_HOST,
     async fn() {
+      using mark = marked();
       const [tcp, udp] = await Promise.all([
-        tool([`--net=${helper}`], ["tcp", TEST_HOST!, "7", `tcp-through-${helper}`]),
-        tool([`--net=${helper}`], ["udp", TEST_HOST!, "7", `udp-through-${helper}`]),
+        tool([`--net=${helper}`], ["tcp", TEST_HOST!, "7", `tcp-through-${helper}`], mark.env),
+        tool([`--net=${helper}`], ["udp", TEST_HOST!, "7", `udp-through-${helper}`], mark.env),
       ]);
       assert.equal(tcp.code, 0, tcp.stderr);
       assert.equal(tcp.stdout.trim(), `tcp-through-${helper}`);
       assert.equal(udp.code, 0, udp.stderr);
       assert.equal(udp.stdout.trim(), `udp-through-${helper}`);
-      assertNoHelperLeft();
+      assertNoHelperLeft(mark);
     },
   });
 
   Deno.test(`net: --net=${helper} configures an interface, a default route and resolv.conf`, async () => {
-    const r = await nsbox(["run", `--net=${helper}`, "--", "sh", "-c", "cat /proc/net/route /etc/resolv.conf"]);
+    using mark = marked();
+    const r = await nsbox(["run", `--net=${helper}`, "--", "sh", "-c", "cat /proc/net/route /etc/resolv.conf"], {
+      env: mark.env,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\S+\t00000000\t/m, "a default route");
     assert.match(
@@ -131,11 +175,12 @@ for (const helper of HELPERS) {
       new RegExp(`^nameserver ${helper === "pasta" ? "169\\.254\\.1\\.1" : "10\\.0\\.2\\.3"}$`, "m"),
     );
     assert.doesNotMatch(Deno.readTextFileSync("/etc/resolv.conf"), /written by nsbox/, "the host's is untouched");
-    assertNoHelperLeft();
+    assertNoHelperLeft(mark);
   });
 
   Deno.test(`net: --net=${helper} keeps the host's loopback out unless --allow-host-loopback`, async () => {
     using server = loopbackServer();
+    using mark = marked();
     const gwArgs = [
       "sh",
       "-c",
@@ -144,18 +189,20 @@ for (const helper of HELPERS) {
     const run = (flags: string[]) =>
       nsbox(["run", "--setenv", "DENO_DIR=/tmp/deno", `--net=${helper}`, ...flags, "--", ...gwArgs], {
         timeoutMs: 60_000,
+        env: mark.env,
       });
     const [closed, open] = await Promise.all([run([]), run(["--allow-host-loopback"])]);
     assert.notEqual(closed.code, 0, closed.stdout);
     assert.equal(open.code, 0, open.stderr);
     assert.equal(open.stdout.trim(), "host-loopback");
-    assertNoHelperLeft();
+    assertNoHelperLeft(mark);
   });
 
   Deno.test(`net: --net=${helper} --publish reaches a server inside from the host's loopback`, async () => {
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const hostPort = (probe.addr as Deno.NetAddr).port;
     probe.close();
+    using mark = marked();
     const run = startNsbox([
       "run",
       "--setenv",
@@ -172,9 +219,12 @@ for (const helper of HELPERS) {
       "serve-once",
       "8080",
       `served-by-${helper}`,
-    ]);
+    ], { env: mark.env });
     try {
       await run.waitForStdout("listening", 60_000);
+      // The mark finds this run's helper while it runs (so that none found afterwards means none is left).
+      const found = mark.helpers();
+      assert.equal(found.length, 1, `${helper} of this run found by its mark: ${found}`);
       let reply = "";
       for (let i = 0; i < 50 && reply === ""; i++) {
         try {
@@ -193,7 +243,7 @@ for (const helper of HELPERS) {
     } finally {
       await run[Symbol.asyncDispose]();
     }
-    assertNoHelperLeft();
+    assertNoHelperLeft(mark);
   });
 }
 
@@ -248,15 +298,16 @@ Deno.test({
   ignore: HELPERS.length === 0,
   async fn() {
     const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using mark = marked();
     try {
       const port = (busy.addr as Deno.NetAddr).port;
-      const r = await nsbox(["run", "--net", "-p", `${port}:80`, "--", "true"]);
+      const r = await nsbox(["run", "--net", "-p", `${port}:80`, "--", "true"], { env: mark.env });
       assert.equal(r.code, 125, r.stderr);
       assert.match(r.stderr, new RegExp(`^nsbox: --publish 127\\.0\\.0\\.1:${port}:80/tcp: .*already in use`, "m"));
     } finally {
       busy.close();
     }
-    assertNoHelperLeft();
+    assertNoHelperLeft(mark);
   },
 });
 
@@ -277,12 +328,15 @@ for (const helper of HELPERS) {
     async fn() {
       // scripts/test.sh points the host's resolv.conf (in the tests' own mount namespace) at the test host's DNS
       // server, which answers every A query with NSBOX_TEST_DNS.
-      const r = await nsbox(["run", `--net=${helper}`, "--", "getent", "ahostsv4", "box.nsbox.test"]);
+      using mark = marked();
+      const r = await nsbox(["run", `--net=${helper}`, "--", "getent", "ahostsv4", "box.nsbox.test"], {
+        env: mark.env,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^${TEST_DNS!.replaceAll(".", "\\.")}\\s`, "m"));
       const none = await nsbox(["run", "--", "getent", "ahostsv4", "box.nsbox.test"]);
       assert.equal(none.code, 2, "no DNS without --net");
-      assertNoHelperLeft();
+      assertNoHelperLeft(mark);
     },
   });
 }

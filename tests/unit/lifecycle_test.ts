@@ -80,6 +80,7 @@ function row(init: Partial<SandboxInfo> = {}): SandboxInfo {
     signal: null,
     supervisorPid: 4241,
     ports: [],
+    notes: [],
     ...init,
   };
 }
@@ -110,6 +111,14 @@ Deno.test("psTable() has a header and one aligned row per sandbox", () => {
   assert.equal(lines.length, 3);
   for (const line of lines) assert.equal(line, line.trimEnd(), "trailing spaces");
   assert.match(lines[0]!, /^NAME {16}PID {3}COMMAND/);
+});
+
+Deno.test("psTable() adds a NOTES column only when a sandbox has a note, - for the others", () => {
+  const note = "log: output dropped (No space left on device)";
+  assert.deepEqual(cells(psTable([row(), row({ name: "b", notes: [note] })]))[0]!.at(-1), "NOTES");
+  const table = psTable([row({ name: "a" }), row({ name: "b", notes: [note] })], true);
+  assert.deepEqual(table.split("\n").map((l) => l.split(/  +/).at(-1)), ["NOTES", "-", note]);
+  assert.doesNotMatch(psTable([row()]), /NOTES/);
 });
 
 Deno.test("psTable() shows - for what is not known", () => {

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { NsboxError, UsageError } from "../../src/errors.ts";
+import { psTable } from "../../src/state/lifecycle.ts";
 import { listSandboxes, removeSandboxes } from "../../src/state/lifecycle.ts";
 import {
   generateName,
@@ -680,5 +681,91 @@ Deno.test("listSandboxes() gives exitCode, signal, command, supervisorPid and po
     // JSON-serialisable, with null (not absent) for what is not known
     const json = JSON.parse(JSON.stringify(rows));
     for (const key of ["exitCode", "signal", "supervisorPid", "ports", "command"]) assert.ok(key in json[0], key);
+  });
+});
+
+/** The NsboxError `fn` throws (an assertion error when it throws none, or another kind). */
+function thrown(fn: () => unknown): NsboxError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof NsboxError, String(e));
+    return e;
+  }
+  assert.fail("no error thrown");
+}
+
+Deno.test("a read-only store: Store.reserve() says so in one line with a hint, and leaves nothing", async () => {
+  await withStore((store, root) => {
+    store.key.get(true);
+    Deno.chmodSync(root, 0o500);
+    try {
+      const e = thrown(() => store.reserve("ro"));
+      assert.equal(e.message, `cannot write nsbox's records in ${root}: Permission denied`);
+      assert.equal(e.exitCode, 125);
+      assert.match(e.hint!, /XDG_RUNTIME_DIR/);
+      assert.doesNotMatch(e.message, /os error|\n/);
+    } finally {
+      Deno.chmodSync(root, 0o700);
+    }
+    assert.deepEqual([...Deno.readDirSync(root)].map((x) => x.name), [".key"]);
+  });
+});
+
+Deno.test("a store whose first write fails (a directory it cannot write into): the reservation is undone", async () => {
+  await withStore((store, root) => {
+    // The reservation's directory is made, its first file cannot be: as a full disk would refuse it.
+    const dir = store.dir("full");
+    Deno.mkdirSync(dir.path, { mode: 0o500 });
+    const e = thrown(() => dir.claimOwnership(true));
+    assert.equal(e.message, `cannot write nsbox's records in ${root}: Permission denied`);
+    assert.equal(exists(dir.path), false, "the half-made reservation is removed");
+    // not strict (a detached sandbox's supervisor taking over): ignored as before
+    Deno.mkdirSync(dir.path, { mode: 0o500 });
+    dir.claimOwnership();
+    Deno.chmodSync(dir.path, 0o700);
+  });
+});
+
+Deno.test("SandboxDir.write() into a store it cannot write is an NsboxError and leaves no temporary file", async () => {
+  await withStore(async (store, root) => {
+    const dir = store.reserve("w");
+    Deno.chmodSync(dir.path, 0o500);
+    try {
+      await assert.rejects(() => dir.write(state("w")), (e: unknown) => {
+        assert.ok(e instanceof NsboxError);
+        assert.equal(e.message, `cannot write nsbox's records in ${root}: Permission denied`);
+        return true;
+      });
+    } finally {
+      Deno.chmodSync(dir.path, 0o700);
+    }
+    assert.deepEqual([...Deno.readDirSync(dir.path)].map((x) => x.name), [".owner"]);
+  });
+});
+
+Deno.test("SandboxDir.logNote() reads the supervisor's log status: a dropped write's reason, nothing otherwise", async () => {
+  await withStore(async (store) => {
+    const dir = store.reserve("n");
+    await dir.write(state("n", { detached: true }));
+    assert.equal(dir.logNote(), null, "no status file");
+    const cases: Array<[string, string | null]> = [
+      ["0\n", null],
+      ["28\n", "log: output dropped (No space left on device)"],
+      ["5\n", "log: output dropped (Input/output error)"],
+      ["13\n", "log: output dropped (Permission denied)"],
+      ["4095\n", "log: output dropped (error 4095)"],
+      ["\u001b[31mred\n", null], // only a number is read: no text of the file reaches the terminal
+      ["28", null],
+      ["", null],
+    ];
+    for (const [text, note] of cases) {
+      Deno.writeTextFileSync(dir.logStatusFile, text);
+      assert.equal(dir.logNote(), note, JSON.stringify(text));
+    }
+    Deno.writeTextFileSync(dir.logStatusFile, "28\n");
+    const rows = listSandboxes({ store });
+    assert.deepEqual(rows.map((r) => [r.name, r.notes]), [["n", ["log: output dropped (No space left on device)"]]]);
+    assert.match(psTable(rows), /NOTES\n.*log: output dropped \(No space left on device\)$/);
   });
 });
