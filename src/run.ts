@@ -24,6 +24,7 @@ import {
 } from "./supervise/supervise.ts";
 import { endTemplate, outcomeResult, type RunResult, type RunStats, stopHintTemplate } from "./report/report.ts";
 import type { SandboxCgroup } from "./cgroup/manager.ts";
+import { cgroupIdOf } from "./cgroup/fs.ts";
 import { cString, getLibc } from "../ffi/libc.ts";
 import {
   isForegroundOfTerminal,
@@ -201,6 +202,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
           namespaces: namespaceIds(pid),
           cgroup: cg?.path ?? null,
           unit: cg?.unit ?? null,
+          cgroupId: cg ? cgroupIdOf(cg.path) : undefined,
           detached: deps.detached ?? false,
           started: new Date().toISOString(),
           spec,

@@ -51,6 +51,9 @@ DENO=$(realpath "$DENO")
   exit 2
 }
 sh scripts/build_probe.sh || exit 2
+# The test build, as scripts/test.sh makes it: the C helper and supervisor with the fault-injection seam
+# (NSBOX_FAULT, tests/vm/faults_test.ts). The guest runs these very files over the share.
+[[ -e ffi/build/.fault-injection ]] || NSBOX_FAULTS=1 sh scripts/build.sh >&2 || exit 2
 mkdir -p "$VM_STATE"
 exec 8>"$VM_HOME/suite.lock" # fd 8 is closed for vm.sh: qemu and ssh must not hold the lock
 flock -w 1200 8 || skip "another VM suite held $VM_HOME/suite.lock for 20 minutes"

@@ -63,6 +63,26 @@ export function cgroup2Root(mountinfo = readText("/proc/self/mountinfo") ?? ""):
   return null;
 }
 
+/** Where nsbox records cgroups: the cgroup v2 hierarchy's usual mount point. */
+export const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/** A cgroup path as nsbox records it: normalised, absolute, under /sys/fs/cgroup; else null. */
+export function normalCgroupPath(path: string): string | null {
+  if (!path.startsWith(`${CGROUP_ROOT}/`)) return null;
+  const parts = path.slice(CGROUP_ROOT.length + 1).split("/");
+  if (parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0"))) return null;
+  return path;
+}
+
+/** The id of cgroup `dir` (its directory's inode number, never reused while the system runs), or undefined. */
+export function cgroupIdOf(dir: string): number | undefined {
+  try {
+    return Deno.statSync(dir).ino ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The cgroup v2 path of a process ("/user.slice/..."), from /proc/PID/cgroup. */
 export function cgroupOf(pid: number | "self", text = readText(`/proc/${pid}/cgroup`) ?? ""): string | null {
   for (const line of text.split("\n")) {

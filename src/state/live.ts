@@ -23,11 +23,11 @@
  * @module
  */
 import { commandPid, nsInode, processStatus, userNsAncestry } from "../procfs.ts";
-import { cgroupOf } from "../cgroup/fs.ts";
+import { CGROUP_ROOT, cgroupOf, normalCgroupPath } from "../cgroup/fs.ts";
 import { NsboxError } from "../errors.ts";
 import { processStart, type SandboxState } from "./store.ts";
 
-const CGROUP_ROOT = "/sys/fs/cgroup";
+export { normalCgroupPath };
 
 /**
  * The inodes of the parent and grandparent of process `pid`'s user
@@ -36,14 +36,6 @@ const CGROUP_ROOT = "/sys/fs/cgroup";
 export function userNsAncestors(pid: number): [number | null, number | null] {
   const [, parent, grandparent] = userNsAncestry(pid, 3);
   return [parent?.ino ?? null, grandparent?.ino ?? null];
-}
-
-/** A cgroup path as nsbox records it: normalised, absolute, under /sys/fs/cgroup; else null. */
-export function normalCgroupPath(path: string): string | null {
-  if (!path.startsWith(`${CGROUP_ROOT}/`)) return null;
-  const parts = path.slice(CGROUP_ROOT.length + 1).split("/");
-  if (parts.some((p) => p === "" || p === "." || p === ".." || p.includes("\0"))) return null;
-  return path;
 }
 
 /** What {@linkcode verifyLive} found. */

@@ -46,6 +46,11 @@ export interface SandboxState {
   /** The sandbox's cgroup (its leaf) and systemd unit, if it has one. */
   readonly cgroup: string | null;
   readonly unit: string | null;
+  /**
+   * The inode number of the leaf cgroup's directory (its cgroup id, never reused while the system runs): what a
+   * stale-record clean-up checks before it kills the cgroup. Absent in records of older versions.
+   */
+  readonly cgroupId?: number;
   readonly detached: boolean;
   /** ISO 8601. */
   readonly started: string;

@@ -12,60 +12,9 @@ import {
   startNsbox,
   waitUntil,
 } from "../integration/_harness.ts";
+import { assertNothingLeft, nsboxCgroups } from "./_cgroups.ts";
 
 const MiB = 1024 * 1024;
-
-/** nsbox-* units of the user's manager, in any state. */
-async function nsboxUnits(): Promise<string[]> {
-  const out = await new Deno.Command("systemctl", {
-    args: ["--user", "list-units", "--all", "--no-legend", "--plain", "nsbox-*"],
-    stdout: "piped",
-  }).output();
-  return lines(new TextDecoder().decode(out.stdout));
-}
-
-/** nsbox-* cgroups anywhere under the user's slice. */
-function nsboxCgroups(dir = `/sys/fs/cgroup/user.slice/user-${Deno.uid()}.slice`): string[] {
-  const found: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    if (!e.isDirectory) continue;
-    const path = `${dir}/${e.name}`;
-    if (e.name.startsWith("nsbox-")) found.push(path);
-    found.push(...nsboxCgroups(path));
-  }
-  return found;
-}
-
-/** What a left-over cgroup holds, for the failure message: its processes and events. */
-function describeCgroups(paths: readonly string[]): string {
-  return paths.map((p) => {
-    const read = (f: string) => {
-      try {
-        return Deno.readTextFileSync(`${p}/${f}`).trim().replaceAll("\n", ", ");
-      } catch (e) {
-        return String(e);
-      }
-    };
-    return `${p} (procs: ${read("cgroup.procs") || "none"}; events: ${read("cgroup.events")})`;
-  }).join("; ");
-}
-
-async function assertNothingLeft(what: string) {
-  // systemd collects an empty scope asynchronously: allow it a moment
-  try {
-    // systemd collects an empty scope asynchronously, slowly in an emulated VM under load
-    await waitUntil(() => nsboxCgroups().length === 0, `no nsbox cgroup left ${what}`, 40_000);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}: ${describeCgroups(nsboxCgroups())}`);
-  }
-  let units: string[] = [];
-  for (let i = 0; i < 100; i++) {
-    units = await nsboxUnits();
-    if (units.length === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.deepEqual(units, [], `no nsbox unit left ${what}`);
-}
 
 function lastJson(stderr: string): Record<string, unknown> {
   const line = lines(stderr).reverse().find((l) => l.startsWith("{"));
