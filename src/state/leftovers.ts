@@ -211,6 +211,28 @@ function killStaleCgroup(libc: Libc, state: SandboxState, leaf: string): string[
 }
 
 /**
+ * The cgroup a killed nsbox stepped into to supervise a delegated sandbox (`nsbox-supervisor-PID`, beside the
+ * sandbox's `nsbox-NAME`; src/cgroup/manager.ts), removed when it is the caller's and empty: rmdir refuses a cgroup
+ * with processes or children, so one in use (a live nsbox that got the same pid) stays.
+ */
+export function supervisorCgroupOf(leaf: string, supervisorPid: number): string | null {
+  const base = leaf.slice(0, leaf.lastIndexOf("/")); // nsbox-NAME
+  const own = base.slice(0, base.lastIndexOf("/"));
+  if (!Number.isSafeInteger(supervisorPid) || supervisorPid <= 0 || own.length <= "/sys/fs/cgroup".length) return null;
+  return `${own}/nsbox-supervisor-${supervisorPid}`;
+}
+
+function removeSupervisorCgroup(leaf: string, supervisorPid: number) {
+  const dir = supervisorCgroupOf(leaf, supervisorPid);
+  if (dir === null || dirOwner(dir) !== Deno.uid()) return;
+  try {
+    Deno.removeSync(dir);
+  } catch {
+    // in use, or gone meanwhile
+  }
+}
+
+/**
  * Ends what the (authenticated, stale) record `state` left running; `liveUserNs`: the user namespaces
  * recorded by sandboxes that run (never touched). Returns what it ended, in words ("pasta (pid 12)").
  */
@@ -233,6 +255,7 @@ export function endLeftovers(state: SandboxState, liveUserNs: ReadonlySet<number
   for (const h of state.helpers ?? []) kill(h.pid, () => isHelper(h.pid, h, state.namespaces.user), h.comm);
   const leaf = staleCgroup(state, Deno.uid() ?? -1);
   if (leaf !== null) ended.push(...killStaleCgroup(libc, state, leaf));
+  if (leaf !== null && state.unit === null) removeSupervisorCgroup(leaf, state.supervisorPid);
   const outer = state.namespaces.user;
   if (outer === undefined || liveUserNs.has(outer)) return ended;
   const own = nsId("/proc/self/ns/user");

@@ -1,7 +1,7 @@
 // staleCgroup(): which recorded cgroup a stale-record clean-up may kill (src/state/leftovers.ts). The kill itself
 // runs in the VM suite (tests/vm/faults_test.ts), where there are cgroups of one's own.
 import assert from "node:assert/strict";
-import { staleCgroup } from "../../src/state/leftovers.ts";
+import { staleCgroup, supervisorCgroupOf } from "../../src/state/leftovers.ts";
 
 const UID = 1000;
 const SCOPE = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/nsbox-web.scope";
@@ -58,4 +58,12 @@ Deno.test("staleCgroup: nothing when the leaf or its parent is another user's, o
   assert.equal(staleCgroup(rec(leaf, "nsbox-web.scope"), UID, owners([SCOPE])), null);
   assert.equal(staleCgroup(rec(leaf, "nsbox-web.scope"), UID, owners([], [leaf])), null);
   assert.equal(staleCgroup(rec(leaf, "nsbox-web.scope"), UID, owners([], [SCOPE])), null);
+});
+
+Deno.test("supervisorCgroupOf: the killed nsbox's own cgroup beside a delegated sandbox's", () => {
+  const own = DELEGATED.slice(0, DELEGATED.lastIndexOf("/"));
+  assert.equal(supervisorCgroupOf(`${DELEGATED}/sandbox`, 4242), `${own}/nsbox-supervisor-4242`);
+  assert.equal(supervisorCgroupOf(`${DELEGATED}/sandbox`, 0), null);
+  assert.equal(supervisorCgroupOf(`${DELEGATED}/sandbox`, -1), null);
+  assert.equal(supervisorCgroupOf("/sys/fs/cgroup/nsbox-web/sandbox", 4242), null); // no cgroup of nsbox's above it
 });

@@ -227,6 +227,54 @@ Deno.test("faults (VM): --share pid with limits: nsbox gc ends through the cgrou
   await assertNothingLeft("(--share pid, after nsbox gc)");
 });
 
+Deno.test("faults (VM): an already delegated cgroup (no user bus), nsbox killed: the next nsbox removes its cgroups", async () => {
+  // In a scope systemd delegates (as limits_test.ts's delegated run), with the bus hidden: nsbox steps into a
+  // cgroup of its own (nsbox-supervisor-PID) and makes the sandbox's (nsbox-NAME) beside it. The shell moves
+  // itself into a child first: a cgroup with processes cannot enable controllers for its children.
+  const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const [deno, args] = nsboxCommand([]);
+  const nsboxLine = [deno, ...args].map(q).join(" ");
+  const script = [
+    `own=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)`,
+    `mkdir "$own/caller" && echo $$ > "$own/caller/cgroup.procs"`,
+    `NSBOX_FAULT=after-start:KILL ${nsboxLine} run --mem 80M -- sh -c 'sleep 301 & sleep 301; wait'`,
+    `echo "run: $?"`,
+    `ls "$own" | grep '^nsbox-' | sed 's/^/before: /'`,
+    `${nsboxLine} ps >/dev/null; echo "ps: $?"`,
+    `ls "$own" | grep '^nsbox-' | sed 's/^/after: /'`,
+  ].join("\n");
+  const out = await new Deno.Command("systemd-run", {
+    args: [
+      "--user",
+      "--scope",
+      "--quiet",
+      "-p",
+      "Delegate=yes",
+      "--",
+      "env",
+      "-u",
+      "DBUS_SESSION_BUS_ADDRESS",
+      "XDG_RUNTIME_DIR=/nonexistent",
+      `TMPDIR=${TMPDIR}`,
+      "sh",
+      "-c",
+      script,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const text = dec.decode(out.stdout), err = dec.decode(out.stderr);
+  assert.equal(out.code, 0, err);
+  assert.match(text, /^run: 137$/m, `${text}${err}`);
+  assert.match(text, /^before: nsbox-supervisor-\d+$/m, "nsbox had stepped into a cgroup of its own");
+  assert.match(text, /^before: nsbox-[0-9a-f]+$/m, "the sandbox's cgroup was there when nsbox was killed");
+  assert.match(text, /^ps: 0$/m, text);
+  assert.doesNotMatch(text, /^after: /m, `the next nsbox removed both: ${text}`);
+  assert.deepEqual(pidsMatching("sleep 301"), [], "nothing of the sandbox runs");
+  await assertNothingLeft("(delegated, after nsbox ps)");
+});
+
 Deno.test({
   name: "faults (VM): (clean up the test's directories)",
   fn() {
