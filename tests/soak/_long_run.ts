@@ -7,7 +7,7 @@
  * N runs).
  */
 import { run } from "../../mod.ts";
-import { dirEntries, hostMountinfo, nsbox, processesTagged } from "../integration/_harness.ts";
+import { dirEntries, hostMountinfo, nsboxCommand, processesTagged } from "../integration/_harness.ts";
 
 const [mode, runsArg, warmUpArg, tag, store] = Deno.args;
 const runs = Number(runsArg), warmUp = Number(warmUpArg);
@@ -75,12 +75,25 @@ function sample(): Sample {
   };
 }
 
+/** Where a CLI run's output goes: a file, not a pipe (Deno's piped output grows its own memory run after run). */
+const OUT = `${Deno.env.get("TMPDIR") ?? "/tmp"}/soak-long-${Deno.pid}`;
+
 async function once(i: number): Promise<string | null> {
   if (mode === "cli") {
-    const r = await nsbox(["run", "--", "sh", "-c", `echo "$0-${i}"`, "long"]);
-    return r.code === 0 && r.stdout === `long-${i}\n` && r.stderr === ""
+    const [cmd, args] = nsboxCommand(["run", "--", "sh", "-c", `echo "$0-${i}"`, "long"]);
+    const child = new Deno.Command("sh", {
+      args: ["-c", 'out=$1; shift; exec "$@" >"$out.out" 2>"$out.err"', "sh", OUT, cmd, ...args],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const status = await child.status;
+    clearTimeout(timer);
+    const stdout = Deno.readTextFileSync(`${OUT}.out`), stderr = Deno.readTextFileSync(`${OUT}.err`);
+    return status.code === 0 && stdout === `long-${i}\n` && stderr === ""
       ? null
-      : `#${i}: exit ${r.code}, ${JSON.stringify(r.stdout.slice(0, 200))}, ${JSON.stringify(r.stderr.slice(0, 300))}`;
+      : `#${i}: exit ${status.code}, ${JSON.stringify(stdout.slice(0, 200))}, ${JSON.stringify(stderr.slice(0, 300))}`;
   }
   // The library: the sandbox shares this process's stdout (the JSON line's), so its command says it by its status.
   const r = await run({ command: ["sh", "-c", `exit $((${i} % 7))`] });
@@ -96,4 +109,6 @@ for (let i = 0; i < runs; i++) {
   if (i + 1 === Math.max(warmUp, Math.floor(runs / 2))) mid = sample();
   if (trace && (i + 1) % trace === 0) console.error(JSON.stringify({ i: i + 1, ...sample(), fdsNow: fdTargets() }));
 }
-console.log(JSON.stringify({ failures, first, mid, last: sample() }));
+const last = sample();
+if (mode === "cli") { for (const ext of [".out", ".err"]) Deno.removeSync(`${OUT}${ext}`); }
+console.log(JSON.stringify({ failures, first, mid, last }));

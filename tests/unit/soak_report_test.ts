@@ -59,8 +59,8 @@ Deno.test("soak: the section shows each case's figures and the long run's growth
     text,
     /\| resident memory of the process starting the sandboxes, KiB \| 70000 \| 74000 \| 75000 \| 5000 \| 1000 \| 2nd half ≤ 8192 \|/,
   );
-  assert.match(text, /\| lines of the host's \/proc\/self\/mountinfo \| 30 \| 30 \| 30 \| 0 \| 0 \| 0 \|/);
-  assert.match(text, /\| their open descriptors \| \? \| \? \| \? \| \? \| \? \| 0 \|/);
+  assert.match(text, /\| lines of the host's \/proc\/self\/mountinfo \| 30 \| 30 \| 30 \| 0 \| 0 \| ≤ 0 \|/);
+  assert.match(text, /\| their open descriptors \| \? \| \? \| \? \| \? \| \? \| ≤ 0 \|/);
   assert.equal(text.match(/^Resources over/gm)?.length, 1, "one table: the library's run is missing");
 });
 
