@@ -33,6 +33,7 @@ import { type MeasureConfig, measureFromFile, type MeasureResult, type Part, PAR
 import { measureMemory } from "./bench/memory.ts";
 import {
   type Environment,
+  keepSections,
   memoryTable,
   memoryVerdict,
   netTables,
@@ -456,7 +457,9 @@ async function main(args: string[]): Promise<number> {
   if (result.net) console.log(`\n${netTables(result.net)}\n\n${netVerdict(result.net)}`);
   if (result.seccomp) console.log(`\n${seccompTable(result.seccomp)}\n\n${seccompVerdict(result.seccomp)}`);
   if (opts.out) {
-    await Deno.writeTextFile(opts.out, renderDoc(result, env));
+    // sections other programs write (the soak's) are kept
+    const previous = await Deno.readTextFile(opts.out).catch(() => null);
+    await Deno.writeTextFile(opts.out, keepSections(previous, renderDoc(result, env)));
     console.error(`bench: wrote ${opts.out}`);
   }
   return 0;

@@ -14,7 +14,8 @@ sh scripts/build_probe.sh
 
 default_selection=0
 if [ "$#" -eq 0 ]; then
-  for d in tests/unit/ tests/integration/ tests/security/; do [ -d "$d" ] && set -- "$@" "$d"; done
+  # tests/soak/ with its small counts (deno task soak runs the full ones)
+  for d in tests/unit/ tests/integration/ tests/security/ tests/soak/; do [ -d "$d" ] && set -- "$@" "$d"; done
   default_selection=1
 fi
 

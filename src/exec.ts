@@ -15,7 +15,7 @@ import { normalizeAbsolute, resolveUser } from "./spec/validate.ts";
 import { insideIds, type SandboxSpec } from "./spec/spec.ts";
 import { idMapPlan, isMapped } from "./plan/idmap.ts";
 import { verifyLive } from "./state/live.ts";
-import { Store } from "./state/store.ts";
+import { type SandboxState, Store } from "./state/store.ts";
 import {
   awaitStart,
   childSupervisor,
@@ -169,6 +169,10 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
     const prepared = deps.supervisor === "exec" ? await prepareExec(handing, supervisorPlan) : null;
     const start = await awaitStart(child, false);
     if (start.kind === "ended") {
+      // The sandbox ended while this joined it (a kill racing the exec): said as when it had ended before.
+      if (start.outcome.kind === "failed" && endedMeanwhile(state)) {
+        throw new NsboxError(`the sandbox '${options.name}' has no command running to join`);
+      }
       return outcomeResult(plan, start.outcome, { wallMs: performance.now() - started, stats: null, limits: null });
     }
     const elapsedUs = (performance.now() - started) * 1000;
@@ -178,5 +182,14 @@ export async function exec(options: ExecOptions, deps: ExecDeps = {}): Promise<R
     return outcomeResult(plan, r.ended, { wallMs: r.wallUs / 1000, stats: null, limits: null });
   } finally {
     stopForwarding();
+  }
+}
+
+/** Whether the sandbox `state` records has no command running any more (a mismatch found now is not that). */
+function endedMeanwhile(state: SandboxState): boolean {
+  try {
+    return verifyLive(state, "", { forExec: true }) === null;
+  } catch {
+    return false;
   }
 }

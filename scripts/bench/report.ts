@@ -430,3 +430,45 @@ export function renderDoc(result: MeasureResult, env: Environment): string {
   );
   return lines.join("\n");
 }
+
+/**
+ * The sections of `docs/benchmarks.md` that other programs write, between `<!-- NAME:begin -->` and
+ * `<!-- NAME:end -->` (the soak's figures, `deno task soak`): `deno task bench` keeps them when it rewrites the page.
+ */
+export const KEPT_SECTIONS: readonly string[] = ["soak"];
+
+function markers(name: string): [string, string] {
+  return [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];
+}
+
+/** The marked section `name` of `doc`, markers included, or null when it has none. */
+export function markedSection(doc: string, name: string): string | null {
+  const [begin, end] = markers(name);
+  const a = doc.indexOf(begin), b = doc.indexOf(end, a);
+  return a < 0 || b < 0 ? null : doc.slice(a, b + end.length);
+}
+
+/**
+ * `doc` with the marked section `name` set to `body` (markers added): in place of the old one, else before the
+ * "## Machine" section, else at the end.
+ */
+export function replaceSection(doc: string, name: string, body: string): string {
+  const [begin, end] = markers(name);
+  const section = `${begin}\n${body.replace(/\n*$/, "\n")}${end}`;
+  const old = markedSection(doc, name);
+  if (old !== null) return doc.replace(old, () => section);
+  const machine = doc.indexOf("\n## Machine\n");
+  if (machine >= 0) return `${doc.slice(0, machine + 1)}${section}\n\n${doc.slice(machine + 1)}`;
+  return `${doc.replace(/\n*$/, "\n")}\n${section}\n`;
+}
+
+/** The freshly rendered page `doc` with the {@linkcode KEPT_SECTIONS} of the `previous` page (null: none). */
+export function keepSections(previous: string | null, doc: string): string {
+  for (const name of KEPT_SECTIONS) {
+    const old = previous === null ? null : markedSection(previous, name);
+    if (old === null) continue;
+    const [begin, end] = markers(name);
+    doc = replaceSection(doc, name, old.slice(begin.length + 1, old.length - end.length));
+  }
+  return doc;
+}

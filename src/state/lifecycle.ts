@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { getLibc } from "../../ffi/libc.ts";
+import { errno, getLibc } from "../../ffi/libc.ts";
 import { NsboxError, UsageError } from "../errors.ts";
 import { SIGNALS } from "../linux.ts";
 import { formatSize } from "../spec/units.ts";
@@ -149,6 +149,9 @@ export function parseSignal(text: string): number | null {
   return SIGNALS[name] ?? null;
 }
 
+/** errno: no such process. */
+const ESRCH = 3;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -179,7 +182,8 @@ export async function killSandbox(
       throw new NsboxError(`cannot check the sandbox '${name}' (its command is not running): not signalling it`);
     }
     if (libc.pidfd_send_signal(pidfd, signal, null, 0) < 0) {
-      throw new NsboxError(`cannot signal the sandbox '${name}'`);
+      // ESRCH: PID 1 has exited since it was checked (another kill, or its command ended): it has ended
+      if (errno() !== ESRCH) throw new NsboxError(`cannot signal the sandbox '${name}'`);
     }
     const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
     let killed = signal === SIGNALS.SIGKILL;

@@ -50,6 +50,31 @@ export interface LiveSandbox {
 type Check = { ok: LiveSandbox } | { gone: true } | { mismatch: string };
 
 function check(state: SandboxState, forExec: boolean): Check {
+  const r = checkOnce(state, forExec);
+  // A sandbox that ends while it is looked at loses its namespaces with its processes: gone, not a mismatch.
+  return "mismatch" in r && ending(state) ? { gone: true } : r;
+}
+
+/** Whether the sandbox's PID 1 or command has ended or is exiting (PF_EXITING, or a zombie). */
+function ending(state: SandboxState): boolean {
+  if (processStart(state.pid) !== state.pidStart) return true;
+  const cmd = state.spec.init === "none" ? state.pid : commandPid(state.pid, state.commandNsPid ?? 0);
+  return cmd === null || exiting(state.pid) || exiting(cmd);
+}
+
+const PF_EXITING = 0x4;
+
+function exiting(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return /^[ZX]/.test(fields[0] ?? "") || (Number(fields[6]) & PF_EXITING) !== 0;
+  } catch {
+    return true; // gone
+  }
+}
+
+function checkOnce(state: SandboxState, forExec: boolean): Check {
   if (processStart(state.pid) !== state.pidStart) return { gone: true };
   const spec = state.spec;
   const cmd = spec.init === "none" ? state.pid : commandPid(state.pid, state.commandNsPid ?? 0);

@@ -301,3 +301,111 @@ export async function embedRuns(
     stderr: dec.decode(out.stderr),
   };
 }
+
+// What a sandbox may leave behind, for the tests that prove it leaves nothing (faults_test.ts, gc_test.ts, the
+// soak in tests/soak/).
+
+/** The names in `dir` (empty when it does not exist). */
+export function dirEntries(dir: string): Set<string> {
+  try {
+    return new Set([...Deno.readDirSync(dir)].map((e) => e.name));
+  } catch {
+    return new Set();
+  }
+}
+
+/** Records (store entries) in `now` and not in `before`; the records' key (made on first use) is not a record. */
+export function addedRecords(now: Set<string>, before: Set<string>): string[] {
+  return [...now].filter((n) => !before.has(n) && n !== ".key");
+}
+
+/** The mounts this process sees on the host (its /proc/self/mountinfo). */
+export function hostMountinfo(): string {
+  return Deno.readTextFileSync("/proc/self/mountinfo");
+}
+
+/** Whether `pid` is a live process (not a zombie). */
+export function isRunning(pid: number): boolean {
+  try {
+    return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}
+
+/** A live process of this user (see {@linkcode userProcesses}). */
+export interface UserProcess {
+  readonly pid: number;
+  /** Its parent's pid. */
+  readonly ppid: number;
+  /** Its command line, arguments joined by spaces. */
+  readonly cmd: string;
+  /** Its environment ("" where it cannot be read: nsbox-init and the supervisor are not dumpable). */
+  readonly env: string;
+}
+
+/** The live (not zombie) processes of this user, this process excepted. */
+export function userProcesses(): UserProcess[] {
+  const found: UserProcess[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      if (Deno.statSync(`/proc/${e.name}`).uid !== Deno.uid()) continue;
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (state === "Z" || state === "X") continue;
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ").trim();
+      let env = "";
+      try {
+        env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
+      } catch {
+        // not dumpable: its command line tells
+      }
+      found.push({ pid: Number(e.name), ppid: Number(ppid), cmd, env });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/**
+ * This user's processes that carry `tag`: in their environment (`NAME=VALUE`, which nsbox passes on to the
+ * supervisor and the sandbox's command) or command line, and their descendants (nsbox-init is not dumpable: its
+ * environment cannot be read, its parent tells). Other programs of the user (benchmarks, other tests) are not
+ * counted.
+ */
+export function processesTagged(tag: string): UserProcess[] {
+  const all = userProcesses();
+  const byPid = new Map(all.map((p) => [p.pid, p]));
+  const tagged = (p: UserProcess | undefined, depth = 0): boolean =>
+    p !== undefined && depth < 64 &&
+    (p.env.split("\0").includes(tag) || p.cmd.includes(tag) || tagged(byPid.get(p.ppid), depth + 1));
+  return all.filter((p) => tagged(p));
+}
+
+/**
+ * A runtime directory and a TMPDIR of the test's own (other programs of the user may run sandboxes meanwhile),
+ * removed at the end of the scope (`using`): `env` points nsbox at them, `store` is where its records are.
+ */
+export function privateRuntime(prefix: string): {
+  env: Record<string, string>;
+  runtime: string;
+  store: string;
+  tmp: string;
+  [Symbol.dispose](): void;
+} {
+  const runtime = Deno.makeTempDirSync({ prefix: `${prefix}-rt-` });
+  const tmp = Deno.makeTempDirSync({ prefix: `${prefix}-tmp-` });
+  Deno.mkdirSync(`${runtime}/nsbox`, { mode: 0o700 });
+  return {
+    env: { XDG_RUNTIME_DIR: runtime, TMPDIR: tmp },
+    runtime,
+    store: `${runtime}/nsbox`,
+    tmp,
+    [Symbol.dispose]() {
+      Deno.removeSync(runtime, { recursive: true });
+      Deno.removeSync(tmp, { recursive: true });
+    },
+  };
+}

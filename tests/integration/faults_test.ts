@@ -3,7 +3,17 @@
 // process of the sandbox, no network helper, no /tmp/nsbox-* file, no new mount on the host, and in the runtime
 // directory at most a record that the next `nsbox ps` removes as stale.
 import assert from "node:assert/strict";
-import { hasProgram, nsbox, nsboxCommand, waitUntil } from "./_harness.ts";
+import {
+  addedRecords as added,
+  dirEntries as entries,
+  hasProgram,
+  hostMountinfo as mountinfo,
+  nsbox,
+  nsboxCommand,
+  privateRuntime,
+  userProcesses,
+  waitUntil,
+} from "./_harness.ts";
 import { SIGNALS } from "../../src/linux.ts";
 
 const STEPS = [
@@ -34,53 +44,24 @@ const NETS: ReadonlyArray<readonly string[]> = [
 // Other programs of the test user (benchmarks, other test runs) may run sandboxes meanwhile: these runs get a
 // runtime directory and a TMPDIR of their own, and their processes are told apart by a variable in their
 // environment (nsbox passes it on to the helpers it starts) or the marker in their command line.
-const RUNTIME = Deno.makeTempDirSync({ prefix: "nsbox-faults-rt-" });
-const TMPDIR = Deno.makeTempDirSync({ prefix: "nsbox-faults-tmp-" });
-const STORE = `${RUNTIME}/nsbox`;
-const ENV = { XDG_RUNTIME_DIR: RUNTIME, TMPDIR };
-
-function entries(dir: string): Set<string> {
-  try {
-    return new Set([...Deno.readDirSync(dir)].map((e) => e.name));
-  } catch {
-    return new Set();
-  }
-}
+const RT = privateRuntime("nsbox-faults");
+const TMPDIR = RT.tmp;
+const STORE = RT.store;
+const ENV = RT.env;
 
 /**
  * Processes whose command line has `marker` or names this file's store, or whose environment has
  * NSBOX_FAULT_CASE=`marker`.
  */
 function processesOf(marker: string): string[] {
-  const found: string[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      if (/\) Z /.test(stat)) continue;
-      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
-      let env = "";
-      try {
-        env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
-      } catch {
-        // not dumpable (nsbox-init, the supervisor): its command line tells
-      }
-      // pasta's environment cannot be read (it makes itself undumpable): its command line names its log file in
-      // the sandbox's record directory, under this file's runtime directory (cases run one after another).
-      const helperOfOurs = cmd.includes(`${STORE}/`);
-      if (cmd.includes(marker) || env.split("\0").includes(`NSBOX_FAULT_CASE=${marker}`) || helperOfOurs) {
-        found.push(`${e.name} ${cmd.trim()}`);
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  // pasta's environment cannot be read (it makes itself undumpable): its command line names its log file in the
+  // sandbox's record directory, under this file's runtime directory (cases run one after another).
+  return userProcesses()
+    .filter((p) =>
+      p.cmd.includes(marker) || p.env.split("\0").includes(`NSBOX_FAULT_CASE=${marker}`) || p.cmd.includes(`${STORE}/`)
+    )
+    .map((p) => `${p.pid} ${p.cmd}`);
 }
-
-const mountinfo = () => Deno.readTextFileSync("/proc/self/mountinfo");
-/** What is in `now` and not in `before`; the records' key (made on first use) is not a record. */
-const added = (now: Set<string>, before: Set<string>) => [...now].filter((n) => !before.has(n) && n !== ".key");
 
 /**
  * `nsbox run FLAGS -- sh -c SCRIPT` with NSBOX_FAULT set; resolves with how nsbox ended. Its output is not
@@ -173,7 +154,6 @@ Deno.test("faults: NSBOX_FAULT names a step; an unknown one is ignored and the r
 Deno.test({
   name: "faults: (clean up the test's directories)",
   fn() {
-    Deno.removeSync(RUNTIME, { recursive: true });
-    Deno.removeSync(TMPDIR, { recursive: true });
+    RT[Symbol.dispose]();
   },
 });

@@ -1,27 +1,10 @@
 // `nsbox gc`: removes stale records, ending first what their sandbox left running, on authenticated records
 // and processes checked on their own terms only.
 import assert from "node:assert/strict";
-import { nsbox, nsboxCommand, waitUntil } from "./_harness.ts";
+import { isRunning as running, nsbox, nsboxCommand, privateRuntime, waitUntil } from "./_harness.ts";
 import { processStart, type SandboxState, Store } from "../../src/state/store.ts";
 
-/** A runtime directory of the test's own (other programs of the user may run sandboxes meanwhile). */
-function runtime(): { env: Record<string, string>; store: string; [Symbol.dispose](): void } {
-  const dir = Deno.makeTempDirSync({ prefix: "nsbox-gc-rt-" });
-  Deno.mkdirSync(`${dir}/nsbox`, { mode: 0o700 });
-  return {
-    env: { XDG_RUNTIME_DIR: dir },
-    store: `${dir}/nsbox`,
-    [Symbol.dispose]: () => Deno.removeSync(dir, { recursive: true }),
-  };
-}
-
-function running(pid: number): boolean {
-  try {
-    return !/\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return false;
-  }
-}
+const runtime = () => privateRuntime("nsbox-gc");
 
 function sleeper(): Deno.ChildProcess {
   return new Deno.Command("sleep", { args: ["60"], stdout: "null", stderr: "null" }).spawn();

@@ -230,14 +230,17 @@ Deno.test("faults (VM): --share pid with limits: nsbox gc ends through the cgrou
 Deno.test("faults (VM): an already delegated cgroup (no user bus), nsbox killed: the next nsbox removes its cgroups", async () => {
   // In a scope systemd delegates (as limits_test.ts's delegated run), with the bus hidden: nsbox steps into a
   // cgroup of its own (nsbox-supervisor-PID) and makes the sandbox's (nsbox-NAME) beside it. The shell moves
-  // itself into a child first: a cgroup with processes cannot enable controllers for its children.
+  // itself into a child first (a cgroup with processes cannot enable controllers for its children) and starts
+  // nsbox back in the scope's cgroup.
   const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
   const [deno, args] = nsboxCommand([]);
   const nsboxLine = [deno, ...args].map(q).join(" ");
   const script = [
     `own=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)`,
     `mkdir "$own/caller" && echo $$ > "$own/caller/cgroup.procs"`,
-    `NSBOX_FAULT=after-start:KILL ${nsboxLine} run --mem 80M -- sh -c 'sleep 301 & sleep 301; wait'`,
+    // nsbox itself starts in the scope's own cgroup (as when systemd-run runs it directly)
+    `sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$own" env NSBOX_FAULT=after-start:KILL ${nsboxLine} ` +
+    `run --mem 80M -- sh -c 'sleep 301 & sleep 301; wait'`,
     `echo "run: $?"`,
     `ls "$own" | grep '^nsbox-' | sed 's/^/before: /'`,
     `${nsboxLine} ps >/dev/null; echo "ps: $?"`,
