@@ -215,6 +215,8 @@ export type RecordRead<T> = { readonly kind: "missing" } | { readonly kind: "bad
 };
 
 const KEY_FILE = ".key";
+/** WebCrypto's import of each record key this process used, by the key's hex (see RecordKey.macAsync). */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
 const KEY_BYTES = 32;
 const MAC_CONTEXT = "nsbox-record-v1";
 const encoder = new TextEncoder();
@@ -321,18 +323,23 @@ export class RecordKey {
     return key && toHex(hmacSha256(key, macInput(kind, name, json)));
   }
 
-  #cryptoKey: Promise<CryptoKey> | null = null;
-
   /**
    * The same MAC through WebCrypto, for writers: on nsbox's start-up path,
    * where hashing a record in (not yet optimised) TypeScript costs 1-3 ms and
    * WebCrypto about 0.5.
    */
   async macAsync(kind: string, name: string, json: string): Promise<string> {
-    this.#cryptoKey ??= crypto.subtle.importKey("raw", this.get(true)!, { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-    ]);
-    return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", await this.#cryptoKey, macInput(kind, name, json))));
+    const key = this.get(true)!;
+    // One imported key per key for the life of the process: Deno keeps every imported CryptoKey, so importing it
+    // for each store (the library makes one per run()) grew an embedding program by a few KiB every run.
+    const id = toHex(key);
+    let imported = importedKeys.get(id);
+    if (imported === undefined) {
+      imported = crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+      importedKeys.set(id, imported);
+      imported.catch(() => importedKeys.delete(id));
+    }
+    return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", await imported, macInput(kind, name, json))));
   }
 }
 
