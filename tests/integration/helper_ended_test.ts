@@ -2,7 +2,16 @@
 // it, and nsbox says so once, in one line (the native supervisor watches the helpers' pidfds; the words are
 // src/net's templates). At the end nothing is left.
 import { assert } from "./_assert.ts";
-import { commOf, hasProgram, nsbox, privateRuntime, processesTagged, startNsbox, waitUntil } from "./_harness.ts";
+import {
+  commOf,
+  hasProgram,
+  nsbox,
+  privateRuntime,
+  processesTagged,
+  startNsbox,
+  userProcesses,
+  waitUntil,
+} from "./_harness.ts";
 
 /** Runs `sh -c SCRIPT` in a sandbox with `flags`, kills its helper named `comm` once `ready` is printed. */
 async function killHelper(flags: readonly string[], comm: (name: string, cmd: string) => boolean, script: string) {
@@ -11,12 +20,19 @@ async function killHelper(flags: readonly string[], comm: (name: string, cmd: st
   const [name, value] = tag.split("=") as [string, string];
   await using run = startNsbox(["run", ...flags, "--", "sh", "-c", script], { env: { ...rt.env, [name]: value } });
   await run.waitForStdout("ready", 30_000);
-  const helper = () => processesTagged(tag).filter((p) => comm(commOf(p.pid) ?? "", p.cmd));
+  // pasta goes into the background (not nsbox's child then) and cannot be read: its command line names its file
+  // in the record's directory, under this test's runtime directory; the others carry the tag
+  const ours = () => [
+    ...processesTagged(tag),
+    ...userProcesses().filter((p) => p.cmd.includes(rt.runtime)),
+  ];
+  const helper = () =>
+    [...new Map(ours().map((p) => [p.pid, p])).values()].filter((p) => comm(commOf(p.pid) ?? "", p.cmd));
   await waitUntil(() => helper().length === 1, "the helper runs", 10_000);
   const [victim] = helper();
   Deno.kill(victim!.pid, "SIGKILL");
   const r = await run.finish(30_000);
-  await waitUntil(() => processesTagged(tag).length === 0, "nothing of the run left", 5000);
+  await waitUntil(() => ours().length === 0, "nothing of the run left", 5000);
   return r;
 }
 
