@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 8
+#define NSBOX_ABI_VERSION 9
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -282,7 +282,9 @@ enum nsbox_sv_op_kind {
   /* Write the exit record into record_fd: file a, HMAC-SHA256 (key) over
    * mac_prefix + the rendered body template b, file template c. */
   NSBOX_SV_EXIT_RECORD = 4,
-  /* SIGTERM the process of pidfd fd, SIGKILL after `arg` ms; reap it. */
+  /* SIGTERM the process of pidfd fd, SIGKILL after `arg` ms; reap it. While
+   * the command runs, the supervisor also watches it: if it ends before
+   * then, template a (when set) is rendered to fd 2, once. */
   NSBOX_SV_STOP_HELPER = 5,
   /* cgroup.kill the cgroup directory a and remove it, waiting up to `arg`
    * ms while it is busy. */

@@ -890,7 +890,24 @@ static int pid1_ended(int *status) {
   return 1;
 }
 
+/* Network helpers that end while the command runs: said once each (NSBOX_SV_STOP_HELPER's template a). */
+#define MAX_WATCHED 8
+static struct {
+  int fd;
+  const char *ended;
+} watched[MAX_WATCHED];
+static int n_watched;
+
+static void watch_helpers(void) {
+  const struct nsbox_sv_op *ops = (const struct nsbox_sv_op *)(cfgbuf + cfg->ops);
+  for (uint32_t i = 0; i < cfg->op_count && n_watched < MAX_WATCHED; i++) {
+    const char *t = ops[i].kind == NSBOX_SV_STOP_HELPER ? str(ops[i].a) : NULL;
+    if (t && *t && ops[i].fd >= 0) watched[n_watched].fd = ops[i].fd, watched[n_watched++].ended = t;
+  }
+}
+
 static void supervise(void) {
+  watch_helpers();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCONT);
@@ -912,12 +929,14 @@ static void supervise(void) {
       deadline = out.timed_out ? INT64_MAX : now + cfg->kill_after_us;
       out.timed_out = 1;
     }
-    struct pollfd p[4];
-    int np = 0, i_sig = -1, i_msg = -1, i_pid = -1, i_log = -1;
+    struct pollfd p[4 + MAX_WATCHED];
+    int np = 0, i_sig = -1, i_msg = -1, i_pid = -1, i_log = -1, i_watch = -1;
     if (sfd >= 0) p[i_sig = np++] = (struct pollfd){sfd, POLLIN, 0};
     if (!msg_eof) p[i_msg = np++] = (struct pollfd){msg_fd, POLLIN, 0};
     if (!pid_done) p[i_pid = np++] = (struct pollfd){cfg->pidfd, POLLIN, 0};
     if (log_rd >= 0) p[i_log = np++] = (struct pollfd){log_rd, POLLIN, 0};
+    i_watch = np;
+    for (int w = 0; w < n_watched; w++) p[np++] = (struct pollfd){watched[w].ended ? watched[w].fd : -1, POLLIN, 0};
     int timeout = cfg->terminal != NSBOX_TERMINAL_NONE && !exit_seen ? 100 : -1;
     if (deadline != INT64_MAX) {
       int64_t left = (deadline - now + 999) / 1000;
@@ -964,6 +983,11 @@ static void supervise(void) {
     }
     if (i_pid >= 0 && p[i_pid].revents) pid_done = pid1_ended(&status);
     if (i_log >= 0 && p[i_log].revents) log_pump();
+    for (int w = 0; w < n_watched; w++) {
+      if (!p[i_watch + w].revents || !watched[w].ended) continue;
+      if (!pid_done) render_to_fd(2, watched[w].ended); /* not when the sandbox ends with it */
+      watched[w].ended = NULL; /* said once; still stopped and reaped by its op */
+    }
   }
   if (!exit_seen) on_exit_();
   out.wall_us = cfg->elapsed_us + (now_us(CLOCK_MONOTONIC) - started_us);

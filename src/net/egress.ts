@@ -148,7 +148,12 @@ export async function startEgress(net: NetworkSpec, listenFd: number): Promise<E
       closeOwn();
     },
     teardown: () => [
-      { kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS },
+      {
+        kind: "stopHelper",
+        pidfd: d.pidfd,
+        graceMs: STOP_GRACE_MS,
+        ended: "nsbox: the egress proxy ended while the sandbox runs: connections out fail from now on\n",
+      },
       { kind: "readEgress", fd: reportFd, cap: REPORT_CAP },
     ],
     readReport() {

@@ -153,7 +153,7 @@ async function startPasta(net: NetworkSpec, pid: number, workDir?: string): Prom
     pidfd: d.pidfd,
     holds: [],
     stop: () => d.stop(),
-    teardown: () => [{ kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS }],
+    teardown: () => [{ kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS, ended: helperEnded("pasta") }],
   };
 }
 
@@ -213,7 +213,9 @@ async function startSlirp(net: NetworkSpec, pid: number, workDir?: string): Prom
       await d.stop();
       libc.close(exitW);
     },
-    teardown: () => [{ kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS }],
+    teardown: () => [
+      { kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS, ended: helperEnded("slirp4netns") },
+    ],
   };
 }
 
@@ -249,4 +251,12 @@ export function startNetwork(net: NetworkSpec, pid: number, workDir?: string): P
   if (net.mode === "pasta") return startPasta(net, pid, workDir);
   if (net.mode === "slirp4netns") return startSlirp(net, pid, workDir);
   return Promise.resolve(null);
+}
+
+/**
+ * What the supervisor says when the network helper `name` ends while the command runs (a template: no braces): the
+ * sandbox goes on, without a way out.
+ */
+export function helperEnded(name: string): string {
+  return `nsbox: ${name} ended while the sandbox runs: the sandbox has no network from now on\n`;
 }

@@ -185,6 +185,11 @@ export async function startRelay(
     pid: d.pid,
     pidfd: d.pidfd,
     stop: () => d.stop(STOP_GRACE_MS),
-    teardown: () => [{ kind: "stopHelper", pidfd: d.pidfd, graceMs: STOP_GRACE_MS }],
+    teardown: () => [{
+      kind: "stopHelper",
+      pidfd: d.pidfd,
+      graceMs: STOP_GRACE_MS,
+      ended: "nsbox: the relay of --publish ended while the sandbox runs: the published ports are closed from now on\n",
+    }],
   };
 }

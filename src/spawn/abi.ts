@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -498,8 +498,11 @@ export type SupervisorOp =
   | { readonly kind: "report"; readonly fd: number; readonly template: string }
   /** Write the exit record `file` (in the record directory): body and file templates. */
   | { readonly kind: "exitRecord"; readonly file: string; readonly body: string; readonly text: string }
-  /** SIGTERM the helper of `pidfd`, SIGKILL after `graceMs`; reap it. */
-  | { readonly kind: "stopHelper"; readonly pidfd: number; readonly graceMs: number }
+  /**
+   * SIGTERM the helper of `pidfd`, SIGKILL after `graceMs`; reap it. While the command runs the supervisor watches
+   * it: if it ends before, `ended` (a template, when given) is rendered to nsbox's stderr, once.
+   */
+  | { readonly kind: "stopHelper"; readonly pidfd: number; readonly graceMs: number; readonly ended?: string }
   /** cgroup.kill and remove the cgroup `path`, waiting up to `waitMs` while it is busy. */
   | { readonly kind: "removeCgroup"; readonly path: string; readonly waitMs: number }
   /** Write `text` into `path` (best effort). */
@@ -627,6 +630,7 @@ export function encodeSupervisorConfig(c: SupervisorConfig): Uint8Array<ArrayBuf
         break;
       case "stopHelper":
         fd = op.pidfd, arg = op.graceMs;
+        if (op.ended) sa = str(op.ended);
         break;
       case "removeCgroup":
         sa = str(op.path), arg = op.waitMs;

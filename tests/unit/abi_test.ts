@@ -806,7 +806,7 @@ const CONFIG: SupervisorConfig = {
     { kind: "finishLog", graceMs: 2000 },
     { kind: "report", fd: 2, template: "{exit}\n" },
     { kind: "exitRecord", file: "exit.json", body: "B", text: "T" },
-    { kind: "stopHelper", pidfd: 13, graceMs: 1000 },
+    { kind: "stopHelper", pidfd: 13, graceMs: 1000, ended: "pasta ended\n" },
     { kind: "removeCgroup", path: "/cg/a", waitMs: 5000 },
     { kind: "writeFile", path: "/cg/procs", text: "0" },
     { kind: "removeDir", path: "/run/user/1/nsbox/a" },
@@ -814,6 +814,7 @@ const CONFIG: SupervisorConfig = {
     { kind: "result", fd: 14 },
     { kind: "removeFile", path: "state.json" },
     { kind: "readEgress", fd: 15, cap: 4096 },
+    { kind: "stopHelper", pidfd: 16, graceMs: 500 },
   ],
   timeout: { ms: 2500, killAfterMs: 10000 },
 };
@@ -890,6 +891,8 @@ Deno.test("encodeSupervisorConfig() writes each field at the header's offset, st
   assert.equal(v.getUint32(op(8, "a"), true), 0); // trimLog: no string
   assert.equal(cstr(v.getUint32(op(10, "a"), true)), "state.json");
   assert.deepEqual([v.getInt32(op(11, "fd"), true), v.getBigInt64(op(11, "arg"), true)], [15, 4096n]);
+  assert.equal(cstr(v.getUint32(op(4, "a"), true)), "pasta ended\n"); // stopHelper: said if it ends early
+  assert.equal(v.getUint32(op(12, "a"), true), 0); // stopHelper without `ended`: not watched
   assert.equal(bytes[bytes.length - 1], 0, "the config ends with a NUL (the supervisor relies on it)");
   assert.equal(v.getBigInt64(at("timeout_us"), true), 2_500_000n);
   assert.equal(v.getBigInt64(at("kill_after_us"), true), 10_000_000n);
