@@ -97,3 +97,18 @@ Deno.test({
     assert.equal(r.stderr, "");
   },
 });
+
+Deno.test("helper ended: --publish's relay killed while the sandbox runs: one line, the sandbox goes on", async () => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const r = await killHelper(
+    ["--allow-host", "example.com", "-p", `127.0.0.1:${port}:8000`],
+    (_comm, cmd) => cmd.includes("__publish-relay"),
+    "echo ready; sleep 2; echo still here",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^still here$/m);
+  assert.match(
+    r.stderr,
+    /^nsbox: the relay of --publish ended while the sandbox runs: the published ports are closed from now on$/m,
+  );
+});
