@@ -15,7 +15,14 @@ export async function nsboxUnits(): Promise<string[]> {
 /** nsbox-* cgroups anywhere under the user's slice. */
 export function nsboxCgroups(dir = `/sys/fs/cgroup/user.slice/user-${Deno.uid()}.slice`): string[] {
   const found: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return found; // removed while walking (systemd collecting a scope)
+    throw e;
+  }
+  for (const e of entries) {
     if (!e.isDirectory) continue;
     const path = `${dir}/${e.name}`;
     if (e.name.startsWith("nsbox-")) found.push(path);
