@@ -60,6 +60,20 @@ export function writeHandoff(handoff: Handoff): number {
   return fd;
 }
 
+/**
+ * The JSON value a hidden command's one argument hands over, a sealed memfd's descriptor number; null when the
+ * argument names no such descriptor or its text is not JSON.
+ */
+export function readHandoff(args: readonly string[]): unknown {
+  const arg = args.length === 1 ? args[0]! : "";
+  const text = /^\d{1,9}$/.test(arg) ? readSealed(Number(arg)) : null;
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 /** The text of the sealed memfd `fd` (then closed), or null when `fd` is not one. */
 export function readSealed(fd: number): string | null {
   const libc = getLibc();
@@ -128,15 +142,7 @@ export function isHandoff(h: unknown, store: Store): h is Handoff {
  * names a sandbox.
  */
 export async function supervisorCommand(args: readonly string[]): Promise<number> {
-  const arg = args.length === 1 ? args[0]! : "";
-  const fd = /^\d{1,9}$/.test(arg) ? Number(arg) : -1;
-  const text = fd < 0 ? null : readSealed(fd);
-  let handoff: unknown = null;
-  try {
-    handoff = text === null ? null : JSON.parse(text);
-  } catch {
-    // not JSON: refused below
-  }
+  const handoff = readHandoff(args);
   const store = new Store();
   if (!isHandoff(handoff, store)) {
     const name = isObj(handoff) && isStr(handoff.name) && NAME_RE.test(handoff.name) ? handoff.name : null;

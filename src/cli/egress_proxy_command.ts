@@ -11,7 +11,7 @@ import { UsageError } from "../errors.ts";
 import { runProxy } from "../net/egress_proxy.ts";
 import type { EgressPattern } from "../spec/egress.ts";
 import { EGRESS_PROXY_COMMAND, type ProxyHandoff } from "../net/egress.ts";
-import { readSealed } from "./detached_supervisor.ts";
+import { readHandoff } from "./detached_supervisor.ts";
 
 const isFd = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 2;
 
@@ -45,14 +45,7 @@ export function isProxyHandoff(h: unknown): h is ProxyHandoff {
 
 /** Runs the proxy; returns only when the descriptor holds no handoff (125). */
 export async function egressProxyCommand(args: readonly string[]): Promise<number> {
-  const arg = args.length === 1 ? args[0]! : "";
-  const text = /^\d{1,9}$/.test(arg) ? readSealed(Number(arg)) : null;
-  let handoff: unknown = null;
-  try {
-    handoff = text === null ? null : JSON.parse(text);
-  } catch {
-    // refused below
-  }
+  const handoff = readHandoff(args);
   if (!isProxyHandoff(handoff)) {
     throw new UsageError([
       `${EGRESS_PROXY_COMMAND}: expected a descriptor holding an egress proxy's configuration (from nsbox run ` +

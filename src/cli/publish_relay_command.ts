@@ -10,7 +10,7 @@
 import { UsageError } from "../errors.ts";
 import { RELAY_COMMAND, type RelayHandoff } from "../net/publish.ts";
 import { runRelay } from "../net/relay.ts";
-import { readSealed } from "./detached_supervisor.ts";
+import { readHandoff } from "./detached_supervisor.ts";
 
 /** Whether `h` is a well-formed handoff (nsbox made it: this catches corruption and a hand-started relay). */
 export function isRelayHandoff(h: unknown): h is RelayHandoff {
@@ -27,14 +27,7 @@ export function isRelayHandoff(h: unknown): h is RelayHandoff {
 
 /** Runs the relay; returns only when the descriptor holds no handoff (125). */
 export async function publishRelayCommand(args: readonly string[]): Promise<number> {
-  const arg = args.length === 1 ? args[0]! : "";
-  const text = /^\d{1,9}$/.test(arg) ? readSealed(Number(arg)) : null;
-  let handoff: unknown = null;
-  try {
-    handoff = text === null ? null : JSON.parse(text);
-  } catch {
-    // refused below
-  }
+  const handoff = readHandoff(args);
   if (!isRelayHandoff(handoff)) {
     throw new UsageError([
       `${RELAY_COMMAND}: expected a descriptor holding a publish relay's configuration (from nsbox run ` +

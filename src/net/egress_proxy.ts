@@ -22,12 +22,10 @@
  */
 import type { Socket } from "node:net";
 
-// node:net, node:dns and node:os are loaded when the proxy starts, not when this module is: a bundle hoists static
-// imports of built-in modules to its top, and loading them costs every nsbox start several milliseconds.
-let net: typeof import("node:net") | undefined;
-async function nodeNet(): Promise<typeof import("node:net")> {
-  return net ??= await import("node:net");
-}
+// node:net (./_tcp.ts), node:dns and node:os are loaded when the proxy starts, not when this module is: a bundle
+// hoists static imports of built-in modules to its top, and loading them costs every nsbox start several
+// milliseconds.
+import { connectOnce, nodeNet } from "./_tcp.ts";
 import {
   admit,
   type Destination,
@@ -271,20 +269,7 @@ async function connectTo(addresses: readonly (readonly number[])[], port: number
   let last: unknown = null;
   for (const a of addresses) {
     try {
-      const { connect } = await nodeNet();
-      return await new Promise<Socket>((resolve, reject) => {
-        const s = connect({ host: formatIp(a), port, allowHalfOpen: true });
-        const timer = setTimeout(() => s.destroy(new Error("connection timed out")), CONNECT_TIMEOUT_MS);
-        s.once("connect", () => {
-          clearTimeout(timer);
-          s.removeAllListeners("error");
-          resolve(s);
-        });
-        s.once("error", (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-      });
+      return await connectOnce(formatIp(a), port, CONNECT_TIMEOUT_MS);
     } catch (e) {
       last = e;
     }

@@ -12,11 +12,7 @@
  */
 import type { Socket } from "node:net";
 
-// node:net loads when the relay starts, not with this module (see egress_proxy.ts).
-let net: typeof import("node:net") | undefined;
-async function nodeNet(): Promise<typeof import("node:net")> {
-  return net ??= await import("node:net");
-}
+import { connectOnce, nodeNet } from "./_tcp.ts"; // node:net loads when the relay starts, not with this module
 
 /** One published port: the listening socket and the port inside it goes to. */
 export interface RelayPort {
@@ -30,23 +26,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Connects to `port` on the first of `hosts` that accepts; rejects with the last error. */
 async function connectInside(port: number, hosts: readonly string[]): Promise<Socket> {
-  const { connect } = await nodeNet();
   let last: unknown = null;
   for (const host of hosts) {
     try {
-      return await new Promise<Socket>((resolve, reject) => {
-        const s = connect({ host, port, allowHalfOpen: true });
-        const timer = setTimeout(() => s.destroy(new Error("connection timed out")), CONNECT_TIMEOUT_MS);
-        s.once("connect", () => {
-          clearTimeout(timer);
-          s.removeAllListeners("error");
-          resolve(s);
-        });
-        s.once("error", (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-      });
+      return await connectOnce(host, port, CONNECT_TIMEOUT_MS);
     } catch (e) {
       last = e;
       if ((e as { code?: string })?.code !== "ECONNREFUSED") break; // only a refusal is worth the next address

@@ -272,6 +272,12 @@ export function exists(path: string): boolean {
   }
 }
 
+/** `deno` arguments that run the embedding program tests/integration/fixtures/`fixture` with `arg` as JSON. */
+export function embeddingArgs(fixture: string, arg: unknown): string[] {
+  const program = `${ROOT}/tests/integration/fixtures/${fixture}`;
+  return ["run", "-A", "--quiet", "--config", `${ROOT}/deno.json`, program, JSON.stringify(arg)];
+}
+
 /**
  * Runs the embedding program tests/integration/fixtures/library_program.ts with `cases` (RunOptions for mod.ts's
  * run(), one after the other in one process); returns its exit status, its JSON lines and its stderr.
@@ -280,15 +286,7 @@ export async function embedRuns(
   cases: readonly Record<string, unknown>[],
 ): Promise<{ code: number; lines: unknown[]; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      `${ROOT}/deno.json`,
-      `${ROOT}/tests/integration/fixtures/library_program.ts`,
-      JSON.stringify(cases),
-    ],
+    args: embeddingArgs("library_program.ts", cases),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -5,7 +5,7 @@
  * descriptors, no record).
  */
 import { assert } from "./_assert.ts";
-import { embedRuns, hasProgram, nsbox, ROOT, waitUntil } from "./_harness.ts";
+import { embeddingArgs, embedRuns, hasProgram, nsbox, waitUntil } from "./_harness.ts";
 
 /** One line of the program's output: a run's result or error, or what it left at the end. */
 interface Line {
@@ -108,15 +108,7 @@ for (const net of [null, ...(hasProgram("pasta") ? ["pasta"] : [])]) {
     try {
       const options = { command: ["sh", "-c", `sleep 30 & sleep 30; : ${marker}`], ...(net ? { net } : {}) };
       const program = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          "--config",
-          `${ROOT}/deno.json`,
-          `${ROOT}/tests/integration/fixtures/library_killed.ts`,
-          JSON.stringify(options),
-        ],
+        args: embeddingArgs("library_killed.ts", options),
         env: { XDG_RUNTIME_DIR: runtime },
         stdin: "null",
         stdout: "null",
