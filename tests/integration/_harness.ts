@@ -40,6 +40,20 @@ export function nsboxCommand(args: readonly string[]): [string, string[]] {
   return [Deno.execPath(), [...DENO_RUN_ARGS, `${ROOT}/main.ts`, ...args]];
 }
 
+/**
+ * Ends the detached sandboxes `names` (SIGKILL) and removes their records, as a test's clean-up: an ended detached
+ * sandbox keeps its record and log until `nsbox rm` (as docker keeps a container), which would pile up in the test
+ * user's store run after run. `rm` is retried while the sandbox is still ending.
+ */
+export async function killAndRemove(...names: string[]): Promise<void> {
+  await Promise.all(names.map(async (name) => {
+    await nsbox(["kill", "-s", "KILL", name]);
+    for (let tries = 0; tries < 100 && (await nsbox(["rm", name])).code !== 0; tries++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }));
+}
+
 /** Runs `nsbox ARGS...` to completion and collects its output. */
 export async function nsbox(args: readonly string[], opts: NsboxOptions = {}): Promise<Ran> {
   const [cmd, full] = nsboxCommand(args);

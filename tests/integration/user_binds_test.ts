@@ -3,7 +3,17 @@
  * `--proc=host` in a sandbox whose /proc is masked (nested nsbox).
  */
 import { assert } from "./_assert.ts";
-import { lines, nsbox, nsboxCommand, pidsMatching, probe, sandboxSh, tempDir, waitUntil } from "./_harness.ts";
+import {
+  killAndRemove,
+  lines,
+  nsbox,
+  nsboxCommand,
+  pidsMatching,
+  probe,
+  sandboxSh,
+  tempDir,
+  waitUntil,
+} from "./_harness.ts";
 
 const ZERO_CAPS = "0000000000000000";
 
@@ -123,7 +133,7 @@ Deno.test("exec --user runs as another mapped uid/gid, without capabilities; an 
         "a sandbox started with --map-users maps more).\n",
     );
   } finally {
-    await Promise.all([nsbox(["kill", "-s", "KILL", mapped]), nsbox(["kill", "-s", "KILL", plain])]);
+    await killAndRemove(mapped, plain);
   }
 });
 
@@ -159,7 +169,7 @@ Deno.test("exec -d starts the command and returns at once, printing nothing; out
     // its supervisor is gone once the command has ended
     await waitUntil(() => pidsMatching("sleep 3.21").length === 0, "the detached command to end");
   } finally {
-    await nsbox(["kill", "-s", "KILL", name]);
+    await killAndRemove(name);
   }
 });
 
@@ -184,7 +194,7 @@ Deno.test("exec -d: a command that cannot be started fails before it returns (12
     assert.equal(user.code, 125);
     assert.match(user.stderr, /^nsbox: --user: uid 5 is not mapped in the sandbox /);
   } finally {
-    await nsbox(["kill", "-s", "KILL", name]);
+    await killAndRemove(name);
   }
   const none = await nsbox(["exec", "-d", uniqueName("none"), "--", "true"]);
   assert.equal(none.code, 125);

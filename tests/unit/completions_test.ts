@@ -183,6 +183,15 @@ Deno.test("completions: bash, zsh and fish accept their scripts (bash -n, zsh -n
 });
 
 Deno.test("completions bash: commands, flags, and values by kind (namespaces, not 2889 commands, after --share)", async () => {
+  const { dir, bin } = fixture();
+  try {
+    await valuesByKind(bin);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+async function valuesByKind(bin: string) {
   const [cmds, flags, share, shareEq, shareList, netEq, netSl, netSpace, signal, caps, mem, shells, env, unset] =
     await bash(bashCompletion(), [
       "nsbox ",
@@ -199,7 +208,7 @@ Deno.test("completions bash: commands, flags, and values by kind (namespaces, no
       "nsbox completions ",
       "nsbox run --setenv ZZ_NSBOX_T",
       "nsbox exec --unsetenv ZZ_NSBOX_T",
-    ], { PATH: `${fixture().bin}:/usr/bin:/bin`, ZZ_NSBOX_TEST: "1" });
+    ], { PATH: `${bin}:/usr/bin:/bin`, ZZ_NSBOX_TEST: "1" });
   assert.deepEqual(cmds, [...COMMANDS.map((c) => c.name), "--help"]);
   assert.deepEqual(flags!.sort(), ["--ro-bind", "--ro-bind-try", "--root", "--rootfs"]);
   assert.deepEqual(share, [...SHAREABLE_NAMESPACES]);
@@ -214,7 +223,7 @@ Deno.test("completions bash: commands, flags, and values by kind (namespaces, no
   assert.deepEqual(shells, ["bash", "zsh", "fish"]);
   assert.deepEqual(env, ["ZZ_NSBOX_TEST="]);
   assert.deepEqual(unset, ["ZZ_NSBOX_TEST"]);
-});
+}
 
 Deno.test("completions bash: paths for path flags, directories for DIR, the command then its files", async () => {
   const { dir, bin } = fixture();
