@@ -15,17 +15,7 @@ import {
   waitUntil,
 } from "./_harness.ts";
 import { SIGNALS } from "../../src/linux.ts";
-
-const STEPS = [
-  "after-clone",
-  "after-maps",
-  "after-cgroup",
-  "after-net",
-  "before-release",
-  "before-record",
-  "after-start",
-  "after-exit",
-] as const;
+import { FAULT_STEPS } from "../../src/spawn/fault.ts";
 
 /**
  * The signals nsbox is killed with at each step: what CI systems, terminals and users send. With a network helper,
@@ -134,7 +124,7 @@ async function faultCase(step: string, signal: string, flags: readonly string[])
     });
 }
 
-for (const step of STEPS) {
+for (const step of FAULT_STEPS) {
   for (const flags of NETS) {
     Deno.test(`faults: nsbox killed ${step} ${flags.join(" ") || "without --net"} leaves nothing`, async () => {
       for (const signal of flags.length ? NET_FAULT_SIGNALS : FAULT_SIGNALS) await faultCase(step, signal, flags);

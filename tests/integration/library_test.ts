@@ -5,7 +5,7 @@
  * descriptors, no record).
  */
 import { assert } from "./_assert.ts";
-import { embeddingArgs, embedRuns, hasProgram, nsbox, waitUntil } from "./_harness.ts";
+import { embeddingArgs, embedRuns, exists, hasProgram, nsbox, waitUntil } from "./_harness.ts";
 
 /** One line of the program's output: a run's result or error, or what it left at the end. */
 interface Line {
@@ -140,13 +140,4 @@ for (const net of [null, ...(hasProgram("pasta") ? ["pasta"] : [])]) {
       Deno.removeSync(runtime, { recursive: true });
     }
   });
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

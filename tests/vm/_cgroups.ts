@@ -63,3 +63,22 @@ export async function assertNothingLeft(what: string) {
   }
   assert.deepEqual(units, [], `no nsbox unit left ${what}`);
 }
+
+/**
+ * Runs `argv` in a transient scope that systemd delegates to the user (`systemd-run --user --scope -p Delegate=yes`),
+ * with the user bus out of nsbox's sight (no DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR=/nonexistent) so that nsbox
+ * uses the delegated cgroup it starts in; `env` (NAME=VALUE) is added to the environment.
+ */
+export async function inDelegatedScope(
+  argv: readonly string[],
+  env: readonly string[] = [],
+): Promise<Deno.CommandOutput> {
+  return await new Deno.Command("systemd-run", {
+    args: [
+      ...["--user", "--scope", "--quiet", "-p", "Delegate=yes", "--"],
+      ...["env", "-u", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR=/nonexistent", ...env, ...argv],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}

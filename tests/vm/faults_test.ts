@@ -8,18 +8,9 @@
 // The fault seam is the test build's (NSBOX_FAULT=STEP[:SIGNAL], src/spawn/fault.ts): scripts/vm/suite.sh builds
 // the C helper with NSBOX_FAULTS=1, as scripts/test.sh does.
 import assert from "node:assert/strict";
-import { commOf, nsbox, nsboxCommand, pidsMatching, ROOT, waitUntil } from "../integration/_harness.ts";
-import { assertNothingLeft, nsboxCgroups } from "./_cgroups.ts";
-
-const STEPS = [
-  "after-clone",
-  "after-maps",
-  "after-cgroup",
-  "after-net",
-  "before-release",
-  "after-start",
-  "after-exit",
-] as const;
+import { commOf, nsbox, nsboxCommand, pidsMatching, ROOT, shellQuote, waitUntil } from "../integration/_harness.ts";
+import { FAULT_STEPS } from "../../src/spawn/fault.ts";
+import { assertNothingLeft, inDelegatedScope, nsboxCgroups } from "./_cgroups.ts";
 
 // A runtime directory and TMPDIR of these tests' own; the user's bus named explicitly, since nsbox otherwise finds
 // it in $XDG_RUNTIME_DIR.
@@ -146,7 +137,7 @@ async function faultCase(step: string, signal: "KILL" | "TERM", limits: readonly
 
 // Every step by SIGKILL, --mem and --pids in turn; SIGTERM (which nsbox forwards once the sandbox runs) at two steps.
 // One test per step: a failure names it, and all share the suite's single VM boot.
-STEPS.forEach((step, i) => {
+FAULT_STEPS.forEach((step, i) => {
   const limits = i % 2 === 0 ? ["--mem", "100M"] : ["--pids", "50"];
   const signals: Array<"KILL" | "TERM"> = step === "after-cgroup" || step === "after-start"
     ? ["KILL", "TERM"]
@@ -232,9 +223,8 @@ Deno.test("faults (VM): an already delegated cgroup (no user bus), nsbox killed:
   // cgroup of its own (nsbox-supervisor-PID) and makes the sandbox's (nsbox-NAME) beside it. The shell moves
   // itself into a child first (a cgroup with processes cannot enable controllers for its children) and starts
   // nsbox back in the scope's cgroup.
-  const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
   const [deno, args] = nsboxCommand([]);
-  const nsboxLine = [deno, ...args].map(q).join(" ");
+  const nsboxLine = [deno, ...args].map(shellQuote).join(" ");
   const script = [
     `own=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)`,
     `mkdir "$own/caller" && echo $$ > "$own/caller/cgroup.procs"`,
@@ -246,26 +236,7 @@ Deno.test("faults (VM): an already delegated cgroup (no user bus), nsbox killed:
     `${nsboxLine} ps >/dev/null; echo "ps: $?"`,
     `ls "$own" | grep '^nsbox-' | sed 's/^/after: /'`,
   ].join("\n");
-  const out = await new Deno.Command("systemd-run", {
-    args: [
-      "--user",
-      "--scope",
-      "--quiet",
-      "-p",
-      "Delegate=yes",
-      "--",
-      "env",
-      "-u",
-      "DBUS_SESSION_BUS_ADDRESS",
-      "XDG_RUNTIME_DIR=/nonexistent",
-      `TMPDIR=${TMPDIR}`,
-      "sh",
-      "-c",
-      script,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await inDelegatedScope(["sh", "-c", script], [`TMPDIR=${TMPDIR}`]);
   const dec = new TextDecoder();
   const text = dec.decode(out.stdout), err = dec.decode(out.stderr);
   assert.equal(out.code, 0, err);

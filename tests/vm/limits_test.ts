@@ -7,12 +7,13 @@ import {
   embedRuns,
   lines,
   nsbox,
+  nsboxCommand,
   pidsMatching,
   sandboxSh,
   startNsbox,
   waitUntil,
 } from "../integration/_harness.ts";
-import { assertNothingLeft, nsboxCgroups } from "./_cgroups.ts";
+import { assertNothingLeft, inDelegatedScope, nsboxCgroups } from "./_cgroups.ts";
 
 const MiB = 1024 * 1024;
 
@@ -179,22 +180,7 @@ Deno.test("limits: nothing is left after kill -9 of nsbox", async () => {
 
 Deno.test("limits: without a user bus, an already delegated cgroup is used", async () => {
   // systemd-run gives nsbox a delegated scope; nsbox must not find the bus
-  const [cmd, args] = ["systemd-run", [
-    "--user",
-    "--scope",
-    "--quiet",
-    "-p",
-    "Delegate=yes",
-    "--",
-    "env",
-    "-u",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "XDG_RUNTIME_DIR=/nonexistent",
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--quiet",
-    `${new URL("../../main.ts", import.meta.url).pathname}`,
+  const [deno, args] = nsboxCommand([
     "run",
     "--mem",
     "80M",
@@ -202,8 +188,8 @@ Deno.test("limits: without a user bus, an already delegated cgroup is used", asy
     "sh",
     "-c",
     "cat /proc/self/cgroup /sys/fs/cgroup/memory.max",
-  ]] as const;
-  const out = await new Deno.Command(cmd, { args: [...args], stdout: "piped", stderr: "piped" }).output();
+  ]);
+  const out = await inDelegatedScope([deno, ...args]);
   const dec = new TextDecoder();
   assert.equal(out.code, 0, dec.decode(out.stderr));
   assert.deepEqual(lines(dec.decode(out.stdout)), ["0::/", String(80 * MiB)]);
