@@ -101,6 +101,7 @@ export type ContenderId =
   | "nsbox-help"
   | "empty-deno"
   | "empty-deno-sh"
+  | "floor"
   | "true"
   | "bwrap"
   | "unshare"
@@ -120,8 +121,15 @@ interface Contender {
 
 const GNU_TIME = "/usr/bin/time";
 
-/** Builds the contender list for `config`; `podmanRoot` is a minimal root file system for podman. */
-function contenders(config: MeasureConfig, podmanRoot: string | null): Contender[] {
+/**
+ * Builds the contender list for `config`; `podmanRoot` is a minimal root file system for podman, `floorPlan` the
+ * plan file scripts/bench/floor_plan.ts wrote for the floor contender (or why it could not).
+ */
+function contenders(
+  config: MeasureConfig,
+  podmanRoot: string | null,
+  floorPlan: { path: string } | { reason: string },
+): Contender[] {
   const { deno, tree } = config;
   const tool = (name: string) => which(name);
   const bwrap = tool("bwrap");
@@ -181,6 +189,19 @@ function contenders(config: MeasureConfig, podmanRoot: string | null): Contender
       name: "empty deno run, first-seen command line",
       variants: [{ argv: viaSh([deno, "run", "-A", "--quiet", `${tree}/scripts/bench/empty.ts`], fresh) }],
       attempts: 1,
+    },
+    {
+      id: "floor",
+      name: "floor: Deno + nsbox's C helper only",
+      variants: [{
+        argv: [
+          deno,
+          ...["run", "-A", "--unstable-raw-imports", "--quiet", `${tree}/scripts/bench/floor.ts`],
+          "path" in floorPlan ? floorPlan.path : "PLAN",
+        ],
+      }],
+      attempts: 1,
+      unavailable: "reason" in floorPlan ? floorPlan.reason : undefined,
     },
     { id: "true", name: "plain true (no sandbox)", variants: [{ argv: [trueBin] }], attempts: 1 },
     {
@@ -249,6 +270,16 @@ async function buildPodmanRoot(dir: string): Promise<string | null> {
   }
   await Deno.symlink("usr/bin", `${dir}/bin`);
   return dir;
+}
+
+/** The plan for the floor contender, made by nsbox's own code (scripts/bench/floor_plan.ts), or why it failed. */
+async function prepareFloor(config: MeasureConfig): Promise<{ path: string } | { reason: string }> {
+  const path = `${config.workDir}/floor-plan`;
+  const out = await capture([
+    config.deno,
+    ...["run", "-A", "--unstable-raw-imports", "--quiet", `${config.tree}/scripts/bench/floor_plan.ts`, path],
+  ], { cwd: config.tree });
+  return out.code === 0 ? { path } : { reason: `scripts/bench/floor_plan.ts failed: ${out.stderr.trim()}` };
 }
 
 /** Runs each variant of `c` until one exits 0; returns its argv, or the reason none did. */
@@ -335,7 +366,7 @@ export async function measureStartup(config: MeasureConfig): Promise<MeasureResu
   const pauseBefore = await livePausePid();
   try {
     const podmanRoot = which("podman") ? await buildPodmanRoot(`${config.workDir}/podman-rootfs`) : null;
-    const all = contenders(config, podmanRoot);
+    const all = contenders(config, podmanRoot, await prepareFloor(config));
     const runnable: { c: Contender; argv: string[]; note?: string }[] = [];
     const skipped: Skipped[] = [];
     for (const c of all) {

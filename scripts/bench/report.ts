@@ -133,6 +133,20 @@ export function verdict(result: MeasureResult): string {
   } else {
     out.push("First-seen command line: no verdict (its nsbox or its empty `deno run` contender did not run).");
   }
+  const floor = get("floor");
+  if (floor) {
+    const fl = medianRatio(floor, empty);
+    const below = fl.ci[0] > TARGET_REPEATED
+      ? `above the ${TARGET_REPEATED}× target by itself: no implementation of this design meets that target here`
+      : fl.ci[1] > TARGET_REPEATED
+      ? `too close to the ${TARGET_REPEATED}× target to tell whether any implementation of this design can meet it here`
+      : `${f1(TARGET_REPEATED * empty.timing.median - floor.timing.median)} ms under the ${TARGET_REPEATED}× target`;
+    out.push(
+      `Floor (Deno + nsbox's C helper spawning the same plan, nothing else): floor / empty \`deno run\` = ` +
+        `**${r2(fl.ratio)}** (medians ${f1(floor.timing.median)} vs ${f1(empty.timing.median)} ms; 95% bootstrap ` +
+        `interval ${r2(fl.ci[0])} … ${r2(fl.ci[1])}): ${below}.`,
+    );
+  }
   return out.join("\n\n");
 }
 
@@ -176,6 +190,17 @@ function interpretation(result: MeasureResult): string[] {
         `i.e. ${f1(help.timing.median - e)} ms for loading nsbox's code (and printing the help) and ` +
         `${f1(n - help.timing.median)} ms for creating, running and tearing down the sandbox ` +
         `(differences of medians; each carries the noise of two measurements).`,
+    );
+  }
+  const floor = get("floor");
+  if (floor) {
+    out.push(
+      `- The floor contender runs the plan nsbox would run for \`run -- true\` (made by nsbox's own code ` +
+        `beforehand: scripts/bench/floor_plan.ts) through nsbox's C helper from a minimal Deno script: ` +
+        `${f1(floor.timing.median)} ms, ${f1(floor.timing.median - e)} ms over the empty \`deno run\` for loading ` +
+        `the helper, cloning, the id maps, the child's set-up and \`true\`. nsbox − floor = ` +
+        `${difference(nsbox, floor)} is nsbox's own work on top: loading its code, parsing, validation, ` +
+        `planning and encoding, the state record and the native supervisor.`,
     );
   }
   const sh = get("nsbox-sh");
