@@ -1,37 +1,48 @@
 /**
  * nsbox's command-line entry point: `nsbox run [OPTIONS] -- CMD [ARGS...]`.
  *
- * It starts the bundled CLI (dist/bundle/nsbox.js, made by
- * scripts/bundle.ts) when that bundle is current — every source module it
- * was built from still has the size and modification time recorded in
- * dist/bundle/inputs.json — and src/cli/main.ts otherwise (no bundle, an
- * edited source, `NSBOX_NO_BUNDLE=1`). Both are imported through a computed
- * specifier, so that Deno does not read the other's modules at start-up;
- * `deno compile` therefore names src/cli/main.ts with `--include`
- * (scripts/compile.sh).
+ * From a checkout with current bundles (made by scripts/bundle.ts) it starts
+ * `nsbox run ...` from the run bundle (dist/bundle/run.js: only what a run
+ * needs, from src/cli/run_entry.ts) and every other command from the whole
+ * CLI's bundle (dist/bundle/nsbox.js, from src/cli/main.ts), which the run
+ * bundle also hands the rare run (`--help`, `--profile`, `--detach`) to. A
+ * bundle is current while every source module it was built from still has
+ * the size and modification time recorded in dist/bundle/inputs.json;
+ * otherwise (no bundle, an edited source, `NSBOX_NO_BUNDLE=1`) the source
+ * modules run. All are imported through computed specifiers, so that Deno
+ * reads none it does not start; `deno compile` therefore names the source
+ * entries with `--include` (scripts/compile.sh).
  *
  * @module
  */
 
-/** The bundle's URL when it is current, else null. Never throws. */
-function currentBundle(root: URL): string | null {
+/** What main.ts starts: a CLI's `main`. */
+interface Cli {
+  main(args: readonly string[], whole: () => Promise<Cli>): Promise<number>;
+}
+
+/** The URL of bundle `name` ("run" or "cli") when it is current, else null. Never throws. */
+function currentBundle(root: URL, name: "run" | "cli"): string | null {
   try {
     if (Deno.env.get("NSBOX_NO_BUNDLE")) return null;
     const dir = root.pathname;
-    const manifest = JSON.parse(Deno.readTextFileSync(`${dir}dist/bundle/inputs.json`)) as {
+    const manifest = JSON.parse(Deno.readTextFileSync(`${dir}dist/bundle/inputs.json`)) as Record<string, {
       bundle: [string, number, number];
       inputs: [string, number, number][];
-    };
-    for (const [path, mtime, size] of [manifest.bundle, ...manifest.inputs]) {
+    }>;
+    const { bundle, inputs } = manifest[name]!;
+    for (const [path, mtime, size] of [bundle, ...inputs]) {
       const st = Deno.statSync(dir + path);
       if (st.size !== size || st.mtime?.getTime() !== mtime) return null;
     }
-    return new URL(manifest.bundle[0], root).href;
+    return new URL(bundle[0], root).href;
   } catch {
     return null;
   }
 }
 
-const entry = currentBundle(new URL("./", import.meta.url)) ?? "./src/cli/main.ts";
-const { main } = await import(entry) as typeof import("./src/cli/main.ts");
-Deno.exit(await main(Deno.args));
+const root = new URL("./", import.meta.url);
+const whole = async () => await import(currentBundle(root, "cli") ?? "./src/cli/main.ts") as Cli;
+const runOnly = Deno.args[0] === "run" ? currentBundle(root, "run") : null;
+const cli = runOnly ? await import(runOnly) as Cli : await whole();
+Deno.exit(await cli.main(Deno.args, whole));

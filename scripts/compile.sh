@@ -11,5 +11,5 @@ mkdir -p dist
 if [ -e ffi/build/.fault-injection ]; then NSBOX_FAULTS= sh scripts/build.sh; fi
 # main.ts imports src/cli/main.ts through a computed specifier (it may start the bundle instead): named here.
 # --v8-flags: src/spawn/daemon.ts's DENO_RUN_ARGS (tests/unit/deno_flags_test.ts keeps them in step).
-"$DENO" compile -A --unstable-raw-imports --v8-flags=--no-lazy --include src/cli/main.ts --output dist/nsbox main.ts
+"$DENO" compile -A --unstable-raw-imports --v8-flags=--no-lazy,--no-sparkplug,--no-maglev,--no-turbofan,--single-threaded --include src/cli/main.ts --output dist/nsbox main.ts
 echo "built dist/nsbox"

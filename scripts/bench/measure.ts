@@ -196,7 +196,8 @@ function contenders(
       variants: [{
         argv: [
           deno,
-          ...["run", "-A", "--unstable-raw-imports", "--quiet", `${tree}/scripts/bench/floor.ts`],
+          ...DENO_RUN_ARGS, // the same V8 flags as nsbox: nsbox − floor is nsbox's own work
+          `${tree}/scripts/bench/floor.ts`,
           "path" in floorPlan ? floorPlan.path : "PLAN",
         ],
       }],

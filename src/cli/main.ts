@@ -4,58 +4,26 @@
  *
  * @module
  */
-import { EXIT, NsboxError, UsageError } from "../errors.ts";
-import { errorLines, jsonReport, oomLine, type RunResult, statsLine } from "../report/report.ts";
-import { run } from "../run.ts";
+import { UsageError } from "../errors.ts";
 import { COMMANDS, COMPLETIONS, RUN } from "./flags.ts";
-import { has, parseArgs } from "./parse.ts";
-import { compatNotes, logSizeFromArgs, runOptionsFromArgs } from "./run_command.ts";
-import { realHost } from "../spec/host.ts";
+import { has, parseArgs, type Parsed } from "./parse.ts";
+import { type RareRun, reportError, runCommand } from "./run_entry.ts";
 
-function printError(e: NsboxError) {
-  for (const line of errorLines(e)) console.error(`nsbox: ${line}`);
-}
-
-/** Whether `--json` is among the options (before `--`), even when the command line does not parse. */
-function wantsJson(args: readonly string[]): boolean {
-  const end = args.indexOf("--");
-  return (end < 0 ? args : args.slice(0, end)).includes("--json");
-}
-
-async function runCommand(args: readonly string[]): Promise<number> {
-  const json = wantsJson(args);
-  let result: RunResult | null = null;
-  try {
-    let parsed = parseArgs(RUN, args);
+/** `run --help`, `--profile` and `--detach`, which the run entry leaves to the whole CLI. */
+const RARE_RUN: RareRun = {
+  async expand(parsed: Parsed): Promise<Parsed | number> {
     if (has(parsed, "help")) {
       console.log((await import("./help.ts")).commandHelp(RUN));
       return 0;
     }
-    if (has(parsed, "profile")) {
-      const { applyProfile, realProfileHost } = await import("./profile.ts");
-      parsed = applyProfile(parsed, realProfileHost());
-    }
-    for (const note of compatNotes(parsed)) console.error(`nsbox: ${note}`);
-    if (has(parsed, "detach")) return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
-    logSizeFromArgs(parsed, false); // refused without --detach
-    // Once the command runs, nsbox's process becomes the native supervisor, which prints the end report and
-    // exits with the command's status: `run` returns only when the command never ran.
-    const report = { json, stats: has(parsed, "stats") };
-    result = await run(runOptionsFromArgs(parsed, realHost()), { supervisor: "exec", report });
-    const oom = oomLine(result);
-    if (oom && !json) console.error(`nsbox: ${oom}`);
-    if (has(parsed, "stats") && !json) console.error(`nsbox: ${statsLine(result)}`);
-    return result.exitCode;
-  } catch (e) {
-    if (json && e instanceof NsboxError) {
-      console.error(JSON.stringify(jsonReport(null, e)));
-      return e.exitCode;
-    }
-    throw e;
-  } finally {
-    if (json && result) console.error(JSON.stringify(jsonReport(result, null)));
-  }
-}
+    if (!has(parsed, "profile")) return parsed;
+    const { applyProfile, realProfileHost } = await import("./profile.ts");
+    return applyProfile(parsed, realProfileHost());
+  },
+  async detach(parsed: Parsed): Promise<number> {
+    return await (await import("./lifecycle_commands.ts")).detachRun(parsed);
+  },
+};
 
 async function completionsCommand(args: readonly string[]): Promise<number> {
   const parsed = parseArgs(COMPLETIONS, args);
@@ -109,7 +77,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const [sub, ...rest] = args;
     switch (sub) {
       case "run":
-        return await runCommand(rest);
+        return await runCommand(rest, RARE_RUN);
       case "completions":
         return await completionsCommand(rest);
       case "doctor":
@@ -151,11 +119,6 @@ export async function main(args: readonly string[]): Promise<number> {
         ]);
     }
   } catch (e) {
-    if (e instanceof NsboxError) {
-      printError(e);
-      return e.exitCode;
-    }
-    console.error(`nsbox: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-    return EXIT.NSBOX;
+    return reportError(e);
   }
 }

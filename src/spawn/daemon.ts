@@ -56,13 +56,31 @@ export interface DaemonOptions {
  * scripts/nsbox, scripts/compile.sh (`deno compile`), the tests and the benchmarks use the same (a unit test keeps
  * the shell scripts in step).
  *
- * `--no-lazy` makes V8 compile every function when it compiles the bundle, so the code cache Deno keeps for it holds
- * them all: Deno writes that cache right after compiling, before anything runs, so lazily compiled functions (most
- * of validation, planning and encoding) were compiled again on every start. Measured: about 4 ms less CPU per
- * `nsbox run -- true`, 1 ms more to load the larger cache. The same flags every time matter: V8 rejects a code
- * cache made under other flags.
+ * The V8 flags are for a program that runs a few milliseconds and then execs away (nsbox's CLI, which becomes the
+ * native supervisor), measured as interleaved A/B runs of `nsbox run -- true` (200 each, separate DENO_DIRs):
+ *
+ * - `--no-lazy` makes V8 compile every function when it compiles the bundle, so the code cache Deno keeps for it
+ *   holds them all: Deno writes that cache right after compiling, before anything runs, so lazily compiled functions
+ *   (most of validation, planning and encoding) were compiled again on every start (about 4 ms less CPU, 1 ms more to
+ *   load the larger cache).
+ * - `--no-sparkplug --no-maglev --no-turbofan`: no tier above the interpreter, whose bytecode the cache holds. In a
+ *   run this short, the baseline compiler's and the optimizers' work (and the several MB of Deno's machine code they
+ *   page in) never pays back.
+ * - `--single-threaded`: no V8 background threads (concurrent compilation and GC) to start, feed and tear down at the
+ *   exec. These three together: -3.9 ms of 47 (median).
+ *
+ * The long-lived helpers that run the same entry (the egress proxy, the publish relay) pay for it in throughput: an
+ * HTTP download through the egress proxy went from ~740 to ~630 MB/s (docs/benchmarks.md has the current figure).
+ * They must still use the same flags: V8 rejects a code cache made under other flags, so helpers with flags of their
+ * own would have every CLI start compile the bundle again.
  */
-export const DENO_RUN_ARGS = ["run", "-A", "--unstable-raw-imports", "--quiet", "--v8-flags=--no-lazy"] as const;
+export const DENO_RUN_ARGS = [
+  "run",
+  "-A",
+  "--unstable-raw-imports",
+  "--quiet",
+  "--v8-flags=--no-lazy,--no-sparkplug,--no-maglev,--no-turbofan,--single-threaded",
+] as const;
 
 /**
  * The command line that starts this nsbox again (a compiled binary, or `deno run ... main.ts`), for its hidden

@@ -19,5 +19,7 @@ Deno.test("scripts/compile.sh compiles with DENO_RUN_ARGS' flags", () => {
 Deno.test("nsboxCommand() starts this checkout's main.ts with DENO_RUN_ARGS", () => {
   const argv = nsboxCommand();
   assert.deepEqual(argv.slice(1), [...DENO_RUN_ARGS, `${ROOT}main.ts`]);
-  assert.ok(DENO_RUN_ARGS.includes("--v8-flags=--no-lazy"));
+  const v8 = DENO_RUN_ARGS.find((a) => a.startsWith("--v8-flags="))?.slice("--v8-flags=".length).split(",");
+  assert.ok(v8?.includes("--no-lazy"), "the code cache holds every function");
+  assert.ok(v8?.includes("--single-threaded"), "no V8 background threads");
 });

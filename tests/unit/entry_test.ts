@@ -1,8 +1,10 @@
 /**
- * main.ts starts the bundled CLI (dist/bundle/nsbox.js) only while every
- * module it was built from is exactly as recorded in dist/bundle/inputs.json,
- * and the source modules otherwise. Checked on a copy of main.ts in a
- * temporary tree whose "bundle" and "source" say which one ran.
+ * main.ts starts a bundle only while every module it was built from is
+ * exactly as recorded in dist/bundle/inputs.json, and the source modules
+ * otherwise: `run` from the run bundle (dist/bundle/run.js), which can hand
+ * over to the whole CLI, everything else from the whole CLI's
+ * (dist/bundle/nsbox.js). Checked on a copy of main.ts in a temporary tree
+ * whose "bundle", "run bundle" and "source" say which one ran.
  *
  * @module
  */
@@ -17,7 +19,7 @@ function stamp(tree: string, rel: string): Stamp {
   return [rel, st.mtime!.getTime(), st.size];
 }
 
-/** A tree with main.ts, a source CLI and a current bundle of it. */
+/** A tree with main.ts, a source CLI, a current bundle of it and a current run bundle. */
 async function fakeTree(): Promise<string> {
   const tree = await Deno.makeTempDir({ prefix: "nsbox-entry-test-" });
   Deno.copyFileSync(`${ROOT}/main.ts`, `${tree}/main.ts`);
@@ -25,20 +27,33 @@ async function fakeTree(): Promise<string> {
   Deno.mkdirSync(`${tree}/dist/bundle`, { recursive: true });
   const cli = (which: string) => `export function main(args) { console.log("${which}", ...args); return 0; }\n`;
   Deno.writeTextFileSync(`${tree}/src/cli/main.ts`, cli("source"));
+  Deno.writeTextFileSync(`${tree}/src/cli/run_entry.ts`, "export const y = 1;\n");
   Deno.writeTextFileSync(`${tree}/src/other.ts`, "export const x = 1;\n");
   Deno.writeTextFileSync(`${tree}/dist/bundle/nsbox.js`, cli("bundle"));
+  // The run bundle says so for `run`, and hands any other command line to the whole CLI (as the real one does).
+  Deno.writeTextFileSync(
+    `${tree}/dist/bundle/run.js`,
+    'export async function main(args, whole) { if (args[1] !== "--rare") { console.log("run bundle", ...args); ' +
+      "return 0; } return await (await whole()).main(args); }\n",
+  );
   const manifest = {
-    bundle: stamp(tree, "dist/bundle/nsbox.js"),
-    inputs: [stamp(tree, "src/cli/main.ts"), stamp(tree, "src/other.ts")],
+    cli: {
+      bundle: stamp(tree, "dist/bundle/nsbox.js"),
+      inputs: [stamp(tree, "src/cli/main.ts"), stamp(tree, "src/cli/run_entry.ts"), stamp(tree, "src/other.ts")],
+    },
+    run: {
+      bundle: stamp(tree, "dist/bundle/run.js"),
+      inputs: [stamp(tree, "src/cli/run_entry.ts"), stamp(tree, "src/other.ts")],
+    },
   };
   Deno.writeTextFileSync(`${tree}/dist/bundle/inputs.json`, JSON.stringify(manifest));
   return tree;
 }
 
 /** Which CLI `tree`'s main.ts started ("bundle" or "source"), with its arguments. */
-async function started(tree: string, env: Record<string, string> = {}): Promise<string> {
+async function started(tree: string, env: Record<string, string> = {}, args = ["a1"]): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "--no-config", `${tree}/main.ts`, "a1"],
+    args: ["run", "-A", "--quiet", "--no-config", `${tree}/main.ts`, ...args],
     env,
     stdin: "null",
   }).output();
@@ -108,28 +123,60 @@ Deno.test("main.ts starts the source when the bundle itself is not the one recor
   });
 });
 
-Deno.test("the bundle's record, where one was built, lists every module of the CLI and keeps the helper a file", async () => {
+Deno.test("main.ts starts `run` from the run bundle, which hands a rare command line to the whole CLI", async () => {
+  await withTree(async (tree) => {
+    assert.equal(await started(tree, {}, ["run", "--", "true"]), "run bundle run -- true");
+    assert.equal(await started(tree, {}, ["run", "--rare"]), "bundle run --rare");
+    assert.equal(await started(tree, {}, ["ps", "run"]), "bundle ps run", "only `run` first is a run");
+  });
+  await withTree(async (tree) => {
+    rewriteKeepingTime(`${tree}/src/cli/run_entry.ts`, "export const y = 22;\n"); // an input of both
+    assert.equal(await started(tree, {}, ["run", "--", "true"]), "source run -- true");
+  });
+  await withTree(async (tree) => {
+    const edited = 'export function main(args) { console.log("edited source", ...args); return 0; }\n';
+    rewriteKeepingTime(`${tree}/src/cli/main.ts`, edited); // not an input of the run bundle
+    assert.equal(await started(tree, {}, ["run", "--", "true"]), "run bundle run -- true");
+    assert.equal(await started(tree, {}, ["run", "--rare"]), "edited source run --rare", "the whole CLI: its source");
+  });
+});
+
+Deno.test("the bundles' records, where they were built, list every module of their entry and keep the helper a file", async () => {
   let text: string;
   try {
     text = Deno.readTextFileSync(`${ROOT}/dist/bundle/inputs.json`);
   } catch {
     return; // not built here (scripts/lib/env.sh builds it): main.ts runs the source
   }
-  const manifest = JSON.parse(text) as { bundle: Stamp; inputs: Stamp[] };
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "src/cli/main.ts"],
-    cwd: ROOT,
-    stdin: "null",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: { specifier: string; kind: string }[] };
-  const recorded = new Set(manifest.inputs.map(([p]) => p));
-  const modules = info.modules.filter((m) => m.kind === "esm").map((m) => m.specifier.slice(`file://${ROOT}/`.length));
-  assert.ok(modules.length > 20);
-  for (const m of modules) assert.ok(recorded.has(m), `${m} is not among the bundle's recorded inputs`);
-  assert.ok(recorded.has("deno.json"));
-  const bundle = Deno.readTextFileSync(`${ROOT}/${manifest.bundle[0]}`);
-  for (const f of ["libnsbox_helper.so", "nsbox-init"]) {
-    assert.ok(bundle.includes(`"../../ffi/build/${f}"`), `the bundle does not import ffi/build/${f} as a file`);
+  const manifest = JSON.parse(text) as Record<"cli" | "run", { bundle: Stamp; inputs: Stamp[] }>;
+  for (const [name, entry] of [["cli", "src/cli/main.ts"], ["run", "src/cli/run_entry.ts"]] as const) {
+    const record = manifest[name];
+    assert.ok(record, `inputs.json has no record of the ${name} bundle`);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", entry],
+      cwd: ROOT,
+      stdin: "null",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: { specifier: string; kind: string }[] };
+    const recorded = new Set(record.inputs.map(([p]) => p));
+    const modules = info.modules.filter((m) => m.kind === "esm").map((m) =>
+      m.specifier.slice(`file://${ROOT}/`.length)
+    );
+    assert.ok(modules.length > 20);
+    for (const m of modules) assert.ok(recorded.has(m), `${m} is not among the ${name} bundle's recorded inputs`);
+    assert.ok(recorded.has("deno.json"));
+    const bundle = Deno.readTextFileSync(`${ROOT}/${record.bundle[0]}`);
+    for (const f of ["libnsbox_helper.so", "nsbox-init"]) {
+      assert.ok(
+        bundle.includes(`"../../ffi/build/${f}"`),
+        `the ${name} bundle does not import ffi/build/${f} as a file`,
+      );
+    }
+  }
+  // What the run bundle leaves out: the rest of the CLI, reached only through the whole one.
+  const run = new Set(manifest.run.inputs.map(([p]) => p));
+  for (const m of ["src/cli/main.ts", "src/cli/help.ts", "src/cli/completions.ts", "src/cli/lifecycle_commands.ts"]) {
+    assert.ok(!run.has(m), `the run bundle holds ${m}`);
   }
 });
