@@ -14,6 +14,8 @@ Deno.test("scripts/compile.sh compiles with DENO_RUN_ARGS' flags", () => {
   const line = Deno.readTextFileSync(`${ROOT}scripts/compile.sh`).split("\n").find((l) => / compile /.test(l));
   assert.ok(line, "scripts/compile.sh runs deno compile");
   for (const flag of FLAGS) if (flag !== "--quiet") assert.ok(line.split(" ").includes(flag), `${flag} in: ${line}`);
+  // nsbox imports no npm package: node_modules (the pinned Deno, ~95 MB) stays out of the binary
+  assert.match(line, / --exclude node_modules /);
 });
 
 Deno.test("nsboxCommand() starts this checkout's main.ts with DENO_RUN_ARGS", () => {
