@@ -60,7 +60,8 @@ _Static_assert(sizeof(struct nsbox_plan) == 88, "nsbox_plan layout");
 _Static_assert(sizeof(struct nsbox_spawn_result) == 16, "nsbox_spawn_result layout");
 _Static_assert(sizeof(struct nsbox_msg) == 16, "nsbox_msg layout");
 _Static_assert(sizeof(struct nsbox_sv_op) == 32, "nsbox_sv_op layout");
-_Static_assert(sizeof(struct nsbox_sv_config) == 208, "nsbox_sv_config layout");
+_Static_assert(sizeof(struct nsbox_sv_config) == 232, "nsbox_sv_config layout");
+_Static_assert(sizeof(struct nsbox_sv_fail) == 16, "nsbox_sv_fail layout");
 _Static_assert(sizeof(struct nsbox_sv_result) == 72, "nsbox_sv_result layout");
 
 struct nsbox_mount_attr {

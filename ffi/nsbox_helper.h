@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define NSBOX_ABI_VERSION 9
+#define NSBOX_ABI_VERSION 10
 
 #define NSBOX_EXPORT __attribute__((visibility("default")))
 
@@ -266,7 +266,10 @@ struct nsbox_msg {
  * cpu_user_ms, cpu_system_ms, memory_peak, pids_peak, oom_kills, ended (ISO
  * 8601 time), mac (the exit record's HMAC, hex), signum (the signal a stop
  * hint is about, by name), timed_out (--timeout expired), egress (text read
- * by NSBOX_SV_READ_EGRESS, inserted as is). */
+ * by NSBOX_SV_READ_EGRESS, inserted as is); when the command never ran:
+ * step (the failed step), step_what (what that set-up op does, from
+ * step_whats), errno, errno_name, errno_text (from errnos). `{name:j}` is a
+ * string's JSON escaping, without the quotes; `{name:q}` quotes it too. */
 enum nsbox_sv_op_kind {
   /* Kill what the sandbox left when it shares nsbox's PID namespace: with
    * a = a cgroup directory (b: a second one, or 0), cgroup.kill each and
@@ -340,7 +343,7 @@ struct nsbox_sv_config {
   int32_t pidfd; /* PID 1's pidfd */
   int32_t msg_fd; /* PID 1's reports */
   int32_t hold_fd; /* closed (after the statistics) to let PID 1 exit; -1 */
-  int32_t command_ns_pid; /* the command's pid inside (1 with --as-pid-1) */
+  int32_t command_ns_pid; /* the command's pid inside (1 with --as-pid-1; 2 when PID 1 is nsbox-init) */
   int32_t log_rd; /* the log pipe's read end (detached); -1 */
   int32_t record_fd; /* the record's directory; -1 */
   int32_t stats; /* NSBOX_STATS_* */
@@ -364,7 +367,27 @@ struct nsbox_sv_config {
   uint32_t reserved;
   int64_t timeout_us; /* --timeout: SIGTERM to PID 1 this long after the spawn; 0: none */
   int64_t kill_after_us; /* then SIGKILL this long after the SIGTERM */
-}; /* 208 bytes */
+  /* A CLI that hands over at the release, before the command runs: how a
+   * failure before then is reported. The first rule whose step and err
+   * match (err -1: any) gives the exit status, and its template replaces
+   * NSBOX_SV_REPORT's. None (0): the result says (the library), or the
+   * command ran before the handover. */
+  uint32_t fail_count;
+  uint32_t fails; /* offset of struct nsbox_sv_fail[fail_count], 4-aligned */
+  uint32_t step_whats; /* what each set-up op does, NUL-terminated, by step (0: none) */
+  uint32_t step_what_count;
+  uint32_t errnos; /* "NAME\0text\0" by errno from 0 ("\0\0": none) (0: none) */
+  uint32_t errno_count;
+}; /* 232 bytes */
+
+#define NSBOX_SV_ANY_STEP INT32_MIN /* a rule's step: any step */
+
+struct nsbox_sv_fail {
+  int32_t step; /* NSBOX_STEP_*, an op's index, or NSBOX_SV_ANY_STEP */
+  int32_t err; /* an errno, or -1: any */
+  int32_t exit_code;
+  uint32_t text; /* template: what nsbox prints */
+}; /* 16 bytes */
 
 /* What NSBOX_SV_RESULT writes. Unknown numbers are -1. */
 struct nsbox_sv_result {

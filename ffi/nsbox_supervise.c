@@ -46,6 +46,18 @@ static const char *str(uint32_t off) {
   return off == 0 || off >= cfg->size ? NULL : cfgbuf + off;
 }
 
+/* The n-th of `count` NUL-terminated strings starting at offset off (NULL: none, or empty). */
+static const char *nth(uint32_t off, uint32_t count, uint32_t n) {
+  const char *p = str(off), *end = cfgbuf + cfg->size;
+  if (!p || n >= count) return NULL;
+  for (; n > 0; n--) {
+    const char *nul = memchr(p, '\0', (size_t)(end - p));
+    if (!nul || nul + 1 >= end) return NULL;
+    p = nul + 1;
+  }
+  return *p ? p : NULL;
+}
+
 /* 0, or why not all was written (a full disk or a closed stderr: the rest is dropped). */
 static int write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
@@ -336,6 +348,16 @@ static struct value lookup(const char *name, size_t len) {
   } else if (IS("ended")) v.kind = V_STR, v.s = out.ended_at;
   else if (IS("mac")) v.kind = V_STR, v.s = out.mac;
   else if (IS("timed_out")) v.kind = V_BOOL, v.n = out.timed_out;
+  else if (IS("step")) {
+    if (out.ended == 3) v.kind = V_INT, v.n = out.step;
+  } else if (IS("step_what")) {
+    if (out.ended == 3 && out.step >= 0) v.kind = V_STR, v.s = nth(cfg->step_whats, cfg->step_what_count, (uint32_t)out.step);
+  } else if (IS("errno")) {
+    if (out.ended == 3) v.kind = V_INT, v.n = out.value;
+  } else if (IS("errno_name") || IS("errno_text")) {
+    uint32_t e = out.ended == 3 && out.value >= 0 ? (uint32_t)out.value : UINT32_MAX;
+    if (e < cfg->errno_count) v.kind = V_STR, v.s = nth(cfg->errnos, 2 * cfg->errno_count, 2 * e + IS("errno_text"));
+  }
   else if (IS("egress")) {
     if (egress_known) v.kind = V_STR, v.s = egress_buf;
   }
@@ -349,6 +371,24 @@ static int truthy(struct value v) {
   return v.kind != V_NONE && (v.kind != V_STR || v.s);
 }
 
+/* p as the contents of a JSON string, escaped as JSON.stringify() escapes it (the same bytes as TypeScript's). */
+static void put_json(struct sink *s, const char *p) {
+  static const char hex[] = "0123456789abcdef";
+  for (; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    const char *brief = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\t' ? "\\t"
+                        : c == '\n' ? "\\n" : c == '\f' ? "\\f" : c == '\r' ? "\\r" : NULL;
+    if (brief) {
+      put(s, brief, 2);
+    } else if (c < 0x20) {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      put(s, e, 6);
+    } else {
+      put(s, (const char *)&c, 1);
+    }
+  }
+}
+
 static void put_value(struct sink *s, struct value v, const char *fmt, size_t flen) {
 #define FMT(k) (flen == sizeof(k) - 1 && memcmp(fmt, k, flen) == 0)
   if (v.kind == V_NONE || (v.kind == V_STR && !v.s)) {
@@ -358,10 +398,10 @@ static void put_value(struct sink *s, struct value v, const char *fmt, size_t fl
   if (FMT("bool")) puts_(s, truthy(v) ? "true" : "false");
   else if (FMT("size")) put_size(s, v.n);
   else if (FMT("s")) put_seconds(s, v.kind == V_MS ? v.n : v.n * 1000);
-  else if (FMT("q") && v.kind == V_STR) {
-    put(s, "\"", 1);
-    puts_(s, v.s); /* names and times only: nothing to escape */
-    put(s, "\"", 1);
+  else if ((FMT("q") || FMT("j")) && v.kind == V_STR) {
+    if (FMT("q")) put(s, "\"", 1);
+    put_json(s, v.s);
+    if (FMT("q")) put(s, "\"", 1);
   } else if (v.kind == V_STR) puts_(s, v.s);
   else if (v.kind == V_MS) put_milli(s, v.n);
   else if (v.kind == V_BOOL) puts_(s, v.n ? "true" : "false");
@@ -906,6 +946,21 @@ static void watch_helpers(void) {
   }
 }
 
+/* The template NSBOX_SV_REPORT renders instead of its own: the command never ran (NULL: it did). */
+static const char *failure_text;
+
+/* A failure before the command ran, handed over at the release: the first matching rule's status and words. */
+static void pick_failure(void) {
+  const struct nsbox_sv_fail *rules = (const struct nsbox_sv_fail *)(cfgbuf + cfg->fails);
+  for (uint32_t i = 0; i < cfg->fail_count; i++) {
+    const struct nsbox_sv_fail *r = &rules[i];
+    if ((r->step != NSBOX_SV_ANY_STEP && r->step != out.step) || (r->err != -1 && r->err != out.value)) continue;
+    out.exit_code = r->exit_code;
+    failure_text = str(r->text);
+    return;
+  }
+}
+
 static void supervise(void) {
   watch_helpers();
   sigset_t set;
@@ -995,6 +1050,7 @@ static void supervise(void) {
   if (cfg->stats == NSBOX_STATS_RUSAGE) read_rusage();
   out.exit_code = out.ended == 1 ? out.value : out.ended == 2 ? 128 + out.value : NSBOX_EXIT_SETUP;
   if (out.timed_out) out.exit_code = 124; /* as timeout(1) */
+  if (out.ended == 3) pick_failure();
   if (sfd >= 0) close(sfd);
   close(msg_fd);
 
@@ -1241,7 +1297,7 @@ static void run_ops(void) {
       finish_log(op->arg);
       break;
     case NSBOX_SV_REPORT:
-      if (str(op->a)) render_to_fd(op->fd, str(op->a));
+      if (failure_text || str(op->a)) render_to_fd(op->fd, failure_text ? failure_text : str(op->a));
       break;
     case NSBOX_SV_EXIT_RECORD:
       exit_record(str(op->a), str(op->b), str(op->c));
@@ -1330,6 +1386,9 @@ static int load_config(const char *arg) {
   cfg = (const struct nsbox_sv_config *)cfgbuf;
   if (got < sizeof *cfg || cfg->abi_version != NSBOX_ABI_VERSION || cfg->size != got) return -1;
   if (cfg->ops % 8 || cfg->ops > got || (got - cfg->ops) / sizeof(struct nsbox_sv_op) < cfg->op_count) return -1;
+  if (cfg->fails % 4 || cfg->fails > got || (got - cfg->fails) / sizeof(struct nsbox_sv_fail) < cfg->fail_count) {
+    return -1;
+  }
   cfgbuf[got - 1] = '\0'; /* every string ends inside */
   return 0;
 }

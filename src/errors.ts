@@ -52,6 +52,18 @@ const ERRNO: Record<number, [string, string]> = {
   122: ["EDQUOT", "Disk quota exceeded"],
 };
 
+let table: (readonly [name: string, message: string])[] | undefined;
+
+/**
+ * Every errno value nsbox names, by number from 0 (`["", ""]` where it names
+ * none): what the native supervisor says an errno with.
+ */
+export function errnoTable(): readonly (readonly [name: string, message: string])[] {
+  if (table) return table;
+  const max = Math.max(...Object.keys(ERRNO).map(Number));
+  return table = Array.from({ length: max + 1 }, (_, i) => ERRNO[i] ?? ["", ""] as const);
+}
+
 /** The symbolic name of an errno value, e.g. `errnoName(2)` is `"ENOENT"`. */
 export function errnoName(errno: number): string {
   return ERRNO[errno]?.[0] ?? `E${errno}`;

@@ -22,7 +22,14 @@ import {
   prepareExec,
   type SupervisorPlan,
 } from "./supervise/supervise.ts";
-import { endTemplate, outcomeResult, type RunResult, type RunStats, stopHintTemplate } from "./report/report.ts";
+import {
+  endTemplate,
+  failureTemplates,
+  outcomeResult,
+  type RunResult,
+  type RunStats,
+  stopHintTemplate,
+} from "./report/report.ts";
 import type { SandboxCgroup } from "./cgroup/manager.ts";
 import { cgroupIdOf } from "./cgroup/fs.ts";
 import { cString, getLibc } from "../ffi/libc.ts";
@@ -46,7 +53,7 @@ import {
   type SandboxState,
   Store,
 } from "./state/store.ts";
-import { check, EXIT, NsboxError } from "./errors.ts";
+import { check, errnoTable, EXIT, NsboxError } from "./errors.ts";
 import type { Sweeper } from "./supervise/sweep.ts";
 import type { LogPipe } from "./supervise/log_pump.ts";
 import type { SupervisorOp, SupervisorResult } from "./spawn/abi.ts";
@@ -251,6 +258,13 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       );
     }
     const report = deps.report;
+    // The CLI hands the sandbox over to the native supervisor at once, while the child sets itself up (its exec
+    // then overlaps that: ~1 ms), when nothing is left to do once the command runs: the record's pid inside is
+    // known in advance, no cgroup needs PID 1 moved out of the command's way, and the record of a detached run
+    // (which its parent waits for) is not to be written only then. A failure before the command ran is then the
+    // supervisor's to report, in failureTemplates()' words.
+    const early = deps.supervisor === "exec" && report !== undefined && predicted !== null && !detached &&
+      cg === null && state !== null;
     const source = cg ? "cgroup" : "rusage";
     const exitRecord = detached && state ? dir.exitRecordTemplate(state) : null;
     const ops: SupervisorOp[] = [
@@ -305,6 +319,13 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       signalNames: signalNames(),
       ops,
       timeout: spec.timeout,
+      failures: early
+        ? {
+          rules: failureTemplates(plan, report!.json),
+          stepWhats: plan.ops.map((op) => op.what),
+          errnos: errnoTable(),
+        }
+        : null,
     };
     const handing: Handed = {
       child,
@@ -318,7 +339,24 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       ],
     };
     const prepared = deps.supervisor === "exec" ? await prepareExec(handing, supervisorPlan) : null;
-
+    /** The CLI's handover: returns only by throwing (the sandbox ended, to be cleaned up here). */
+    const execSupervisor = async (nsPid: number) => {
+      handed = true; // if the exec fails, the error below says so and the sandbox is cleaned up here
+      try {
+        prepared!.exec(nsPid, (performance.now() - started) * 1000);
+      } catch (e) {
+        handed = false; // the sandbox is still this process's: end it, and clean up below
+        getLibc().pidfd_send_signal(child.pidfd, SIGNALS.SIGKILL!, null, 0);
+        await waitPidfd(child.pidfd);
+        throw e;
+      }
+    };
+    if (early) {
+      await faultPoint("before-record");
+      await recorded; // with the pid inside it predicted
+      await faultPoint("after-start");
+      await execSupervisor(predicted!);
+    }
     const start = await awaitStart(child, spec.init === "none");
     if (start.kind === "ended") {
       stopForwarding();
@@ -343,18 +381,8 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     }
     await recorded;
     await faultPoint("after-start");
+    if (prepared) await execSupervisor(start.nsPid);
     const elapsedUs = (performance.now() - started) * 1000;
-    if (prepared) {
-      handed = true; // if the exec fails, the error below says so and the sandbox is cleaned up here
-      try {
-        prepared.exec(start.nsPid, elapsedUs);
-      } catch (e) {
-        handed = false; // the sandbox is still this process's: end it, and clean up below
-        getLibc().pidfd_send_signal(child.pidfd, SIGNALS.SIGKILL!, null, 0);
-        await waitPidfd(child.pidfd);
-        throw e;
-      }
-    }
     handed = true;
     logPipe = null; // the supervisor's now
     try {

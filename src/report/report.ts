@@ -55,21 +55,117 @@ const EPERM = 1, ENOENT = 2, EISDIR = 21;
 /** nsbox's exit status when `--timeout` expired, timeout(1)'s. */
 export const EXIT_TIMED_OUT = 124;
 
+/**
+ * How a failure of the child before its command ran is told: the one source
+ * of that wording, for {@linkcode failureError} and for the native
+ * supervisor's templates ({@linkcode failureTemplates}), the first matching
+ * rule counting.
+ */
+export interface FailureRule {
+  /** A STEP.* phase, an op's index, or "any": any step (an op's, or one not known). */
+  readonly step: number | "any";
+  /** The errno it is about, or null: any. */
+  readonly errno: number | null;
+  readonly exitCode: number;
+  /** The message; null: the failed op's `what` ("setup step N failed" for a step no op has). */
+  readonly message: string | null;
+  /** The errno's text follows the message (an {@linkcode OsError}). */
+  readonly withErrno: boolean;
+  readonly hint?: string;
+}
+
+/** The rules for `plan`'s failures, most specific first. */
+export function failureRules(plan: ChildPlan): FailureRule[] {
+  const file = plan.exec.file;
+  const rules: FailureRule[] = [
+    {
+      step: STEP.EXEC,
+      errno: ENOENT,
+      exitCode: EXIT.NOT_FOUND,
+      message: `${file}: command not found`,
+      withErrno: false,
+    },
+    {
+      step: STEP.EXEC,
+      errno: EISDIR,
+      exitCode: EXIT.CANNOT_EXEC,
+      message: `${file}: is a directory`,
+      withErrno: false,
+    },
+    { step: STEP.EXEC, errno: null, exitCode: EXIT.CANNOT_EXEC, message: `cannot execute ${file}`, withErrno: true },
+    {
+      step: STEP.INIT,
+      errno: null,
+      exitCode: EXIT.NSBOX,
+      message: "the sandbox's init cannot start the command",
+      withErrno: true,
+    },
+    { step: STEP.SYNC, errno: null, exitCode: EXIT.NSBOX, message: "the sandbox did not start", withErrno: true },
+  ];
+  plan.ops.forEach((op, i) => {
+    if (op.kind === "fsmount" && op.fstype === "proc") {
+      rules.push({
+        step: i,
+        errno: EPERM,
+        exitCode: EXIT.NSBOX,
+        message: null,
+        withErrno: true,
+        hint: PROC_REFUSED_HINT,
+      });
+    }
+  });
+  rules.push({ step: "any", errno: null, exitCode: EXIT.NSBOX, message: null, withErrno: true });
+  return rules;
+}
+
+/** Whether `rule` is about a failure at `step` with `errno`. */
+function matches(rule: FailureRule, step: number, errno: number): boolean {
+  return (rule.step === "any" || rule.step === step) && (rule.errno === null || rule.errno === errno);
+}
+
 /** Turns a child's failure report into the error nsbox raises. */
 export function failureError(plan: ChildPlan, step: number, errno: number): NsboxError {
-  if (step === STEP.EXEC) {
-    const file = plan.exec.file;
-    if (errno === ENOENT) return new NsboxError(`${file}: command not found`, { exitCode: EXIT.NOT_FOUND });
-    if (errno === EISDIR) return new NsboxError(`${file}: is a directory`, { exitCode: EXIT.CANNOT_EXEC });
-    return new OsError(`cannot execute ${file}`, errno, { exitCode: EXIT.CANNOT_EXEC });
-  }
-  if (step === STEP.INIT) return new OsError("the sandbox's init cannot start the command", errno);
-  if (step === STEP.SYNC) return new OsError("the sandbox did not start", errno);
-  const op = plan.ops[step];
-  const what = op?.what ?? `setup step ${step} failed`;
-  let hint: string | undefined;
-  if (op?.kind === "fsmount" && op.fstype === "proc" && errno === EPERM) hint = PROC_REFUSED_HINT;
-  return new OsError(what, errno, { hint });
+  const rule = failureRules(plan).find((r) => matches(r, step, errno))!;
+  const message = rule.message ?? plan.ops[step]?.what ?? `setup step ${step} failed`;
+  const options = { exitCode: rule.exitCode, hint: rule.hint };
+  return rule.withErrno ? new OsError(message, errno, options) : new NsboxError(message, options);
+}
+
+/** A failure rule as the native supervisor takes it: the template of what nsbox prints (`struct nsbox_sv_fail`). */
+export interface FailureTemplate {
+  readonly step: number | "any";
+  readonly errno: number | null;
+  readonly exitCode: number;
+  readonly text: string;
+}
+
+/**
+ * The templates of {@linkcode failureRules}: what nsbox prints when the
+ * command never ran, as errorLines() and jsonReport() (`json`) would print
+ * failureError()'s error, for a supervisor that takes over before the
+ * command runs. Values: step, step_what, errno, errno_name, errno_text.
+ */
+export function failureTemplates(plan: ChildPlan, json: boolean): FailureTemplate[] {
+  const errnoText = (fmt: string) => `{?errno_text}{errno_text${fmt}}{/}{!errno_text}error {errno}{/}`;
+  const opWhat = (fmt: string) => `{?step_what}{step_what${fmt}}{/}{!step_what}setup step {step} failed{/}`;
+  return failureRules(plan).map((r) => {
+    if (!json) {
+      const message = (r.message === null ? opWhat("") : lit(r.message)) + (r.withErrno ? `: ${errnoText("")}` : "");
+      const hint = r.hint ? `nsbox: hint: ${lit(r.hint)}\n` : "";
+      return { step: r.step, errno: r.errno, exitCode: r.exitCode, text: `nsbox: ${message}\n${hint}` };
+    }
+    const literal = (text: string) => lit(JSON.stringify(text).slice(1, -1));
+    const message = (r.message === null ? opWhat(":j") : literal(r.message)) +
+      (r.withErrno ? `: ${errnoText(":j")}` : "");
+    const errno = r.withErrno ? ',"errno":"{?errno_name}{errno_name:j}{/}{!errno_name}E{errno}{/}"' : "";
+    const hint = r.hint ? `,"hint":${lit(JSON.stringify(r.hint))}` : "";
+    return {
+      step: r.step,
+      errno: r.errno,
+      exitCode: r.exitCode,
+      text: `{{"exit_code":${r.exitCode},"error":{{"message":"${message}","problems":["${message}"]${errno}${hint}}}\n`,
+    };
+  });
 }
 
 /**
@@ -253,7 +349,7 @@ function format(v: Value, fmt: string): string {
   if (v.kind === "none") return fmt === "bool" ? "false" : "null";
   if (fmt === "bool") return String(v.kind === "bool" ? v.b : true);
   if (v.kind === "bool") return String(v.b);
-  if (v.kind === "str") return fmt === "q" ? JSON.stringify(v.s) : v.s;
+  if (v.kind === "str") return fmt === "q" ? JSON.stringify(v.s) : fmt === "j" ? JSON.stringify(v.s).slice(1, -1) : v.s;
   if (fmt === "size") return formatSize(v.n);
   if (fmt === "s") return seconds(v.kind === "us" ? v.n : v.n * 1000);
   return v.kind === "us" ? String(Math.round(v.n) / 1000) : String(v.n);

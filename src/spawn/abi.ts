@@ -9,7 +9,7 @@ import type { ChildPlan, SetupOp } from "../plan/ops.ts";
 import { AT_RECURSIVE, OPEN_TREE_CLONE } from "../linux.ts";
 
 /** Must equal NSBOX_ABI_VERSION in ffi/nsbox_helper.h. */
-export const ABI_VERSION = 9;
+export const ABI_VERSION = 10;
 
 /** enum nsbox_op_kind */
 export const OP = {
@@ -543,7 +543,9 @@ const SV_TERMINAL = { none: 0, foreground: 1, background: 2 } as const;
 export const SV_STATS = { none: 0, cgroup: 1, rusage: 2 } as const;
 const SV_COMMAND_IS_PID1 = 0x1, SV_SAVED_TERMINAL = 0x2;
 /** sizeof(struct nsbox_sv_config), sizeof(struct nsbox_sv_op), sizeof(struct nsbox_sv_result) */
-export const SV_CONFIG_SIZE = 208, SV_OP_SIZE = 32, SV_RESULT_SIZE = 72;
+export const SV_CONFIG_SIZE = 232, SV_OP_SIZE = 32, SV_RESULT_SIZE = 72;
+/** sizeof(struct nsbox_sv_fail); NSBOX_SV_ANY_STEP (INT32_MIN) */
+export const SV_FAIL_SIZE = 16, SV_ANY_STEP = -2147483648;
 /** NSBOX_SV_MAX_CONFIG */
 export const SV_MAX_CONFIG = 256 * 1024;
 
@@ -583,6 +585,23 @@ export interface SupervisorConfig {
   readonly ops: readonly SupervisorOp[];
   /** `--timeout`: SIGTERM this long after the spawn, SIGKILL `killAfterMs` later; null: none. */
   readonly timeout?: { readonly ms: number; readonly killAfterMs: number } | null;
+  /**
+   * Handed over at the release, before the command runs (the CLI): how a failure before then is reported, the first
+   * matching rule counting. Null or absent: the result says (the library), or the command ran first.
+   */
+  readonly failures?: SupervisorFailures | null;
+}
+
+/** How a supervisor that took over before the command ran reports a failure (`struct nsbox_sv_fail` and tables). */
+export interface SupervisorFailures {
+  /** Rules: a STEP.* phase, an op's index or "any" step; an errno or null (any); the exit status; a template. */
+  readonly rules: ReadonlyArray<
+    { readonly step: number | "any"; readonly errno: number | null; readonly exitCode: number; readonly text: string }
+  >;
+  /** What each set-up op does, by step: `{step_what}`. */
+  readonly stepWhats: readonly string[];
+  /** [name, message] by errno from 0 (empty where unknown): `{errno_name}`, `{errno_text}`. */
+  readonly errnos: ReadonlyArray<readonly [string, string]>;
 }
 
 /**
@@ -680,6 +699,21 @@ export function encodeSupervisorConfig(c: SupervisorConfig): Uint8Array<ArrayBuf
   a.u32(p + 188, 0);
   a.u64(p + 192, BigInt(Math.round((c.timeout?.ms ?? 0) * 1000)));
   a.u64(p + 200, BigInt(Math.round((c.timeout?.killAfterMs ?? 0) * 1000)));
+  const f = c.failures;
+  if (f) {
+    const rules = a.alloc(SV_FAIL_SIZE * f.rules.length, 4);
+    f.rules.forEach((r, i) => {
+      const at = rules + i * SV_FAIL_SIZE;
+      a.i32(at, r.step === "any" ? SV_ANY_STEP : r.step), a.i32(at + 4, r.errno ?? -1);
+      a.i32(at + 8, r.exitCode), a.u32(at + 12, str(r.text));
+    });
+    a.u32(p + 208, f.rules.length), a.u32(p + 212, rules);
+    // One string each, NUL-separated: one encoding, not one per op or errno.
+    a.u32(p + 216, f.stepWhats.length ? str(f.stepWhats.map((w) => w.replaceAll("\0", "")).join("\0")) : 0);
+    a.u32(p + 220, f.stepWhats.length);
+    a.u32(p + 224, f.errnos.length ? str(f.errnos.map(([n, m]) => `${n}\0${m}`).join("\0")) : 0);
+    a.u32(p + 228, f.errnos.length);
+  }
   a.alloc(1, 1); // a last NUL: every string ends inside
   const out = a.bytes();
   new DataView(out.buffer).setUint32(4, out.length, true);

@@ -3,13 +3,17 @@
  *
  * 1. {@linkcode awaitStart}: until the command runs, nsbox's TypeScript
  *    forwards signals and reads the child's reports (a set-up failure is
- *    reported by TypeScript, with the plan at hand to say which step failed);
- * 2. {@linkcode handOver}: then the native supervisor (ffi/nsbox_supervise.c)
- *    takes over: the CLI execs it in its own place (same pid, a few pages
- *    instead of Deno's heap), the library starts it as a child and reads its
- *    result from a pipe. It forwards signals, does the terminal job control,
- *    waits for PID 1, and replays the teardown ops TypeScript decided, filling
- *    numbers into TypeScript's templates.
+ *    reported by TypeScript, with the plan at hand to say which step failed).
+ *    The CLI skips this part when nothing is left for TypeScript once the
+ *    command runs (src/run.ts): its supervisor then reads the reports too,
+ *    and says a failure from TypeScript's templates (failureTemplates());
+ * 2. {@linkcode prepareExec} / {@linkcode childSupervisor}: the native
+ *    supervisor (ffi/nsbox_supervise.c) takes over: the CLI execs it in its
+ *    own place (same pid, a few pages instead of Deno's heap), the library
+ *    starts it as a child and reads its result from a pipe. It forwards
+ *    signals, does the terminal job control, waits for PID 1, and replays the
+ *    teardown ops TypeScript decided, filling numbers into TypeScript's
+ *    templates.
  *
  * @module
  */
@@ -116,7 +120,7 @@ export interface Handed {
   readonly opFds: readonly number[];
 }
 
-/** The config without its descriptors: {@linkcode handOver} fills them in. */
+/** The config without its descriptors: {@linkcode prepareExec} and {@linkcode childSupervisor} fill them in. */
 export type SupervisorPlan = Omit<SupervisorConfig, "pidfd" | "msgFd" | "holdFd" | "logRd" | "recordFd" | "pid">;
 
 const SIGCONT = 18, SIGKILL = 9, F_DUPFD_CLOEXEC = 1030, WNOHANG = 1;

@@ -3,7 +3,7 @@
  * executable, 127 not found, 125 for nsbox's own errors; stdio passes through.
  */
 import { assert } from "./_assert.ts";
-import { lines, nsbox, sandboxSh, tempDir } from "./_harness.ts";
+import { addedRecords, dirEntries, lines, nsbox, sandboxSh, storeRoot, tempDir } from "./_harness.ts";
 
 Deno.test("run: the command's exit code passes through (0, 1, 42, 255)", async () => {
   await Promise.all([0, 1, 42, 255].map(async (code) => {
@@ -93,6 +93,33 @@ Deno.test("run: a command killed by a signal exits 128+N", async () => {
   assert.equal(kill9.signal, null, "nsbox itself must exit, not die of the signal");
   assert.equal(term.code, 143, term.stderr);
   assert.equal(int.code, 130, int.stderr);
+});
+
+Deno.test("run: a set-up step that fails exits 125 in the op's words, as lines and as --json, and leaves no record", async () => {
+  // The native supervisor takes over at the release and says this, from TypeScript's templates: quotes,
+  // backslashes, braces and control characters in the words must come out as TypeScript would print them.
+  const dir = '/nonexistent/a "quoted" \\ {brace}\tdir';
+  const message = `cannot change directory to ${dir}: No such file or directory`;
+  const before = dirEntries(storeRoot());
+  const [plain, json, pid1] = await Promise.all([
+    nsbox(["run", "-w", dir, "--", "sh", "-c", "echo ran"]),
+    nsbox(["run", "--json", "-w", dir, "--", "sh", "-c", "echo ran"]),
+    nsbox(["run", "--as-pid-1", "--json", "-w", dir, "--", "true"]),
+  ]);
+  assert.deepEqual([plain.code, plain.stdout, plain.stderr], [125, "", `nsbox: ${message}\n`]);
+  const report = { exit_code: 125, error: { message, problems: [message], errno: "ENOENT" } };
+  for (const r of [json, pid1]) {
+    assert.deepEqual([r.code, r.stdout], [125, ""], r.stderr);
+    assert.equal(r.stderr, `${JSON.stringify(report)}\n`);
+  }
+  assert.deepEqual(addedRecords(dirEntries(storeRoot()), before), []);
+});
+
+Deno.test("run: a command that is not found, with --json, is one JSON line naming it", async () => {
+  const r = await nsbox(["run", "--json", "--", "nsbox-no-such-command"]);
+  const message = "nsbox-no-such-command: command not found";
+  assert.deepEqual([r.code, r.stdout], [127, ""]);
+  assert.equal(r.stderr, `${JSON.stringify({ exit_code: 127, error: { message, problems: [message] } })}\n`);
 });
 
 Deno.test("run: a bad flag exits 125 without running the command", async () => {

@@ -19,7 +19,9 @@ import {
   RESULT_SIZE,
   STEP,
   type SupervisorConfig,
+  SV_ANY_STEP,
   SV_CONFIG_SIZE,
+  SV_FAIL_SIZE,
   SV_MAX_CONFIG,
   SV_MAX_EGRESS,
   SV_OP,
@@ -780,7 +782,7 @@ Deno.test("encodePlan() encodes an empty op list", () => {
 // The native supervisor's config and result
 
 const SV_CONFIG = cStruct("nsbox_sv_config"), SV_OP_STRUCT = cStruct("nsbox_sv_op");
-const SV_RESULT = cStruct("nsbox_sv_result");
+const SV_RESULT = cStruct("nsbox_sv_result"), SV_FAIL = cStruct("nsbox_sv_fail");
 
 const CONFIG: SupervisorConfig = {
   terminal: "background",
@@ -823,6 +825,9 @@ Deno.test("the supervisor's structs in nsbox_helper.h have the sizes abi.ts writ
   assert.equal(SV_CONFIG.size, SV_CONFIG_SIZE);
   assert.equal(SV_OP_STRUCT.size, SV_OP_SIZE);
   assert.equal(SV_RESULT.size, SV_RESULT_SIZE);
+  assert.equal(SV_FAIL.size, SV_FAIL_SIZE);
+  assert.match(CODE, /^#define\s+NSBOX_SV_ANY_STEP\s+INT32_MIN\b/m);
+  assert.equal(SV_ANY_STEP, -(2 ** 31));
   const max = CODE.match(/#define\s+NSBOX_SV_MAX_CONFIG\s+\((\d+)\s*\*\s*(\d+)\)/);
   assert.ok(max, "NSBOX_SV_MAX_CONFIG");
   const egress = CODE.match(/#define\s+NSBOX_SV_MAX_EGRESS\s+\((\d+)\s*\*\s*(\d+)\)/);
@@ -896,6 +901,47 @@ Deno.test("encodeSupervisorConfig() writes each field at the header's offset, st
   assert.equal(bytes[bytes.length - 1], 0, "the config ends with a NUL (the supervisor relies on it)");
   assert.equal(v.getBigInt64(at("timeout_us"), true), 2_500_000n);
   assert.equal(v.getBigInt64(at("kill_after_us"), true), 10_000_000n);
+});
+
+Deno.test("encodeSupervisorConfig() writes the failure rules and their tables at the header's offsets", () => {
+  const none = new DataView(encodeSupervisorConfig(CONFIG).buffer);
+  for (const f of ["fail_count", "fails", "step_whats", "step_what_count", "errnos", "errno_count"]) {
+    assert.equal(none.getUint32(SV_CONFIG.offsets[f]!, true), 0, `${f} without failures`);
+  }
+  const bytes = encodeSupervisorConfig({
+    ...CONFIG,
+    failures: {
+      rules: [
+        { step: STEP.EXEC, errno: 2, exitCode: 127, text: "not found\n" },
+        { step: "any", errno: null, exitCode: 125, text: "{step_what}: {errno_text}\n" },
+      ],
+      stepWhats: ["cannot mount /proc", "", "cannot bind /a\0b"],
+      errnos: [["", ""], ["EPERM", "Operation not permitted"]],
+    },
+  });
+  const v = new DataView(bytes.buffer);
+  const at = (f: string) => v.getUint32(SV_CONFIG.offsets[f]!, true);
+  const cstr = (off: number) => new TextDecoder().decode(bytes.subarray(off, bytes.indexOf(0, off)));
+  /** The n-th of the NUL-separated strings at `off`, as the supervisor's nth() finds it. */
+  const nth = (off: number, n: number) => {
+    let p = off;
+    for (; n > 0; n--) p = bytes.indexOf(0, p) + 1;
+    return cstr(p);
+  };
+  assert.equal(at("fail_count"), 2);
+  const rules = at("fails");
+  assert.equal(rules % 4, 0);
+  const rule = (i: number, f: string) => rules + i * SV_FAIL_SIZE + SV_FAIL.offsets[f]!;
+  assert.deepEqual(
+    [0, 1].map((i) => [v.getInt32(rule(i, "step"), true), v.getInt32(rule(i, "err"), true)]),
+    [[STEP.EXEC, 2], [SV_ANY_STEP, -1]],
+  );
+  assert.deepEqual([0, 1].map((i) => v.getInt32(rule(i, "exit_code"), true)), [127, 125]);
+  assert.equal(cstr(v.getUint32(rule(1, "text"), true)), "{step_what}: {errno_text}\n");
+  assert.equal(at("step_what_count"), 3);
+  assert.deepEqual([0, 1, 2].map((i) => nth(at("step_whats"), i)), ["cannot mount /proc", "", "cannot bind /ab"]);
+  assert.equal(at("errno_count"), 2);
+  assert.deepEqual([0, 1, 2, 3].map((i) => nth(at("errnos"), i)), ["", "", "EPERM", "Operation not permitted"]);
 });
 
 Deno.test("decodeSupervisorResult() reads the header's struct nsbox_sv_result; -1 is unknown", () => {

@@ -3,6 +3,7 @@ import {
   endTemplate,
   errorLines,
   failureError,
+  failureTemplates,
   jsonReport,
   type Measured,
   outcomeResult,
@@ -11,7 +12,7 @@ import {
 } from "../../src/report/report.ts";
 // Importing supervise.ts imports ffi/libc.ts, which must open libc lazily, not at import time.
 import { decodeWaitStatus } from "../../src/spawn/wait.ts";
-import { EXIT, NsboxError, OsError, UsageError } from "../../src/errors.ts";
+import { errnoName, errnoTable, EXIT, NsboxError, OsError, UsageError } from "../../src/errors.ts";
 import { STEP } from "../../src/spawn/abi.ts";
 import { buildPlan } from "../../src/plan/plan.ts";
 import type { ChildPlan } from "../../src/plan/ops.ts";
@@ -238,4 +239,58 @@ Deno.test("--timeout: the end report says so once, and --json has timed_out", ()
   assert.equal(renderTemplate(t, result()), "");
   assert.equal(jsonReport(r, null).timed_out, true);
   assert.equal(jsonReport(result(), null).timed_out, false);
+});
+
+/** What the native supervisor prints for a failure at `step` with `errno` (ffi/nsbox_supervise.c pick_failure()). */
+function supervisorSays(p: ChildPlan, json: boolean, step: number, errno: number): { text: string; exitCode: number } {
+  const rule = failureTemplates(p, json).find((r) =>
+    (r.step === "any" || r.step === step) && (r.errno === null || r.errno === errno)
+  );
+  assert.ok(rule, `no rule for step ${step}, errno ${errno}`);
+  const [name, message] = errnoTable()[errno] ?? ["", ""];
+  const values: Record<string, string> = { step: String(step), errno: String(errno) };
+  if (name) Object.assign(values, { errno_name: name, errno_text: message });
+  const what = p.ops[step]?.what;
+  if (step >= 0 && what) values.step_what = what;
+  const r: RunResult = {
+    exitCode: rule.exitCode,
+    code: null,
+    signal: null,
+    wallMs: 0,
+    oomKilled: false,
+    timedOut: false,
+    stats: null,
+    limits: null,
+  };
+  return { text: renderTemplate(rule.text, r, values), exitCode: rule.exitCode };
+}
+
+Deno.test("failureTemplates(): the supervisor says what failureError() would, as lines and as --json", () => {
+  const hostile = plan(["-w", '/no "such" \\ {dir}\n', "--bind", "/home/user/src:/src", "./a.out"]);
+  const proc = hostile.ops.findIndex((op) => op.kind === "fsmount" && op.fstype === "proc");
+  const chdir = hostile.ops.findIndex((op) => op.what.startsWith("cannot change directory"));
+  assert.ok(proc >= 0 && chdir >= 0);
+  const cases: Array<[ChildPlan, number, number]> = [
+    [plan(["nope"]), STEP.EXEC, ENOENT],
+    [plan(["/usr"]), STEP.EXEC, 21],
+    [hostile, STEP.EXEC, EACCES],
+    [hostile, STEP.EXEC, ENOEXEC],
+    [hostile, STEP.INIT, 11],
+    [hostile, STEP.SYNC, EPERM],
+    [hostile, chdir, ENOENT],
+    [hostile, proc, EPERM], // with the hint
+    [hostile, proc, EINVAL],
+    [hostile, 9999, EINVAL], // no such step
+    [hostile, chdir, 200], // an errno nsbox does not name
+  ];
+  for (const [p, step, errno] of cases) {
+    const e = failureError(p, step, errno);
+    const lines = supervisorSays(p, false, step, errno);
+    assert.equal(lines.text, errorLines(e).map((l) => `nsbox: ${l}\n`).join(""), `step ${step}, errno ${errno}`);
+    assert.equal(lines.exitCode, e.exitCode);
+    const json = supervisorSays(p, true, step, errno);
+    assert.equal(json.text, `${JSON.stringify(jsonReport(null, e))}\n`, `--json: step ${step}, errno ${errno}`);
+    assert.equal(json.exitCode, e.exitCode);
+  }
+  assert.equal(errnoName(200), "E200");
 });
