@@ -1,15 +1,32 @@
 # Sourced by scripts/*: puts a Deno binary in $DENO (installing the pinned one
 # from the npm registry on first use) and builds the C helper when it is
 # missing or older than its sources. Needs: node/npm, cc.
-NSBOX_ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+#
+# It runs before every scripts/nsbox, so the common case runs no program but
+# the shell (each one costs about a millisecond): `readlink` only for a
+# symlinked script, the ELF check only for node_modules/.bin/deno, `cmp` only
+# when package.json is newer than the last install.
 
+# The checkout: the caller's $0 is a script in scripts/ (or a symlink to one, as in PATH); physical, not logical.
+nsbox_self=$0
+if [ -L "$nsbox_self" ]; then nsbox_self=$(readlink -f "$nsbox_self"); fi
+case $nsbox_self in */*) nsbox_self=${nsbox_self%/*} ;; *) nsbox_self=. ;; esac
+NSBOX_ROOT=$(cd -P "$nsbox_self/.." && pwd -P)
+
+# Sets DENO to the pinned Deno binary; fails when there is none.
 nsbox_find_deno() {
-  for d in "$NSBOX_ROOT"/node_modules/@deno/linux-*/deno "$NSBOX_ROOT/node_modules/.bin/deno"; do
-    if [ -x "$d" ] && [ "$(head -c 4 "$d" | od -An -c | tr -d ' ')" = '177ELF' ]; then
-      echo "$d"
+  for d in "$NSBOX_ROOT"/node_modules/@deno/linux-*/deno; do
+    if [ -f "$d" ] && [ -x "$d" ]; then
+      DENO=$d
       return 0
     fi
   done
+  # npm's bin link may be a JavaScript shim rather than the binary: only an ELF file will do
+  d=$NSBOX_ROOT/node_modules/.bin/deno
+  if [ -x "$d" ] && [ "$(head -c 4 "$d" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+    DENO=$d
+    return 0
+  fi
   return 1
 }
 
@@ -17,11 +34,15 @@ nsbox_find_deno() {
 # install: the versions are pinned exactly there. Not `npm ci`: npm configured
 # with omit-lockfile-registry-resolved (as on these machines) writes a lock
 # without the other platforms' optional packages, which `npm ci` then refuses.
+# The stamp is a copy of package.json made after the install: a package.json newer than it is compared.
 stamp="$NSBOX_ROOT/node_modules/.nsbox-installed"
-if ! DENO=$(nsbox_find_deno) || ! cmp -s "$NSBOX_ROOT/package.json" "$stamp"; then
+nsbox_installed() {
+  [ -f "$stamp" ] && { [ ! "$NSBOX_ROOT/package.json" -nt "$stamp" ] || cmp -s "$NSBOX_ROOT/package.json" "$stamp"; }
+}
+if ! nsbox_find_deno || ! nsbox_installed; then
   echo "nsbox: installing Deno from the npm registry (npm install) ..." >&2
   (cd "$NSBOX_ROOT" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >&2)
-  DENO=$(nsbox_find_deno) || { echo "nsbox: npm install did not install a Deno binary" >&2; exit 125; }
+  nsbox_find_deno || { echo "nsbox: npm install did not install a Deno binary" >&2; exit 125; }
   cp "$NSBOX_ROOT/package.json" "$stamp"
 fi
 export DENO
