@@ -259,10 +259,10 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
     }
     const report = deps.report;
     // The CLI hands the sandbox over to the native supervisor at once, while the child sets itself up (its exec
-    // then overlaps that: ~1 ms), when nothing is left to do once the command runs: the record's pid inside is
-    // known in advance, no cgroup needs PID 1 moved out of the command's way, and the record of a detached run
-    // (which its parent waits for) is not to be written only then. A failure before the command ran is then the
-    // supervisor's to report, in failureTemplates()' words.
+    // then overlaps that: ~1 ms), when nothing is left for TypeScript once the command runs: the command's pid
+    // inside is known in advance (for the record), no cgroup needs PID 1 moved out of the command's way, and it
+    // is no detached run (whose parent takes the record as the sign that the command was executed). A failure
+    // before the command ran is then the supervisor's to report, in failureTemplates()' words.
     const early = deps.supervisor === "exec" && report !== undefined && predicted !== null && !detached &&
       cg === null && state !== null;
     const source = cg ? "cgroup" : "rusage";

@@ -144,6 +144,9 @@ export interface FailureTemplate {
  * command never ran, as errorLines() and jsonReport() (`json`) would print
  * failureError()'s error, for a supervisor that takes over before the
  * command runs. Values: step, step_what, errno, errno_name, errno_text.
+ * Byte for byte the same text: tests/unit/report_test.ts renders both for
+ * every kind of rule, with quotes, braces and control characters in the
+ * words and an errno nsbox does not name.
  */
 export function failureTemplates(plan: ChildPlan, json: boolean): FailureTemplate[] {
   const errnoText = (fmt: string) => `{?errno_text}{errno_text${fmt}}{/}{!errno_text}error {errno}{/}`;
