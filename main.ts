@@ -10,8 +10,9 @@
  * the size and modification time recorded in dist/bundle/inputs.json;
  * otherwise (no bundle, an edited source, `NSBOX_NO_BUNDLE=1`) the source
  * modules run. All are imported through computed specifiers, so that Deno
- * reads none it does not start; `deno compile` therefore names the source
- * entries with `--include` (scripts/compile.sh).
+ * reads none it does not start; `deno compile` therefore names the bundles
+ * and the source entry with `--include` (scripts/compile.sh), and a compiled
+ * binary starts the bundles it embeds.
  *
  * @module
  */
@@ -42,7 +43,27 @@ function currentBundle(root: URL, name: "run" | "cli"): string | null {
 }
 
 const root = new URL("./", import.meta.url);
-const whole = async () => await import(currentBundle(root, "cli") ?? "./src/cli/main.ts") as Cli;
-const runOnly = Deno.args[0] === "run" ? currentBundle(root, "run") : null;
-const cli = runOnly ? await import(runOnly) as Cli : await whole();
+const FILES = { run: "dist/bundle/run.js", cli: "dist/bundle/nsbox.js" } as const;
+
+/**
+ * Bundle `name`, or null when there is none to start: in a compiled binary
+ * the one it embeds (scripts/compile.sh bundles right before compiling; a
+ * binary cannot change, so there is nothing to check), from a checkout a
+ * current one.
+ */
+async function importBundle(name: "run" | "cli"): Promise<Cli | null> {
+  if (!Deno.build.standalone) {
+    const url = currentBundle(root, name);
+    return url === null ? null : await import(url) as Cli;
+  }
+  try {
+    return await import(new URL(FILES[name], root).href) as Cli;
+  } catch {
+    return null; // built without it (bundling failed): the source modules it embeds
+  }
+}
+
+const whole = async () => await importBundle("cli") ?? await import("./src/cli/main.ts") as Cli;
+const runOnly = Deno.args[0] === "run" ? await importBundle("run") : null;
+const cli = runOnly ?? await whole();
 Deno.exit(await cli.main(Deno.args, whole));
