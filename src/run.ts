@@ -258,13 +258,14 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       );
     }
     const report = deps.report;
-    // The CLI hands the sandbox over to the native supervisor at once, while the child sets itself up (its exec
-    // then overlaps that: ~1 ms), when nothing is left for TypeScript once the command runs: the command's pid
-    // inside is known in advance (for the record), no cgroup needs PID 1 moved out of the command's way, and it
-    // is no detached run (whose parent takes the record as the sign that the command was executed). A failure
-    // before the command ran is then the supervisor's to report, in failureTemplates()' words.
-    const early = deps.supervisor === "exec" && report !== undefined && predicted !== null && !detached &&
-      cg === null && state !== null;
+    // The sandbox goes to the native supervisor at once, while the child sets itself up (the CLI's exec then
+    // overlaps that: ~1 ms), when nothing is left for TypeScript once the command runs: the command's pid inside
+    // is known in advance (for the record), no cgroup needs PID 1 moved out of the command's way, and it is no
+    // detached run (whose parent takes the record as the sign that the command was executed). A failure before
+    // the command ran is then the supervisor's to report: the CLI's in failureTemplates()' words, the library's
+    // in its result (failureError(), as awaitStart() would have it).
+    const early = predicted !== null && !detached && cg === null && state !== null &&
+      (deps.supervisor !== "exec" || report !== undefined);
     const source = cg ? "cgroup" : "rusage";
     const exitRecord = detached && state ? dir.exitRecordTemplate(state) : null;
     const ops: SupervisorOp[] = [
@@ -319,7 +320,7 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
       signalNames: signalNames(),
       ops,
       timeout: spec.timeout,
-      failures: early
+      failures: early && deps.supervisor === "exec"
         ? {
           rules: failureTemplates(plan, report!.json),
           stepWhats: plan.ops.map((op) => op.what),
@@ -351,44 +352,48 @@ export async function runSpec(spec: SandboxSpec, deps: RunDeps = {}): Promise<Ru
         throw e;
       }
     };
+    let nsPid: number; // the command's, inside
     if (early) {
       await faultPoint("before-record");
       await recorded; // with the pid inside it predicted
       await faultPoint("after-start");
-      await execSupervisor(predicted!);
+      if (prepared) await execSupervisor(predicted!);
+      nsPid = predicted!;
+    } else {
+      const start = await awaitStart(child, spec.init === "none");
+      if (start.kind === "ended") {
+        stopForwarding();
+        restoreTerminalAfterFailure(spec.terminal, savedTerminal);
+        await (sweeper as Sweeper | null)?.sweep(cg);
+        const stats = cg ? null : childrenUsage();
+        const result = outcomeResult(plan, start.outcome, {
+          wallMs: performance.now() - started,
+          stats,
+          limits: spec.limits,
+        });
+        await recorded?.catch(() => {}); // before the record is removed (finally) or ends (below)
+        if (deps.detached) await dir.writeExit(result.exitCode, { signal: result.signal });
+        return result;
+      }
+      if (spec.init !== "none") cg?.adoptInit(child.pid);
+      await faultPoint("before-record");
+      // The record says where the command is: `ps`, `kill` and `exec` find it.
+      if (state && (recorded === null || start.nsPid !== predicted)) {
+        await recorded?.catch(() => {});
+        recorded = dir.write(state = { ...(state as SandboxState), commandNsPid: start.nsPid });
+      }
+      await recorded;
+      await faultPoint("after-start");
+      if (prepared) await execSupervisor(start.nsPid);
+      nsPid = start.nsPid;
     }
-    const start = await awaitStart(child, spec.init === "none");
-    if (start.kind === "ended") {
-      stopForwarding();
-      restoreTerminalAfterFailure(spec.terminal, savedTerminal);
-      await (sweeper as Sweeper | null)?.sweep(cg);
-      const stats = cg ? null : childrenUsage();
-      const result = outcomeResult(plan, start.outcome, {
-        wallMs: performance.now() - started,
-        stats,
-        limits: spec.limits,
-      });
-      await recorded?.catch(() => {}); // before the record is removed (finally) or ends (below)
-      if (deps.detached) await dir.writeExit(result.exitCode, { signal: result.signal });
-      return result;
-    }
-    if (spec.init !== "none") cg?.adoptInit(child.pid);
-    await faultPoint("before-record");
-    // The record says where the command is: `ps`, `kill` and `exec` find it.
-    if (state && (recorded === null || start.nsPid !== predicted)) {
-      await recorded?.catch(() => {});
-      recorded = dir.write(state = { ...(state as SandboxState), commandNsPid: start.nsPid });
-    }
-    await recorded;
-    await faultPoint("after-start");
-    if (prepared) await execSupervisor(start.nsPid);
     const elapsedUs = (performance.now() - started) * 1000;
     handed = true;
     logPipe = null; // the supervisor's now
     try {
       const r = await childSupervisor(
         handing,
-        { ...supervisorPlan, commandNsPid: start.nsPid, elapsedUs },
+        { ...supervisorPlan, commandNsPid: nsPid, elapsedUs },
         [...(net_ ? [net_.pidfd] : []), ...(eg ? [eg.pidfd] : []), ...(rl ? [rl.pidfd] : [])],
       );
       const result = resultOf(plan, r, spec.limits);

@@ -4,9 +4,10 @@
  * 1. {@linkcode awaitStart}: until the command runs, nsbox's TypeScript
  *    forwards signals and reads the child's reports (a set-up failure is
  *    reported by TypeScript, with the plan at hand to say which step failed).
- *    The CLI skips this part when nothing is left for TypeScript once the
- *    command runs (src/run.ts): its supervisor then reads the reports too,
- *    and says a failure from TypeScript's templates (failureTemplates());
+ *    Skipped when nothing is left for TypeScript once the command runs
+ *    (src/run.ts): the supervisor then reads the reports too, and the CLI's
+ *    says a failure from TypeScript's templates (failureTemplates()), the
+ *    library's reports it in its result;
  * 2. {@linkcode prepareExec} / {@linkcode childSupervisor}: the native
  *    supervisor (ffi/nsbox_supervise.c) takes over: the CLI execs it in its
  *    own place (same pid, a few pages instead of Deno's heap), the library

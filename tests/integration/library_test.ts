@@ -29,8 +29,9 @@ Deno.test("library: run() returns each command's result in one program, and leav
     { command: ["sh", "-c", "exit 5"], asPid1: true }, // PID 1's own status: read by the supervisor, reaped by run()
     { command: ["no-such-command-here"] },
     { command: ["true"], net: "pasta" },
+    { command: ["true"], chdir: "/nonexistent-dir" }, // a set-up step fails: the supervisor's result says which
   ]);
-  const [exit3, killed, pid1, missing, net, after] = lines as Line[];
+  const [exit3, killed, pid1, missing, net, setup, after] = lines as Line[];
   assert.equal(exit3!.ok.exitCode, 3, stderr);
   assert.equal(exit3!.ok.code, 3);
   assert.equal(exit3!.ok.stats.source, "rusage");
@@ -39,6 +40,11 @@ Deno.test("library: run() returns each command's result in one program, and leav
   assert.equal(killed!.ok.signal, "SIGKILL");
   assert.equal(pid1!.ok.exitCode, 5);
   assert.equal(missing!.exitCode, 127);
+  assert.equal(missing!.error, "no-such-command-here: command not found");
+  assert.deepEqual([setup!.exitCode, setup!.error], [
+    125,
+    "cannot change directory to /nonexistent-dir: No such file or directory",
+  ]);
   assert.ok(net!.ok?.exitCode === 0 || /pasta/.test(net!.error ?? ""), JSON.stringify(net));
   assert.deepEqual(after!.children, [], "child processes left in the embedding program");
   assert.equal(after!.fdsGrew, 0, "descriptors left open in the embedding program");
