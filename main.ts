@@ -44,6 +44,9 @@ function currentBundle(root: URL, name: "run" | "cli"): string | null {
 
 const root = new URL("./", import.meta.url);
 const FILES = { run: "dist/bundle/run.js", cli: "dist/bundle/nsbox.js" } as const;
+// Never a string literal in import(): Deno reads (and parses) every module a literal names at start-up, run or
+// not, which cost ~3.5 ms here.
+const SOURCE_CLI = "./src/cli/main.ts";
 
 /**
  * Bundle `name`, or null when there is none to start: in a compiled binary
@@ -63,7 +66,7 @@ async function importBundle(name: "run" | "cli"): Promise<Cli | null> {
   }
 }
 
-const whole = async () => await importBundle("cli") ?? await import("./src/cli/main.ts") as Cli;
+const whole = async () => await importBundle("cli") ?? await import(SOURCE_CLI) as Cli;
 const runOnly = Deno.args[0] === "run" ? await importBundle("run") : null;
 const cli = runOnly ?? await whole();
 Deno.exit(await cli.main(Deno.args, whole));

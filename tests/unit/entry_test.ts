@@ -77,6 +77,18 @@ function rewriteKeepingTime(path: string, text: string) {
   Deno.utimeSync(path, st.atime!, st.mtime!);
 }
 
+Deno.test("main.ts's module graph is main.ts alone: Deno reads no other module at start-up", async () => {
+  // A string literal in import() would have Deno read and parse that module's whole graph on every start, run
+  // or not (~3.5 ms for src/cli/main.ts's).
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${ROOT}/main.ts`],
+    stdin: "null",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: { specifier: string }[] };
+  assert.deepEqual(info.modules.map((m) => m.specifier), [`file://${ROOT}/main.ts`]);
+});
+
 Deno.test("main.ts starts a current bundle, passing the arguments on", async () => {
   await withTree(async (tree) => {
     assert.equal(await started(tree), "bundle a1");
