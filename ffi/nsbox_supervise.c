@@ -357,8 +357,7 @@ static struct value lookup(const char *name, size_t len) {
   } else if (IS("errno_name") || IS("errno_text")) {
     uint32_t e = out.ended == 3 && out.value >= 0 ? (uint32_t)out.value : UINT32_MAX;
     if (e < cfg->errno_count) v.kind = V_STR, v.s = nth(cfg->errnos, 2 * cfg->errno_count, 2 * e + IS("errno_text"));
-  }
-  else if (IS("egress")) {
+  } else if (IS("egress")) {
     if (egress_known) v.kind = V_STR, v.s = egress_buf;
   }
 #undef IS
