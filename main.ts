@@ -43,6 +43,7 @@ function currentBundle(root: URL, name: "run" | "cli"): string | null {
 }
 
 const root = new URL("./", import.meta.url);
+/** Where scripts/bundle.ts writes each bundle (its BUNDLES). */
 const FILES = { run: "dist/bundle/run.js", cli: "dist/bundle/nsbox.js" } as const;
 // Never a string literal in import(): Deno reads (and parses) every module a literal names at start-up, run or
 // not, which cost ~3.5 ms here.
