@@ -8,6 +8,9 @@ const TOOL = `${ROOT}/tests/integration/_net_tool.ts`;
 /** The test host (scripts/test.sh makes it), or an address no route leads to. */
 const OUTSIDE = Deno.env.get("NSBOX_TEST_HOST") || "198.51.100.2";
 
+/** A filtered sandbox (so `-p` goes through nsbox's relay), whose Deno can write its cache. */
+const FILTERED = ["--allow-host", "example.com", "--setenv", "DENO_DIR=/tmp/deno"] as const;
+
 function relayPids(): number[] {
   return pidsMatching("__publish-relay");
 }
@@ -74,10 +77,7 @@ Deno.test("publish+allow-host: a server on the sandbox's loopback is reachable t
   const [hostPort, unused] = [freePort(), freePort()];
   const run = startNsbox([
     "run",
-    "--allow-host",
-    "example.com",
-    "--setenv",
-    "DENO_DIR=/tmp/deno",
+    ...FILTERED,
     "-p",
     `${hostPort}:8080`,
     "-p",
@@ -154,10 +154,7 @@ Deno.test("publish+allow-host: with -d it is published, and after kill no relay 
     "-d",
     "--name",
     name,
-    "--allow-host",
-    "example.com",
-    "--setenv",
-    "DENO_DIR=/tmp/deno",
+    ...FILTERED,
     "-p",
     `${hostPort}:8080`,
     "--",
@@ -183,10 +180,7 @@ Deno.test("publish+allow-host: the relay dies with nsbox (SIGKILL), and the host
   const hostPort = freePort();
   const run = startNsbox([
     "run",
-    "--allow-host",
-    "example.com",
-    "--setenv",
-    "DENO_DIR=/tmp/deno",
+    ...FILTERED,
     "-p",
     `${hostPort}:8080`,
     "--",
