@@ -42,7 +42,7 @@ function wantsJson(args: readonly string[]): boolean {
  * whole CLI's own, or "hand the command line over to the whole CLI".
  */
 export interface RareRun {
-  expand(parsed: Parsed, args: readonly string[]): Promise<Parsed | number>;
+  expand(parsed: Parsed): Promise<Parsed | number>;
   detach(parsed: Parsed): Promise<number>;
 }
 
@@ -53,7 +53,7 @@ export async function runCommand(args: readonly string[], rare: RareRun): Promis
   try {
     let parsed = parseArgs(RUN, args);
     if (has(parsed, "help") || has(parsed, "profile") || has(parsed, "detach")) {
-      const expanded = await rare.expand(parsed, args);
+      const expanded = await rare.expand(parsed);
       if (typeof expanded === "number") return expanded;
       parsed = expanded;
     }
